@@ -1,0 +1,1 @@
+"""Market participants: the exchange, market makers, background traders, the desk."""

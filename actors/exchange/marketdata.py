@@ -1,0 +1,64 @@
+"""Market data: top-of-book tracking, the quotes table, fan-out to subscribers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.messages import QuoteUpdated, TradePrinted
+from sim.actor import Actor
+from sim.record import Recorder
+
+if TYPE_CHECKING:
+    from actors.exchange.book import OrderBook
+
+QUOTE_COLUMNS = ("time_ns", "symbol", "bid", "bid_qty", "ask", "ask_qty")
+
+Top = tuple[int | None, int, int | None, int]
+
+
+class MarketDataPublisher:
+    """Publishes trades and top-of-book changes of an exchange to subscribed actors."""
+
+    def __init__(self, owner: Actor, recorder: Recorder) -> None:
+        self.owner = owner
+        self.quotes = recorder.table("quotes", QUOTE_COLUMNS)
+        self.trade_subscribers: dict[str, list[int]] = {}
+        self.quote_subscribers: dict[str, list[int]] = {}
+        self.last_top: dict[str, Top] = {}
+
+    def subscribe(self, symbol: str, actor_id: int, trades: bool = True, quotes: bool = True) -> None:
+        for wanted, table in ((trades, self.trade_subscribers), (quotes, self.quote_subscribers)):
+            subs = table.setdefault(symbol, [])
+            if wanted and actor_id not in subs:
+                subs.append(actor_id)
+            elif not wanted and actor_id in subs:
+                subs.remove(actor_id)
+
+    def unsubscribe(self, symbol: str, actor_id: int) -> None:
+        self.subscribe(symbol, actor_id, trades=False, quotes=False)
+
+    def trade(self, symbol: str, price: int, qty: int, aggressor_side: str) -> None:
+        subs = self.trade_subscribers.get(symbol)
+        if subs:
+            msg = TradePrinted(symbol, price, qty, aggressor_side, self.owner.now)
+            send = self.owner.send
+            for dst in subs:
+                send(dst, msg)
+
+    def top_of_book(self, book: OrderBook) -> None:
+        """Record and publish the top of book if it changed since the last call."""
+        bid = book.best_bid()
+        ask = book.best_ask()
+        top: Top = (bid[0] if bid else None, bid[1] if bid else 0, ask[0] if ask else None, ask[1] if ask else 0)
+        symbol = book.symbol
+        if self.last_top.get(symbol) == top:
+            return
+        self.last_top[symbol] = top
+        now = self.owner.now
+        self.quotes.append((now, symbol, *top))
+        subs = self.quote_subscribers.get(symbol)
+        if subs:
+            msg = QuoteUpdated(symbol, top[0], top[1], top[2], top[3], now)
+            send = self.owner.send
+            for dst in subs:
+                send(dst, msg)

@@ -1,0 +1,192 @@
+"""Scenario files: pydantic models, loading, and errors that name the field path.
+
+A scenario is YAML. Unknown fields are errors; every error names where it is, e.g.
+``agents.1.params.rate_per_hour: Input should be greater than or equal to 0``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from actors.background import NoiseParams
+from actors.makers import LadderParams
+from sim.clock import parse_clock
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message is one line and names the problem."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Link(Strict):
+    latency_us: float = Field(ge=0)
+    jitter_us: float = Field(default=0, ge=0)
+
+
+class PairLink(Link):
+    from_: str = Field(alias="from")
+    to: str
+
+
+class NetworkModel(Strict):
+    default: Link = Link(latency_us=100, jitter_us=20)
+    links: list[PairLink] = []
+    symmetric: bool = True
+
+
+class SessionModel(Strict):
+    open: str = "09:30"
+    close: str = "16:00"
+
+    @field_validator("open", "close")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        parse_clock(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SessionModel:
+        if parse_clock(self.close) <= parse_clock(self.open):
+            raise ValueError("close must be after open")
+        return self
+
+    @property
+    def open_ns(self) -> int:
+        return parse_clock(self.open)
+
+    @property
+    def close_ns(self) -> int:
+        return parse_clock(self.close)
+
+
+class ExchangeModel(Strict):
+    name: str = "exchange"
+    location: str = "exchange"
+
+
+class AgentBase(Strict):
+    name: str = Field(default="", description="actor name prefix; defaults to the kind")
+    count: int = Field(default=1, ge=0)
+    location: str = "default"
+
+
+class NoiseAgent(AgentBase):
+    kind: Literal["noise"]
+    params: NoiseParams = NoiseParams()
+
+
+class LadderMakerAgent(AgentBase):
+    kind: Literal["ladder_maker"]
+    params: LadderParams = LadderParams()
+
+
+Agent = Annotated[NoiseAgent | LadderMakerAgent, Field(discriminator="kind")]
+
+
+class Scenario(Strict):
+    name: str
+    description: str = ""
+    symbol: str = Field(default="XYZ", min_length=1)
+    tick_size: float = Field(default=0.01, gt=0)
+    reference_price: float = Field(default=100.0, gt=0)
+    seed: int = Field(default=7, ge=0)
+    session: SessionModel = SessionModel()
+    network: NetworkModel = NetworkModel()
+    exchange: ExchangeModel = ExchangeModel()
+    agents: list[Agent] = []
+
+    @property
+    def reference_ticks(self) -> int:
+        return round(self.reference_price / self.tick_size)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Scenario:
+        seen: set[str] = set()
+        for agent in self.agents:
+            prefix = agent.name or agent.kind
+            if prefix in seen:
+                raise ValueError(f"two agent groups are named {prefix!r}; give each a distinct name")
+            seen.add(prefix)
+        return self
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def describe(error: ValidationError) -> str:
+    """First validation error as one line: ``path: message`` (plus a count of the rest)."""
+    errors = error.errors()
+    first = errors[0]
+    msg = f"{_where(first['loc'])}: {first['msg']}"
+    if first.get("type") == "extra_forbidden":
+        msg = f"{_where(first['loc'])}: unknown field"
+    if len(errors) > 1:
+        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return msg
+
+
+def parse(data: Any, source: str = "<scenario>") -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{source}: {describe(exc)}") from None
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A path to a YAML file, or the name of a bundled scenario."""
+    from scenarios import bundled
+
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in str(name_or_path):
+        if not path.is_file():
+            raise ScenarioError(f"{path}: no such file")
+        return path
+    found = bundled().get(str(name_or_path))
+    if found is None:
+        names = ", ".join(bundled()) or "none"
+        raise ScenarioError(f"{name_or_path}: not a file and not a bundled scenario (bundled: {names})")
+    return found
+
+
+def load(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load and validate a scenario file (or bundled name), applying dotted-key overrides."""
+    path = resolve(name_or_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{path}: not valid YAML{where}: {problem}") from None
+    if overrides and isinstance(data, dict):
+        for dotted, value in overrides.items():
+            _set_dotted(data, dotted, value)
+    return parse(data, str(path))
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node: Any = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+    if isinstance(node, list):
+        node[int(parts[-1])] = value
+    else:
+        node[parts[-1]] = value

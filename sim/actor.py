@@ -1,0 +1,104 @@
+"""Actor base class: a handler table keyed by message type, ``send()`` and timed wake-ups.
+
+Actors never hold references to each other; they address peers by integer id (looked up by
+name through ``self.lookup``) and talk only through the kernel.
+
+    class Echo(Actor):
+        @handles(Ping)
+        def on_ping(self, msg, src):
+            self.send(src, Pong(msg.n))
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from sim.kernel import Kernel
+
+Handler = Callable[[Any, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Wakeup:
+    """A timer an actor set for itself; ``tag`` says which."""
+
+    tag: Any = None
+
+
+def handles(*message_types: type) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Mark a method as the handler of one or more message types."""
+
+    def mark(fn: Callable[..., None]) -> Callable[..., None]:
+        fn.__dict__.setdefault("_handles", []).extend(message_types)
+        return fn
+
+    return mark
+
+
+class UnhandledMessage(RuntimeError):
+    pass
+
+
+class Actor:
+    """Base of every simulated participant. Subclasses declare handlers with ``@handles``."""
+
+    handler_names: ClassVar[dict[type, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[type, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                for message_type in getattr(value, "_handles", ()):
+                    table[message_type] = attr
+        cls.handler_names = table
+
+    def __init__(self, name: str, location: str = "default") -> None:
+        self.name = name
+        self.location = location
+        self.id = -1
+        self.kernel: Kernel | None = None
+        self.random: random.Random = random.Random(0)
+        self.dispatch: dict[type, Handler] = {}
+        self._seq = 0
+
+    # -- wiring (called by the kernel) -------------------------------------------------------
+    def attach(self, kernel: Kernel, actor_id: int, rng: random.Random) -> None:
+        self.kernel = kernel
+        self.id = actor_id
+        self.random = rng
+        self.dispatch = {t: getattr(self, n) for t, n in type(self).handler_names.items()}
+
+    def on_start(self) -> None:
+        """Called once at the start of the run, in actor-id order."""
+
+    def on_stop(self) -> None:
+        """Called once at the end of the run, in actor-id order."""
+
+    # -- messaging ----------------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        assert self.kernel is not None
+        return self.kernel.now
+
+    def lookup(self, name: str) -> int:
+        assert self.kernel is not None
+        return self.kernel.actor_id(name)
+
+    def send(self, dst: int, msg: Any, priority: int = 0) -> None:
+        self._seq += 1
+        self.kernel.post(self, dst, msg, priority, self._seq)  # type: ignore[union-attr]
+
+    def wake_at(self, t_ns: int, tag: Any = None, priority: int = 0) -> None:
+        self._seq += 1
+        self.kernel.schedule(self, int(t_ns), Wakeup(tag), priority, self._seq)  # type: ignore[union-attr]
+
+    def wake_in(self, delay_ns: int, tag: Any = None, priority: int = 0) -> None:
+        self.wake_at(self.now + int(delay_ns), tag, priority)
+
+    def unhandled(self, msg: Any, src: int) -> None:
+        raise UnhandledMessage(f"{self.name} has no handler for {type(msg).__name__}")

@@ -1,0 +1,142 @@
+"""The discrete-event kernel: actor registry, message delivery and the run loop.
+
+A SimPy ``Environment`` in integer nanoseconds is the clock. The kernel keeps one priority
+queue of pending deliveries keyed by ``(time, priority, sender id, sender sequence)``: that key
+is unique, so simultaneous deliveries are ordered the same way on every run, every runtime and
+every machine, never by object identity or hash order. A single SimPy process advances the
+clock to the next delivery time and delivers everything due at that instant.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from sim.actor import Actor, Wakeup
+from sim.network import Network
+from sim.rng import RandomStreams
+
+Entry = tuple[int, int, int, int, int, Any]  # (time, priority, src, seq, dst, msg)
+
+
+class SchedulingError(RuntimeError):
+    pass
+
+
+class Kernel:
+    """Registry of actors and the deterministic delivery loop of one simulation process."""
+
+    def __init__(self, network: Network, streams: RandomStreams, start_ns: int = 0) -> None:
+        self.network = network
+        self.streams = streams
+        self.env = simpy.Environment(initial_time=int(start_ns))
+        self.now = int(start_ns)
+        self.start_ns = int(start_ns)
+        self.actors: list[Actor] = []
+        self._ids: dict[str, int] = {}
+        self._heap: list[Entry] = []
+        self.messages_delivered = 0
+        self.wakeups_delivered = 0
+        self._started = False
+        self._stopped = False
+
+    # -- registry -----------------------------------------------------------------------------
+    def add(self, actor: Actor) -> int:
+        if self._started:
+            raise SchedulingError("actors must be added before the run starts")
+        if actor.name in self._ids:
+            raise SchedulingError(f"duplicate actor name {actor.name!r}")
+        actor_id = len(self.actors)
+        self.actors.append(actor)
+        self._ids[actor.name] = actor_id
+        self.network.register(actor_id, actor.location)
+        actor.attach(self, actor_id, self.streams.python(actor.name))
+        return actor_id
+
+    def actor_id(self, name: str) -> int:
+        try:
+            return self._ids[name]
+        except KeyError:
+            raise SchedulingError(f"no actor named {name!r}") from None
+
+    def names(self) -> list[str]:
+        return [a.name for a in self.actors]
+
+    # -- scheduling ---------------------------------------------------------------------------
+    def post(self, sender: Actor, dst: int, msg: Any, priority: int, seq: int) -> None:
+        """Send ``msg`` from ``sender`` to actor ``dst`` over the network link between them."""
+        t = self.network.arrival(sender.id, dst, self.now, sender.random.random)
+        heapq.heappush(self._heap, (t, priority, sender.id, seq, dst, msg))
+
+    def schedule(self, actor: Actor, t_ns: int, msg: Any, priority: int, seq: int) -> None:
+        """Deliver ``msg`` to ``actor`` itself at ``t_ns`` (a timer; no network)."""
+        if t_ns < self.now:
+            raise SchedulingError(f"{actor.name} asked for a wake-up in the past ({t_ns} < {self.now})")
+        heapq.heappush(self._heap, (t_ns, priority, actor.id, seq, actor.id, msg))
+
+    def inject(self, entry: Entry) -> None:
+        """Queue an already-timed delivery (used by distributed runtimes)."""
+        if entry[0] < self.now:
+            raise SchedulingError(f"delivery at {entry[0]} is in the past (now {self.now})")
+        heapq.heappush(self._heap, entry)
+
+    def next_time(self) -> int | None:
+        return self._heap[0][0] if self._heap else None
+
+    # -- running ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for actor in self.actors:
+                actor.on_start()
+
+    def run(self, until_ns: int) -> None:
+        """Start (once), deliver everything due at or before ``until_ns``, then stop actors."""
+        self.advance(until_ns)
+        self.stop()
+
+    def advance(self, until_ns: int) -> None:
+        """Deliver every message due at or before ``until_ns``; the clock ends at ``until_ns``."""
+        self.start()
+        self.env.run(until=self.env.process(self._drive(int(until_ns))))
+        if self.env.now < until_ns:
+            self.env.run(until=until_ns)
+        self.now = int(until_ns)
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            for actor in self.actors:
+                actor.on_stop()
+
+    def _drive(self, until_ns: int) -> Generator[simpy.Event, None, None]:
+        heap, env, actors = self._heap, self.env, self.actors
+        pop = heapq.heappop
+        delivered = wakeups = 0
+        try:
+            while heap:
+                t = heap[0][0]
+                if t > until_ns:
+                    break
+                if t != env.now:
+                    yield env.timeout(t - env.now)
+                self.now = t
+                while heap and heap[0][0] == t:
+                    _, _, src, _, dst, msg = pop(heap)
+                    actor = actors[dst]
+                    cls = msg.__class__
+                    if cls is Wakeup:
+                        wakeups += 1
+                    else:
+                        delivered += 1
+                    handler = actor.dispatch.get(cls)
+                    if handler is None:
+                        actor.unhandled(msg, src)
+                    else:
+                        handler(msg, src)
+        finally:
+            self.messages_delivered += delivered
+            self.wakeups_delivered += wakeups

@@ -1,0 +1,1 @@
+"""Runtimes: ``local`` runs every actor in one process; ``ray`` (later) spreads them."""
