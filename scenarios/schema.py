@@ -88,6 +88,7 @@ class LadderMakerAgent(AgentBase):
 
 
 Agent = Annotated[NoiseAgent | LadderMakerAgent, Field(discriminator="kind")]
+AGENT_KINDS = frozenset({"noise", "ladder_maker"})
 
 
 class Scenario(Strict):
@@ -118,7 +119,9 @@ class Scenario(Strict):
 
 
 def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    """Dotted field path; the discriminator tag pydantic inserts after a list index is dropped."""
+    parts = [str(p) for i, p in enumerate(loc) if not (i > 0 and isinstance(loc[i - 1], int) and p in AGENT_KINDS)]
+    return ".".join(parts) or "(top level)"
 
 
 def describe(error: ValidationError) -> str:

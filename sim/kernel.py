@@ -3,8 +3,9 @@
 A SimPy ``Environment`` in integer nanoseconds is the clock. The kernel keeps one priority
 queue of pending deliveries keyed by ``(time, priority, sender id, sender sequence)``: that key
 is unique, so simultaneous deliveries are ordered the same way on every run, every runtime and
-every machine, never by object identity or hash order. A single SimPy process advances the
-clock to the next delivery time and delivers everything due at that instant.
+every machine, never by object identity or hash order. A single SimPy process (``_drive``)
+delivers in key order and synchronises the SimPy clock with every other SimPy event (see
+``_drive``); ``advance(until)`` leaves both clocks at ``until``.
 """
 
 from __future__ import annotations
@@ -113,30 +114,43 @@ class Kernel:
                 actor.on_stop()
 
     def _drive(self, until_ns: int) -> Generator[simpy.Event, None, None]:
+        """The kernel's SimPy process: deliver due messages in key order, advancing the clock.
+
+        The SimPy clock is synchronised (a ``timeout`` is yielded) whenever another SimPy event
+        is due no later than the next delivery, so user SimPy processes interleave exactly; a
+        stretch of deliveries with no SimPy event in between runs without a context switch
+        (``kernel.now`` is the delivery time throughout), which is what makes the loop cheap.
+        """
         heap, env, actors = self._heap, self.env, self.actors
         pop = heapq.heappop
         delivered = wakeups = 0
+        wakeup_cls = Wakeup
+        synced_until = -1  # no other SimPy event is due before this time
         try:
-            while heap:
-                t = heap[0][0]
+            while True:
+                t = heap[0][0] if heap else until_ns + 1
+                if t > synced_until:
+                    nxt = env.peek()
+                    if nxt <= t and nxt <= until_ns:  # let the other SimPy event run first
+                        self.now = int(nxt)
+                        yield env.timeout(nxt - env.now)
+                        synced_until = -1
+                        continue
+                    synced_until = until_ns if nxt > until_ns else int(nxt) - 1
                 if t > until_ns:
                     break
-                if t != env.now:
-                    yield env.timeout(t - env.now)
                 self.now = t
-                while heap and heap[0][0] == t:
-                    _, _, src, _, dst, msg = pop(heap)
-                    actor = actors[dst]
-                    cls = msg.__class__
-                    if cls is Wakeup:
-                        wakeups += 1
-                    else:
-                        delivered += 1
-                    handler = actor.dispatch.get(cls)
-                    if handler is None:
-                        actor.unhandled(msg, src)
-                    else:
-                        handler(msg, src)
+                _, _, src, _, dst, msg = pop(heap)
+                cls = msg.__class__
+                if cls is wakeup_cls:
+                    wakeups += 1
+                else:
+                    delivered += 1
+                handler = actors[dst].dispatch.get(cls)
+                if handler is None:
+                    actors[dst].unhandled(msg, src)
+                else:
+                    handler(msg, src)
         finally:
             self.messages_delivered += delivered
             self.wakeups_delivered += wakeups

@@ -175,3 +175,25 @@ def test_advance_in_windows_equals_one_run():
         return sink.got
 
     assert trace([10**6]) == trace([800, 900, 1000, 5000, 10**6])
+
+
+def test_other_simpy_processes_interleave_at_their_own_times():
+    """A plain SimPy process sees the kernel clock at its time and can inject deliveries."""
+    k = make_kernel(NetworkSpec(LinkSpec(1000)))
+    sink = Sink("sink")
+    k.add(sink)
+    k.add(Burst("a", "sink", 1))  # delivered at 1000
+    seen = []
+
+    def observer(env):
+        yield env.timeout(500)
+        seen.append((env.now, k.now, list(sink.got)))
+        k.inject((700, 0, 0, 99, 0, Ping(42)))
+        yield env.timeout(1000)
+        seen.append((env.now, k.now, list(sink.got)))
+
+    k.env.process(observer(k.env))
+    k.run(5000)
+    assert seen[0] == (500, 500, [])
+    assert seen[1] == (1500, 1500, [(700, 0, 42), (1000, 1, 0)])
+    assert k.env.now == 5000 and k.now == 5000

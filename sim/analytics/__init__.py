@@ -1,0 +1,1 @@
+"""Analytics over finished runs: realism statistics (stylised facts) of trades and quotes."""
