@@ -43,6 +43,10 @@ class UnhandledMessage(RuntimeError):
     pass
 
 
+def _unattached(*args: Any) -> None:
+    raise RuntimeError("actor is not attached to a kernel; add it to a Kernel before sending")
+
+
 class Actor:
     """Base of every simulated participant. Subclasses declare handlers with ``@handles``."""
 
@@ -65,6 +69,7 @@ class Actor:
         self.random: random.Random = random.Random(0)
         self.dispatch: dict[type, Handler] = {}
         self._seq = 0
+        self._post: Callable[[Actor, int, Any, int, int], None] = _unattached
 
     # -- wiring (called by the kernel) -------------------------------------------------------
     def attach(self, kernel: Kernel, actor_id: int, rng: random.Random) -> None:
@@ -72,6 +77,7 @@ class Actor:
         self.id = actor_id
         self.random = rng
         self.dispatch = {t: getattr(self, n) for t, n in type(self).handler_names.items()}
+        self._post = kernel.post
 
     def on_start(self) -> None:
         """Called once at the start of the run, in actor-id order."""
@@ -91,7 +97,7 @@ class Actor:
 
     def send(self, dst: int, msg: Any, priority: int = 0) -> None:
         self._seq += 1
-        self.kernel.post(self, dst, msg, priority, self._seq)  # type: ignore[union-attr]
+        self._post(self, dst, msg, priority, self._seq)
 
     def wake_at(self, t_ns: int, tag: Any = None, priority: int = 0) -> None:
         self._seq += 1

@@ -39,6 +39,7 @@ class Kernel:
         self.actors: list[Actor] = []
         self._ids: dict[str, int] = {}
         self._heap: list[Entry] = []
+        self._links = network.links
         self.messages_delivered = 0
         self.wakeups_delivered = 0
         self._started = False
@@ -68,9 +69,22 @@ class Kernel:
 
     # -- scheduling ---------------------------------------------------------------------------
     def post(self, sender: Actor, dst: int, msg: Any, priority: int, seq: int) -> None:
-        """Send ``msg`` from ``sender`` to actor ``dst`` over the network link between them."""
-        t = self.network.arrival(sender.id, dst, self.now, sender.random.random)
-        heapq.heappush(self._heap, (t, priority, sender.id, seq, dst, msg))
+        """Send ``msg`` from ``sender`` to actor ``dst`` over the network link between them.
+
+        The body is ``Network.arrival`` inlined (this is the hottest call of a run): latency
+        plus jitter from the sender's stream, never earlier than the link's previous arrival.
+        """
+        src = sender.id
+        link = self._links.get((src << 32) | dst)
+        if link is None:
+            link = self.network.link_state(src, dst)
+        t = self.now + link[0]
+        if link[1]:
+            t += int(sender.random.random() * (link[1] + 1))
+        if t < link[2]:
+            t = link[2]
+        link[2] = t
+        heapq.heappush(self._heap, (t, priority, src, seq, dst, msg))
 
     def schedule(self, actor: Actor, t_ns: int, msg: Any, priority: int, seq: int) -> None:
         """Deliver ``msg`` to ``actor`` itself at ``t_ns`` (a timer; no network)."""

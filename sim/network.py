@@ -39,11 +39,11 @@ class NetworkSpec:
 class Network:
     """Computes arrival times; one mutable FIFO horizon per (src, dst) link."""
 
-    __slots__ = ("_links", "_locations", "scale", "spec")
+    __slots__ = ("_locations", "links", "scale", "spec")
 
     def __init__(self, spec: NetworkSpec) -> None:
         self.spec = spec
-        self._links: dict[int, list[int]] = {}  # key -> [base, jitter, last_arrival]
+        self.links: dict[int, list[int]] = {}  # key -> [base, jitter, last_arrival]
         self._locations: list[str] = []
         self.scale: dict[tuple[str, str], float] = {}
 
@@ -63,12 +63,17 @@ class Network:
         link = [int(spec.latency_ns * factor), int(spec.jitter_ns * factor), -1]
         return link
 
+    def link_state(self, src: int, dst: int) -> list[int]:
+        """The mutable ``[base_ns, jitter_ns, last_arrival_ns]`` of link src->dst (created once)."""
+        key = (src << 32) | dst
+        link = self.links.get(key)
+        if link is None:
+            link = self.links[key] = self._make_link(src, dst)
+        return link
+
     def arrival(self, src: int, dst: int, sent_ns: int, rng_random) -> int:  # type: ignore[no-untyped-def]
         """Arrival time of a message sent now on link src->dst (FIFO-preserving)."""
-        key = (src << 32) | dst
-        link = self._links.get(key)
-        if link is None:
-            link = self._links[key] = self._make_link(src, dst)
+        link = self.link_state(src, dst)
         base, jitter, last = link
         t = sent_ns + base
         if jitter:
@@ -82,7 +87,7 @@ class Network:
         """Multiply latency on a location pair (both directions); FIFO horizons are kept."""
         self.scale[(src_location, dst_location)] = factor
         self.scale[(dst_location, src_location)] = factor
-        for key, link in self._links.items():
+        for key, link in self.links.items():
             src, dst = key >> 32, key & 0xFFFFFFFF
             fresh = self._make_link(src, dst)
             link[0], link[1] = fresh[0], fresh[1]
