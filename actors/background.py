@@ -1,15 +1,40 @@
-"""Background traders that make a market's order flow."""
+"""Background traders that make a market's order flow: noise, value and momentum traders.
+
+All three share the constructor ``(name, symbol, params, reference_price, open_ns, close_ns,
+location="default", *, activity=None[, fundamental=None])``. Hot-path work is plain Python on
+floats and ``self.random``: no numpy per message, O(1) per market-data message.
+
+Arrivals (noise and value traders) form a renewal process in *business time*: inter-arrival
+gaps are drawn with mean ``3600 / rate_per_hour`` seconds from ``arrival`` (``"exponential"`` =
+Poisson; ``"weibull"``, ``"lognormal"`` or ``"pareto"`` are heavier-tailed, burstier, with
+``arrival_shape`` = Weibull shape k (k < 1: coefficient of variation > 1), lognormal sigma
+(CV > 1 when sigma > 0.83) or Pareto-II (Lomax) tail index alpha > 1 (CV > 1 always)). The gap
+is mapped to calendar time through a shared ``actors.world.Activity`` when one is given, so
+all agents speed up and slow down together; without one, business time is calendar time.
+"""
 
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from functools import partial
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, with_config
 
-from actors.messages import BookSnapshot, QueryBook
+from actors.messages import (
+    BookSnapshot,
+    OrderCanceled,
+    OrderFilled,
+    OrderRejected,
+    QueryBook,
+    SubscribeMarketData,
+    TradePrinted,
+)
 from actors.trader import Trader
+from actors.world import Activity, Fundamental
 from sim.actor import Wakeup, handles
 from sim.clock import SECOND
 
@@ -17,24 +42,128 @@ ARRIVE, EXPIRE = "arrive", "expire"
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+ArrivalDist = Literal["exponential", "weibull", "lognormal", "pareto"]
+
+
+def check_arrival(arrival: str, shape: float) -> None:
+    if arrival == "pareto" and shape <= 1.0:
+        raise ValueError("arrival_shape of a pareto arrival (tail index) must be > 1 for a finite mean")
+
+
+def gap_sampler(rnd: random.Random, arrival: str, shape: float) -> Callable[[], float]:
+    """A function drawing inter-arrival gaps with mean 1 from ``rnd``."""
+    if arrival == "exponential":
+        return partial(rnd.expovariate, 1.0)
+    if arrival == "weibull":
+        return partial(rnd.weibullvariate, 1.0 / math.gamma(1.0 + 1.0 / shape), shape)
+    if arrival == "lognormal":
+        return partial(rnd.lognormvariate, -0.5 * shape * shape, shape)
+    if arrival == "pareto":  # Lomax: paretovariate(a) - 1 has mean 1 / (a - 1)
+        pareto, scale = rnd.paretovariate, shape - 1.0
+        return lambda: (pareto(shape) - 1.0) * scale
+    raise ValueError(f"unknown arrival distribution {arrival!r}")
 
 
 @with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True, slots=True)
 class NoiseParams:
-    rate_per_hour: NonNegative = 2.0  # mean arrivals per hour (Poisson)
+    rate_per_hour: NonNegative = 2.0  # mean arrivals per hour (of business time)
     market_prob: Probability = 0.1  # share of arrivals that send a market order
     offset_mean_ticks: NonNegative = 5.0  # limit price distance from the touch (exponential)
     min_lots: PositiveInt = 1
     max_lots: PositiveInt = 10
     lot_size: PositiveInt = 100
-    order_lifetime_s: Annotated[float, Field(gt=0)] = 300.0  # unfilled limit orders canceled after
+    order_lifetime_s: Positive = 300.0  # unfilled limit orders canceled after
+    arrival: ArrivalDist = "exponential"  # inter-arrival distribution (see module docstring)
+    arrival_shape: Positive = 0.6  # Weibull k / lognormal sigma / Pareto alpha; unused by exponential
+
+    def __post_init__(self) -> None:
+        check_arrival(self.arrival, self.arrival_shape)
+        if self.max_lots < self.min_lots:
+            raise ValueError("max_lots must be >= min_lots")
 
 
-class NoiseTrader(Trader):
-    """Arrives at Poisson times, looks at the book, sends a random buy or sell order."""
+class BackgroundTrader(Trader):
+    """Arrival scheduling in business time, and expiry of resting orders."""
+
+    def __init__(
+        self,
+        name: str,
+        symbol: str,
+        reference_price: int,
+        open_ns: int,
+        close_ns: int,
+        location: str,
+        rate_per_hour: float,
+        arrival: str,
+        arrival_shape: float,
+        activity: Activity | None,
+    ) -> None:
+        super().__init__(name, symbol, location=location)
+        self.reference_price = reference_price
+        self.open_ns = open_ns
+        self.close_ns = close_ns
+        self.activity = activity
+        self._arrival = (arrival, arrival_shape)
+        self._mean_gap_ns = 3600 * SECOND / rate_per_hour if rate_per_hour > 0 else math.inf
+        self._mean_gap_s = self._mean_gap_ns / SECOND
+        self._draw_gap: Callable[[], float] = partial(random.expovariate, 1.0)
+        self._canceling: set[int] = set()
+
+    def on_start(self) -> None:
+        super().on_start()
+        self._draw_gap = gap_sampler(self.random, *self._arrival)
+        self._schedule_arrival(max(self.now, self.open_ns))
+
+    def _schedule_arrival(self, after_ns: int) -> None:
+        if self._mean_gap_ns == math.inf:
+            return
+        activity = self.activity
+        if activity is None:
+            t = after_ns + int(self._draw_gap() * self._mean_gap_ns) + 1
+        else:
+            t = activity.next_arrival(after_ns, self._draw_gap() * self._mean_gap_s) + 1
+        if t < self.close_ns:
+            self.wake_at(t, ARRIVE)
+
+    def cancel_once(self, order_id: int) -> None:
+        """Cancel an open order unless a cancel for it is already on its way."""
+        if order_id in self.open_orders and order_id not in self._canceling:
+            self._canceling.add(order_id)
+            self.cancel(order_id)
+
+    @handles(Wakeup)
+    def on_wakeup(self, msg: Wakeup, src: int) -> None:
+        if msg.tag == ARRIVE:
+            self.on_arrival()
+            self._schedule_arrival(self.now)
+        else:
+            self.cancel_once(msg.tag)
+
+    def on_arrival(self) -> None:
+        self.send(self.exchange, QueryBook(self.symbol, 1))
+
+    def on_canceled(self, msg: OrderCanceled) -> None:
+        self._canceling.discard(msg.order_id)
+
+    def on_filled(self, msg: OrderFilled, side: str) -> None:
+        if msg.leaves_qty == 0:
+            self._canceling.discard(msg.order_id)
+
+    def on_rejected(self, msg: OrderRejected) -> None:
+        self._canceling.discard(msg.order_id)
+
+
+class NoiseTrader(BackgroundTrader):
+    """Arrives at renewal times, looks at the book, sends a random buy or sell order.
+
+    With ``arrival="exponential"`` and no ``activity`` its draws are exactly those of the
+    original Poisson noise trader, so existing golden digests hold.
+    """
 
     def __init__(
         self,
@@ -45,34 +174,22 @@ class NoiseTrader(Trader):
         open_ns: int,
         close_ns: int,
         location: str = "default",
+        *,
+        activity: Activity | None = None,
     ) -> None:
-        super().__init__(name, symbol, location=location)
+        super().__init__(
+            name,
+            symbol,
+            reference_price,
+            open_ns,
+            close_ns,
+            location,
+            params.rate_per_hour,
+            params.arrival,
+            params.arrival_shape,
+            activity,
+        )
         self.p = params
-        self.reference_price = reference_price
-        self.open_ns = open_ns
-        self.close_ns = close_ns
-        self._mean_gap_ns = 3600 * SECOND / params.rate_per_hour if params.rate_per_hour > 0 else math.inf
-
-    def on_start(self) -> None:
-        super().on_start()
-        self._schedule_arrival(max(self.now, self.open_ns))
-
-    def _schedule_arrival(self, after_ns: int) -> None:
-        if math.isinf(self._mean_gap_ns):
-            return
-        t = after_ns + int(self.random.expovariate(1.0) * self._mean_gap_ns) + 1
-        if t < self.close_ns:
-            self.wake_at(t, ARRIVE)
-
-    @handles(Wakeup)
-    def on_wakeup(self, msg: Wakeup, src: int) -> None:
-        if msg.tag == ARRIVE:
-            self.send(self.exchange, QueryBook(self.symbol, 1))
-            self._schedule_arrival(self.now)
-        else:
-            oid = msg.tag
-            if oid in self.open_orders:
-                self.cancel(oid)
 
     @handles(BookSnapshot)
     def on_snapshot(self, msg: BookSnapshot, src: int) -> None:
@@ -96,3 +213,295 @@ class NoiseTrader(Trader):
         price = max(1, price)
         oid = self.submit(side, qty, price)
         self.wake_in(int(p.order_lifetime_s * SECOND), oid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Value traders
+# ---------------------------------------------------------------------------------------------
+
+
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
+class ValueParams:
+    """A value trader: trades toward its private, noisy view of the fundamental (ticks)."""
+
+    rate_per_hour: NonNegative = 6.0  # mean arrivals per hour (of business time)
+    arrival: ArrivalDist = "weibull"
+    arrival_shape: Positive = 0.6
+    bias_sd_ticks: NonNegative = 5.0  # sd of the trader's persistent bias, drawn once
+    noise_sd_ticks: NonNegative = 4.0  # sd of the fresh noise of each look
+    threshold_ticks: NonNegative = 3.0  # take liquidity when view - ask (bid - view) exceeds this
+    through_ticks: NonNegativeInt = 1  # a taking limit may go this far through the touch ...
+    # ... but never beyond view -/+ threshold_ticks
+    base_lots: PositiveInt = 1  # lots at the threshold
+    lots_per_tick: NonNegative = 0.25  # extra lots per tick of mispricing beyond the threshold
+    max_lots: PositiveInt = 5
+    lot_size: PositiveInt = 100
+    passive_prob: Probability = 0.5  # when not taking: chance to post a passive limit order
+    passive_edge_ticks: NonNegative = 2.0  # a passive buy rests at least this far below the view
+    order_lifetime_s: Positive = 120.0  # resting orders canceled after
+    max_position: PositiveInt = 5_000  # shares, long or short, counting open orders
+
+    def __post_init__(self) -> None:
+        check_arrival(self.arrival, self.arrival_shape)
+        if self.max_lots < self.base_lots:
+            raise ValueError("max_lots must be >= base_lots")
+
+
+class ValueTrader(BackgroundTrader):
+    """Arrives at renewal times, looks at the fundamental and the book, trades toward value.
+
+    On arrival it forms a view = fundamental + its persistent bias + fresh noise and queries
+    the top of book. If the view is above the ask by more than ``threshold_ticks`` it buys
+    with an IOC limit at the ask (up to ``through_ticks`` through it, never above view -
+    threshold), the size growing with the mispricing; symmetrically it sells. Otherwise, with
+    probability ``passive_prob``, it posts a DAY limit order on the side of its view, one tick
+    inside the touch but at least ``passive_edge_ticks`` from its view; such orders are
+    canceled after ``order_lifetime_s`` or as soon as a later view makes them wrong.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        symbol: str,
+        params: ValueParams,
+        reference_price: int,
+        open_ns: int,
+        close_ns: int,
+        location: str = "default",
+        *,
+        activity: Activity | None = None,
+        fundamental: Fundamental | None = None,
+    ) -> None:
+        if fundamental is None:
+            raise ValueError("a ValueTrader needs a fundamental (actors.world.Fundamental)")
+        super().__init__(
+            name,
+            symbol,
+            reference_price,
+            open_ns,
+            close_ns,
+            location,
+            params.rate_per_hour,
+            params.arrival,
+            params.arrival_shape,
+            activity,
+        )
+        self.p = params
+        self.fundamental = fundamental
+        self.bias = 0.0
+        self.view = float(reference_price)
+
+    def on_start(self) -> None:
+        self.bias = self.random.gauss(0.0, self.p.bias_sd_ticks) if self.p.bias_sd_ticks > 0 else 0.0
+        super().on_start()
+
+    def on_arrival(self) -> None:
+        noise = self.p.noise_sd_ticks
+        self.view = self.fundamental.value_at(self.now) + self.bias + (self.random.gauss(0.0, noise) if noise else 0.0)
+        super().on_arrival()
+
+    @handles(BookSnapshot)
+    def on_snapshot(self, msg: BookSnapshot, src: int) -> None:
+        p = self.p
+        view = self.view
+        edge = p.passive_edge_ticks
+        open_buy = open_sell = 0
+        for order in list(self.open_orders.values()):
+            if order.price is not None and (
+                (order.side == "B" and order.price > view - edge) or (order.side == "S" and order.price < view + edge)
+            ):
+                self.cancel_once(order.order_id)
+            elif order.side == "B":
+                open_buy += order.leaves_qty
+            else:
+                open_sell += order.leaves_qty
+        lot = p.lot_size
+        buy_room = (p.max_position - self.position - open_buy) // lot * lot
+        sell_room = (p.max_position + self.position - open_sell) // lot * lot
+        bid = msg.bids[0][0] if msg.bids else None
+        ask = msg.asks[0][0] if msg.asks else None
+        threshold = p.threshold_ticks
+        if ask is not None and view - ask > threshold:
+            if buy_room > 0:
+                lots = min(p.max_lots, p.base_lots + int((view - ask - threshold) * p.lots_per_tick))
+                price = min(ask + p.through_ticks, math.floor(view - threshold))
+                self.submit("B", min(lots * lot, buy_room), max(price, ask), tif="IOC")
+            return
+        if bid is not None and bid - view > threshold:
+            if sell_room > 0:
+                lots = min(p.max_lots, p.base_lots + int((bid - view - threshold) * p.lots_per_tick))
+                price = max(bid - p.through_ticks, math.ceil(view + threshold))
+                self.submit("S", min(lots * lot, sell_room), min(price, bid), tif="IOC")
+            return
+        if p.passive_prob <= 0 or self.random.random() >= p.passive_prob:
+            return
+        if bid is not None and ask is not None:
+            mid = (bid + ask) / 2.0
+        else:
+            mid = float(msg.last_price if msg.last_price is not None else self.reference_price)
+        qty = p.base_lots * lot
+        if view >= mid and buy_room >= qty:
+            price = math.floor(view - edge)
+            if bid is not None:
+                price = min(price, bid + 1)
+            if ask is not None:
+                price = min(price, ask - 1)
+            side = "B"
+        elif view < mid and sell_room >= qty:
+            price = math.ceil(view + edge)
+            if ask is not None:
+                price = max(price, ask - 1)
+            if bid is not None:
+                price = max(price, bid + 1)
+            side = "S"
+        else:
+            return
+        if price <= 0:
+            return
+        oid = self.submit(side, qty, price)
+        self.wake_in(int(p.order_lifetime_s * SECOND), oid)
+
+
+# ---------------------------------------------------------------------------------------------
+# Momentum traders
+# ---------------------------------------------------------------------------------------------
+
+
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
+class MomentumParams:
+    """A trend follower on time-based EWMAs of the last trade price (ticks, seconds)."""
+
+    fast_s: Positive = 30.0  # time constant of the fast EWMA, seconds
+    slow_s: Positive = 300.0  # time constant of the slow EWMA, seconds
+    threshold_ticks: NonNegative = 2.0  # act when |fast - slow| exceeds this
+    lots: PositiveInt = 5  # size of one clip, in lots
+    lot_size: PositiveInt = 100
+    max_position: PositiveInt = 2_000  # shares, long or short, counting open orders
+    min_interval_s: NonNegative = 30.0  # minimum time between two orders
+    warmup_s: NonNegative = 120.0  # no orders until this long after the first trade seen
+    use_market_orders: bool = False  # market IOC; otherwise IOC limit at last -/+ slippage
+    max_slippage_ticks: NonNegativeInt = 5
+    flatten_on_reverse: bool = True  # close the position when the signal crosses back through 0
+    add_on_trend: bool = False  # keep adding a clip per min_interval while the trend lasts
+    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2  # each trader scales fast_s, slow_s and
+    # threshold_ticks by its own U(1 - jitter, 1 + jitter), so a crowd does not act as one
+
+    def __post_init__(self) -> None:
+        if self.fast_s >= self.slow_s:
+            raise ValueError("fast_s must be shorter than slow_s")
+
+
+class MomentumTrader(Trader):
+    """Trades on crossovers of a fast and a slow EWMA of the trade price.
+
+    The EWMAs are the exact continuous-time exponential averages of the last-trade-price step
+    function: on each trade, ``ema += (1 - exp(-dt / tau)) * (previous price - ema)``, two
+    ``math.exp`` per trade whatever the window. When ``fast - slow`` rises above
+    ``threshold_ticks`` it buys a clip (covering any short first), below ``-threshold_ticks``
+    it sells; with ``flatten_on_reverse`` it closes its position as soon as the signal crosses
+    back through zero. ``activity`` and ``fundamental`` are accepted for a uniform builder
+    signature and unused.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        symbol: str,
+        params: MomentumParams,
+        reference_price: int,
+        open_ns: int,
+        close_ns: int,
+        location: str = "default",
+        *,
+        activity: Activity | None = None,
+        fundamental: Fundamental | None = None,
+    ) -> None:
+        super().__init__(name, symbol, location=location)
+        self.p = params
+        self.reference_price = reference_price
+        self.open_ns = open_ns
+        self.close_ns = close_ns
+        self.fast = self.slow = float(reference_price)
+        self.last_price: int | None = None
+        self.regime = 0  # +1 long trend acted on, -1 short, 0 none
+        self._inv_fast = 1.0 / params.fast_s
+        self._inv_slow = 1.0 / params.slow_s
+        self._threshold = params.threshold_ticks
+        self._last_t = 0
+        self._gate_ns = 0  # no decision on trades printed before this (warm-up, min interval)
+        self._min_interval_ns = int(params.min_interval_s * SECOND)
+
+    def on_start(self) -> None:
+        super().on_start()
+        j = self.p.jitter
+        if j > 0:
+            rnd = self.random
+            self._inv_fast /= rnd.uniform(1.0 - j, 1.0 + j)
+            self._inv_slow /= rnd.uniform(1.0 - j, 1.0 + j)
+            self._threshold *= rnd.uniform(1.0 - j, 1.0 + j)
+        self.send(self.exchange, SubscribeMarketData(self.symbol, trades=True, quotes=False))
+
+    @property
+    def signal(self) -> float:
+        return self.fast - self.slow
+
+    @handles(TradePrinted)
+    def on_trade(self, msg: TradePrinted, src: int) -> None:
+        t = msg.time_ns
+        last = self.last_price
+        if last is None:
+            self.fast = self.slow = float(msg.price)
+            self._gate_ns = max(self._gate_ns, t + int(self.p.warmup_s * SECOND))
+        elif t > self._last_t:
+            dt = (self._last_t - t) / SECOND  # negative: exp(dt / tau) is the weight kept
+            self.fast += (1.0 - math.exp(dt * self._inv_fast)) * (last - self.fast)
+            self.slow += (1.0 - math.exp(dt * self._inv_slow)) * (last - self.slow)
+        self.last_price = msg.price
+        self._last_t = t
+        if t < self._gate_ns:  # warming up or too soon after the last order
+            return
+        now = self.kernel.now  # type: ignore[union-attr]
+        if self.open_ns <= now < self.close_ns:
+            self._decide(self.fast - self.slow, msg.price)
+
+    def _decide(self, sig: float, price: int) -> None:
+        p = self.p
+        threshold = self._threshold
+        regime = self.regime
+        if sig > threshold:
+            if regime != 1:
+                self.regime = 1
+                self._trade("B", p.lots * p.lot_size + max(0, -self.position), price)
+            elif p.add_on_trend:
+                self._trade("B", p.lots * p.lot_size, price)
+        elif sig < -threshold:
+            if regime != -1:
+                self.regime = -1
+                self._trade("S", p.lots * p.lot_size + max(0, self.position), price)
+            elif p.add_on_trend:
+                self._trade("S", p.lots * p.lot_size, price)
+        elif p.flatten_on_reverse and ((regime == 1 and sig <= 0) or (regime == -1 and sig >= 0)):
+            self.regime = 0
+            pos = self.position
+            if pos > 0:
+                self._trade("S", pos, price)
+            elif pos < 0:
+                self._trade("B", -pos, price)
+
+    def _trade(self, side: str, qty: int, price: int) -> None:
+        p = self.p
+        exposure = self.position
+        for order in self.open_orders.values():
+            exposure += order.leaves_qty if order.side == "B" else -order.leaves_qty
+        room = p.max_position - exposure if side == "B" else p.max_position + exposure
+        qty = min(qty, room)
+        if qty <= 0:
+            return
+        if p.use_market_orders:
+            self.submit(side, qty, None, tif="IOC")
+        else:
+            limit = price + p.max_slippage_ticks if side == "B" else max(1, price - p.max_slippage_ticks)
+            self.submit(side, qty, limit, tif="IOC")
+        self._gate_ns = max(self._gate_ns, self.now + self._min_interval_ns)

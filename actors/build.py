@@ -6,14 +6,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.background import NoiseTrader
+from actors.background import MomentumTrader, NoiseTrader, ValueTrader
 from actors.exchange.exchange import Exchange
-from actors.makers import LadderMaker
+from actors.makers import AvellanedaStoikovMaker, LadderMaker
+from actors.world import Activity, Fundamental
 from scenarios.schema import Scenario
 from sim.actor import Actor
 from sim.clock import US
 from sim.network import LinkSpec, NetworkSpec
 from sim.record import Recorder
+from sim.rng import RandomStreams
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class Assembly:
     start_ns: int
     end_ns: int
     exchange: Exchange
+    world: World
 
 
 def _link(latency_us: float, jitter_us: float) -> LinkSpec:
@@ -40,28 +43,52 @@ def member_names(prefix: str, count: int) -> list[str]:
     return [prefix] if count == 1 else [f"{prefix}-{i:04d}" for i in range(count)]
 
 
-def _noise(scenario: Scenario, spec: Any, name: str) -> Actor:
-    s = scenario.session
-    return NoiseTrader(
-        name, scenario.symbol, spec.params, scenario.reference_ticks, s.open_ns, s.close_ns, spec.location
+@dataclass(frozen=True, slots=True)
+class World:
+    """The run's shared exogenous processes, built once from named streams of the root seed."""
+
+    fundamental: Fundamental
+    activity: Activity | None
+
+
+def make_world(scenario: Scenario, seed: int) -> World:
+    s, w = scenario.session, scenario.world
+    streams = RandomStreams(seed)
+    activity = Activity.from_streams(streams, w.activity, s.open_ns, s.close_ns) if w.activity else None
+    fundamental = Fundamental.from_streams(
+        streams, w.fundamental, scenario.reference_ticks, s.open_ns, s.close_ns, activity=activity
     )
+    return World(fundamental, activity)
 
 
-def _ladder(scenario: Scenario, spec: Any, name: str) -> Actor:
-    s = scenario.session
-    return LadderMaker(
-        name, scenario.symbol, spec.params, scenario.reference_ticks, s.open_ns, s.close_ns, spec.location
-    )
+AgentBuilder = Callable[[Scenario, Any, str, World], Actor]
 
 
-AGENT_BUILDERS: dict[str, Callable[[Scenario, Any, str], Actor]] = {
-    "noise": _noise,
-    "ladder_maker": _ladder,
+def _trader(cls: type, **world_args: str) -> AgentBuilder:
+    """Builder for an agent class with the uniform constructor signature."""
+
+    def make(scenario: Scenario, spec: Any, name: str, world: World) -> Actor:
+        s = scenario.session
+        extra = {key: getattr(world, attr) for key, attr in world_args.items()}
+        return cls(
+            name, scenario.symbol, spec.params, scenario.reference_ticks, s.open_ns, s.close_ns, spec.location, **extra
+        )
+
+    return make
+
+
+AGENT_BUILDERS: dict[str, AgentBuilder] = {
+    "noise": _trader(NoiseTrader, activity="activity"),
+    "value": _trader(ValueTrader, activity="activity", fundamental="fundamental"),
+    "momentum": _trader(MomentumTrader),
+    "ladder_maker": _trader(LadderMaker),
+    "as_maker": _trader(AvellanedaStoikovMaker),
 }
 
 
-def build(scenario: Scenario, recorder: Recorder) -> Assembly:
+def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
     s = scenario.session
+    world = make_world(scenario, seed)
     exchange = Exchange(
         scenario.exchange.name, [scenario.symbol], recorder, s.open_ns, s.close_ns, scenario.exchange.location
     )
@@ -69,5 +96,5 @@ def build(scenario: Scenario, recorder: Recorder) -> Assembly:
     for spec in scenario.agents:
         builder = AGENT_BUILDERS[spec.kind]
         for name in member_names(spec.name or spec.kind, spec.count):
-            actors.append(builder(scenario, spec, name))
-    return Assembly(actors, network_spec(scenario), s.open_ns, s.close_ns, exchange)
+            actors.append(builder(scenario, spec, name, world))
+    return Assembly(actors, network_spec(scenario), s.open_ns, s.close_ns, exchange, world)

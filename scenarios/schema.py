@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from actors.background import NoiseParams
-from actors.makers import LadderParams
+from actors.background import MomentumParams, NoiseParams, ValueParams
+from actors.makers import ASParams, LadderParams
+from actors.world import ActivityParams, FundamentalParams
 from sim.clock import parse_clock
 
 
@@ -87,8 +88,32 @@ class LadderMakerAgent(AgentBase):
     params: LadderParams = LadderParams()
 
 
-Agent = Annotated[NoiseAgent | LadderMakerAgent, Field(discriminator="kind")]
-AGENT_KINDS = frozenset({"noise", "ladder_maker"})
+class ValueAgent(AgentBase):
+    kind: Literal["value"]
+    params: ValueParams = ValueParams()
+
+
+class MomentumAgent(AgentBase):
+    kind: Literal["momentum"]
+    params: MomentumParams = MomentumParams()
+
+
+class ASMakerAgent(AgentBase):
+    kind: Literal["as_maker"]
+    params: ASParams = ASParams()
+
+
+Agent = Annotated[
+    NoiseAgent | ValueAgent | MomentumAgent | LadderMakerAgent | ASMakerAgent, Field(discriminator="kind")
+]
+AGENT_KINDS = frozenset({"noise", "value", "momentum", "ladder_maker", "as_maker"})
+
+
+class WorldModel(Strict):
+    """Exogenous processes shared by the agents: a fundamental value and market activity."""
+
+    fundamental: FundamentalParams = FundamentalParams()
+    activity: ActivityParams | None = None
 
 
 class Scenario(Strict):
@@ -101,6 +126,7 @@ class Scenario(Strict):
     session: SessionModel = SessionModel()
     network: NetworkModel = NetworkModel()
     exchange: ExchangeModel = ExchangeModel()
+    world: WorldModel = WorldModel()
     agents: list[Agent] = []
 
     @property

@@ -57,7 +57,7 @@ def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "
     """Run a validated scenario in this process and return its summary and tables."""
     seed = scenario.seed if seed is None else int(seed)
     recorder = Recorder()
-    assembly = build(scenario, recorder)
+    assembly = build(scenario, recorder, seed)
     _kernel, stats = run_local(assembly.actors, assembly.network, seed, assembly.start_ns, assembly.end_ns)
     recorder.table("kernel", ("messages", "wakeups")).append((stats.messages, stats.wakeups))
     frames = recorder.frames()

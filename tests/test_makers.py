@@ -1,0 +1,294 @@
+"""Market makers: Avellaneda–Stoikov pricing, inventory limits, requoting, ladder withdrawal."""
+
+import math
+from types import SimpleNamespace
+
+import pydantic
+import pytest
+
+from actors.exchange.exchange import Exchange
+from actors.makers import ASParams, AvellanedaStoikovMaker, LadderMaker, LadderParams
+from actors.messages import ORDER_ID_SHIFT, QuoteUpdated, TradePrinted
+from actors.trader import Trader
+from sim.actor import Wakeup, handles
+from sim.clock import MS, SECOND
+from sim.kernel import Kernel
+from sim.network import LinkSpec, Network, NetworkSpec
+from sim.record import Recorder
+from sim.rng import RandomStreams
+
+SYMBOL = "XYZ"
+REF = 10_000
+OPEN = 1 * SECOND
+CLOSE = 60 * SECOND
+
+
+def as_maker(**params):
+    return AvellanedaStoikovMaker("as", SYMBOL, ASParams(**params), REF, OPEN, CLOSE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Avellaneda–Stoikov: the pure pricing
+# ---------------------------------------------------------------------------------------------
+
+
+def test_quotes_skew_against_inventory():
+    m = as_maker(gamma=0.1)
+    flat = m.quotes(100.0, 0, 2.0, 1.5, 1.0)  # γσ²τ = 0.4 tick per lot
+    long = m.quotes(100.0, 5, 2.0, 1.5, 1.0)
+    short = m.quotes(100.0, -5, 2.0, 1.5, 1.0)
+    assert long[0] < flat[0] and long[1] < flat[1]
+    assert short[0] > flat[0] and short[1] > flat[1]
+    # the skew is monotone in inventory
+    bids = [m.quotes(100.0, q, 2.0, 1.5, 1.0)[0] for q in range(-10, 11)]
+    assert bids == sorted(bids, reverse=True) and bids[0] > bids[-1]
+
+
+def test_spread_widens_with_sigma_and_shrinks_with_time():
+    m = as_maker(gamma=0.1)
+    spreads = [m.optimal_spread(s, 1.5, 1.0) for s in (0.5, 1.0, 2.0, 4.0, 8.0)]
+    assert spreads == sorted(spreads) and len(set(spreads)) == len(spreads)
+    ticks = [ask - bid for bid, ask in (m.quotes(100.0, 0, s, 1.5, 1.0) for s in (0.5, 3.0, 8.0))]
+    assert ticks[0] < ticks[1] < ticks[2]
+    assert m.optimal_spread(4.0, 1.5, 0.1) < m.optimal_spread(4.0, 1.5, 1.0)
+
+
+def test_formula_matches_closed_form():
+    m = as_maker(gamma=0.1)
+    # γ=0.1, σ=2, k=1.5, τ=0.5, q=3, s=100.5
+    r = 100.5 - 3 * 0.1 * 4 * 0.5  # 99.9
+    delta = 0.1 * 4 * 0.5 + 20 * math.log(1 + 0.1 / 1.5)  # 0.2 + 1.29077... = 1.49077...
+    assert m.reservation_price(100.5, 3, 2.0, 0.5) == pytest.approx(99.9)
+    assert m.optimal_spread(2.0, 1.5, 0.5) == pytest.approx(1.4907704, rel=1e-6)
+    assert m.quotes(100.5, 3, 2.0, 1.5, 0.5) == (math.floor(r - delta / 2), math.ceil(r + delta / 2)) == (99, 101)
+    # with zero risk term left the spread tends to 2/k for small γ
+    assert as_maker(gamma=1e-6).optimal_spread(2.0, 0.5, 0.0) == pytest.approx(4.0, rel=1e-5)
+    # never less than one tick apart, rounded outward from r
+    bid, ask = as_maker(gamma=0.01).quotes(100.0, 0, 0.0, 20.0, 1.0)
+    assert ask - bid >= 1 and bid <= 100 <= ask
+
+
+def test_inventory_limit_blocks_the_adding_side():
+    m = as_maker(size=100, max_inventory=300)
+    assert m.sides_allowed(0) == (True, True)
+    assert m.sides_allowed(200) == (True, True)
+    assert m.sides_allowed(201) == (False, True)
+    assert m.sides_allowed(300) == (False, True)
+    assert m.sides_allowed(-201) == (True, False)
+
+
+def test_params_are_validated_when_loaded():
+    adapter = pydantic.TypeAdapter(ASParams)
+    assert adapter.validate_python({"gamma": 0.2}).gamma == 0.2
+    for bad in ({"gamma": 0}, {"horizon_s": -1}, {"sigma_alpha": 1.5}, {"bogus": 1}):
+        with pytest.raises(pydantic.ValidationError):
+            adapter.validate_python(bad)
+    assert pydantic.TypeAdapter(LadderParams).validate_python({"cooldown_s": 2}).cooldown_s == 2.0
+
+
+def test_estimators_follow_market_data():
+    """σ rises when the mid jumps on the sampling grid; k falls when trades print far away."""
+    m = as_maker(sigma_prior=0.5, sample_ms=1000.0)
+    m.quoting = False  # estimators only; nothing is sent
+    clock = SimpleNamespace(now=OPEN)
+    m.kernel = clock  # type: ignore[assignment]
+    sigma0, k0 = m.sigma, m.k
+    mid = REF
+    for i in range(1, 40):
+        clock.now = OPEN + i * SECOND
+        mid += 8 if i % 2 else -8  # ±8 ticks every second
+        m.on_quote(QuoteUpdated(SYMBOL, mid - 1, 100, mid + 1, 100, clock.now), 0)
+    assert m.mid == mid
+    assert m.sigma > 4 * sigma0
+    calm = as_maker(sigma_prior=0.5)
+    calm.quoting = False
+    calm.kernel = clock  # type: ignore[assignment]
+    clock.now = OPEN + 100 * SECOND  # a long quiet stretch decays σ to the floor
+    calm.on_quote(QuoteUpdated(SYMBOL, REF - 1, 100, REF + 1, 100, clock.now), 0)
+    assert calm.sigma == pytest.approx(calm.p.sigma_floor)
+    for _ in range(100):
+        m.on_trade(TradePrinted(SYMBOL, mid + 6, 100, "B", clock.now), 0)
+        m.on_quote(QuoteUpdated(SYMBOL, mid - 1, 100, mid + 1, 100, clock.now), 0)
+    assert m.k < k0 / 3
+    assert m.k >= m.p.k_floor
+    # the spread follows: wider market, wider quotes
+    assert m.optimal_spread(m.sigma_horizon, m.k, 0.5) > calm.optimal_spread(calm.sigma_horizon, calm.k, 0.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kernel simulations
+# ---------------------------------------------------------------------------------------------
+
+
+class Script(Trader):
+    """Runs ``actions[i](self)`` at ``times[i]``."""
+
+    def __init__(self, name, plan):
+        super().__init__(name, SYMBOL)
+        self.plan = plan
+
+    def on_start(self):
+        super().on_start()
+        for i, (t, _) in enumerate(self.plan):
+            self.wake_at(t, i)
+
+    @handles(Wakeup)
+    def on_wake(self, msg, src):
+        self.plan[msg.tag][1](self)
+
+
+def market(maker, plan, seed=1):
+    kernel = Kernel(Network(NetworkSpec(LinkSpec(5_000))), RandomStreams(seed))
+    recorder = Recorder()
+    exchange = Exchange("exchange", [SYMBOL], recorder, OPEN, CLOSE)
+    kernel.add(exchange)
+    kernel.add(maker)
+    kernel.add(Script("script", plan))
+    return kernel, exchange, recorder
+
+
+def resting(exchange, actor):
+    """(side, price, qty) of the actor's live orders in the exchange's book."""
+    book = exchange.books[SYMBOL]
+    out = []
+    for n in range(1, actor._next_order + 1):
+        order = book.open_order((actor.id << ORDER_ID_SHIFT) | n)
+        if order is not None:
+            out.append(order[:3])
+    return sorted(out)
+
+
+def maker_rows(recorder, name):
+    return [row for row in recorder.tables["orders"].rows if row[2] == name]
+
+
+def test_as_maker_quotes_two_sided_and_requotes_by_replace_after_fill():
+    maker = as_maker(gamma=0.05, horizon_s=10.0, size=100, refresh_ms=200.0)
+    t_fill = OPEN + 3 * SECOND
+    kernel, exchange, recorder = market(maker, [(t_fill, lambda s: s.submit("B", 100, None, tif="IOC"))])
+    kernel.advance(t_fill - 10 * MS)
+    before = resting(exchange, maker)
+    assert [side for side, _, _ in before] == ["B", "S"]
+    (_, bid0, _), (_, ask0, _) = before
+    assert bid0 < REF < ask0
+    bid_id = maker.bid_id
+    assert not [r for r in maker_rows(recorder, "as") if r[3] == "canceled"]
+
+    kernel.advance(t_fill + 100 * MS)
+    assert maker.position == -100
+    after = resting(exchange, maker)
+    assert [side for side, _, _ in after] == ["B", "S"]
+    (_, bid1, _), (_, ask1, _) = after
+    # short inventory and a trade at the ask: both quotes move up, the bid by a replace
+    assert bid1 > bid0 and ask1 > ask0
+    assert maker.bid_id == bid_id
+    rows = maker_rows(recorder, "as")
+    assert any(r[3] == "replaced" and r[1] == bid_id for r in rows)
+    assert not [r for r in rows if r[3] in ("canceled", "rejected")]
+    kernel.stop()
+
+
+def test_as_maker_stops_quoting_the_side_over_the_inventory_limit():
+    maker = as_maker(gamma=0.05, horizon_s=10.0, size=100, max_inventory=100)
+    t_fill = OPEN + 2 * SECOND
+    kernel, exchange, _ = market(maker, [(t_fill, lambda s: s.submit("S", 100, None, tif="IOC"))])
+    kernel.advance(t_fill - 10 * MS)
+    assert [side for side, _, _ in resting(exchange, maker)] == ["B", "S"]
+    kernel.advance(t_fill + 500 * MS)
+    assert maker.position == 100
+    assert [side for side, _, _ in resting(exchange, maker)] == ["S"]  # no bid: it would add
+    kernel.stop()
+
+
+def test_as_maker_withdraw_and_resume():
+    maker = as_maker(gamma=0.05, horizon_s=10.0)
+    plan = [(OPEN + 2 * SECOND, lambda s: None)]
+    kernel, exchange, _ = market(maker, plan)
+    kernel.advance(OPEN + SECOND)
+    assert len(resting(exchange, maker)) == 2
+    maker.withdraw()
+    kernel.advance(OPEN + 3 * SECOND)  # timers keep firing, nothing is quoted
+    assert resting(exchange, maker) == [] and not maker.open_orders
+    maker.resume()
+    kernel.advance(OPEN + 3 * SECOND + 10 * MS)
+    assert [side for side, _, _ in resting(exchange, maker)] == ["B", "S"]
+    kernel.stop()
+
+
+def test_as_maker_throttles_market_data_requotes():
+    """A burst of quote changes within min_requote_ns costs at most one deferred requote."""
+    maker = as_maker(gamma=0.05, horizon_s=10.0, refresh_ms=10_000.0, min_requote_ns=50 * MS)
+    t0 = OPEN + SECOND
+
+    def burst(s):  # 20 orders joining the maker's bid: 20 top-of-book changes at once
+        price = maker.open_orders[maker.bid_id].price
+        for _ in range(20):
+            s.submit("B", 100, price)
+
+    kernel, _, _ = market(maker, [(t0, burst)])
+    kernel.advance(t0 - MS)
+    n0 = maker.requotes
+    kernel.advance(t0 + 200 * MS)
+    assert 1 <= maker.requotes - n0 <= 2
+    kernel.stop()
+
+
+def walk(start_ms, ticks, step_ms=33):
+    """A scripted trader that prints trades at REF+1, REF+2, ... every ``step_ms``."""
+
+    def step(i):
+        def act(s):
+            s.submit("S", 100, REF + i)
+            s.submit("B", 100, REF + i, tif="IOC")  # trades with its own sell (no STP)
+
+        return act
+
+    return [(OPEN + (start_ms + i * step_ms) * MS, step(i)) for i in range(1, ticks + 1)]
+
+
+def ladder(**params):
+    base = {"levels": 3, "size": 200, "refresh_ms": 500.0, "vol_window_ms": 5000.0, "withdraw_vol_ticks": 20}
+    return LadderMaker("mm", SYMBOL, LadderParams(**{**base, **params}), REF, OPEN, CLOSE)
+
+
+def test_ladder_withdraws_on_volatility_burst_and_returns_after_cooldown():
+    maker = ladder(cooldown_s=2.0)
+    kernel, exchange, _ = market(maker, walk(100, 30))  # 30 ticks in one second
+    kernel.advance(OPEN + 100 * MS)
+    assert len(resting(exchange, maker)) == 6 and maker.quoting
+    # the range passes 20 ticks on the 22nd step (~0.83 s after the open)
+    kernel.advance(OPEN + 820 * MS)
+    assert maker.quoting and maker.withdrawals == 0
+    # cool-down: out at 0.83 s; at 2.83 s and 4.83 s the 5 s window still holds the walk, so
+    # it stays out; at 6.83 s the window is calm and it returns
+    for t_ms in (900, 1000, 1500, 2500, 3000, 4000, 5000, 6000, 6800):
+        kernel.advance(OPEN + t_ms * MS)
+        assert not maker.quoting, t_ms
+        assert resting(exchange, maker) == [], t_ms
+    assert maker.withdrawals == 1
+    kernel.advance(OPEN + 7000 * MS)
+    assert maker.quoting and maker.withdrawals == 1
+    back = resting(exchange, maker)
+    assert len(back) == 6
+    centre = REF + 30  # the last trade
+    assert max(p for side, p, _ in back if side == "B") == centre - 2
+    assert min(p for side, p, _ in back if side == "S") == centre + 2
+    kernel.stop()
+
+
+def test_ladder_stays_in_a_calm_market():
+    maker = ladder(cooldown_s=2.0)
+    kernel, exchange, _ = market(maker, walk(100, 15, step_ms=100))  # 15 ticks over 1.5 s
+    for t_ms in range(200, 3000, 100):
+        kernel.advance(OPEN + t_ms * MS)
+        assert maker.quoting and len(resting(exchange, maker)) == 6, t_ms
+    assert maker.withdrawals == 0
+    kernel.stop()
+
+
+def test_ladder_withdrawal_can_be_turned_off():
+    maker = ladder(withdraw_vol_ticks=0)
+    kernel, exchange, _ = market(maker, walk(100, 30))
+    kernel.advance(OPEN + 3 * SECOND)
+    assert maker.quoting and maker.withdrawals == 0 and len(resting(exchange, maker)) == 6
+    kernel.stop()
