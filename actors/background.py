@@ -80,6 +80,9 @@ class NoiseParams:
     order_lifetime_s: Positive = 300.0  # unfilled limit orders canceled after
     arrival: ArrivalDist = "exponential"  # inter-arrival distribution (see module docstring)
     arrival_shape: Positive = 0.6  # Weibull k / lognormal sigma / Pareto alpha; unused by exponential
+    # None: "market" arrivals send true market orders; N: marketable IOC limits N ticks through
+    # the far touch (what retail brokers route), so an empty book cannot print absurd prices
+    market_limit_ticks: Annotated[int, Field(ge=0)] | None = None
 
     def __post_init__(self) -> None:
         check_arrival(self.arrival, self.arrival_shape)
@@ -197,11 +200,17 @@ class NoiseTrader(BackgroundTrader):
         p = self.p
         side = "B" if rnd.random() < 0.5 else "S"
         qty = rnd.randint(p.min_lots, p.max_lots) * p.lot_size
-        if rnd.random() < p.market_prob:
-            self.submit(side, qty, None, tif="IOC")
-            return
         bid = msg.bids[0][0] if msg.bids else None
         ask = msg.asks[0][0] if msg.asks else None
+        if rnd.random() < p.market_prob:
+            limit = p.market_limit_ticks
+            if limit is None:
+                self.submit(side, qty, None, tif="IOC")
+            else:
+                far = ask if side == "B" else bid
+                if far is not None:
+                    self.submit(side, qty, far + limit if side == "B" else max(1, far - limit), tif="IOC")
+            return
         anchor_ref = msg.last_price if msg.last_price is not None else self.reference_price
         offset = int(rnd.expovariate(1.0) * p.offset_mean_ticks)
         if side == "B":

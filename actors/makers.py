@@ -245,6 +245,10 @@ class ASParams:
     max_inventory: PositiveInt = 2000  # shares; a side is not quoted if a fill would exceed it
     refresh_ms: PositiveFloat = 1000.0  # timer requote period
     min_requote_ns: NonNegativeInt = 10_000_000  # at most one market-data requote per this
+    # guards a real desk puts on a model quote: the inventory skew (|r − s|) and the half spread
+    # are capped, so a σ estimate blown up by a crash cannot send quotes to absurd prices
+    max_skew_ticks: PositiveFloat = 50.0
+    max_half_spread_ticks: PositiveFloat = 50.0
 
 
 class AvellanedaStoikovMaker(Trader):
@@ -332,8 +336,10 @@ class AvellanedaStoikovMaker(Trader):
         ``sigma`` and ``tau`` must use one time unit (σ in ticks/√unit, τ in units), e.g.
         ticks/√s and seconds, or ticks/√horizon and the fraction of the horizon left.
         """
+        p = self.p
         r = self.reservation_price(mid, inventory_lots, sigma, tau)
-        half = 0.5 * self.optimal_spread(sigma, k, tau)
+        r = min(mid + p.max_skew_ticks, max(mid - p.max_skew_ticks, r))
+        half = min(p.max_half_spread_ticks, 0.5 * self.optimal_spread(sigma, k, tau))
         bid = math.floor(r - half)
         ask = math.ceil(r + half)
         if ask <= bid:
