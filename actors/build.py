@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.background import MomentumTrader, NoiseTrader, ValueTrader
+from actors.director import Director, TimedEvent
 from actors.exchange.exchange import Exchange
 from actors.makers import AvellanedaStoikovMaker, LadderMaker
+from actors.program import ProgramTrader, ScriptedTrader
 from actors.world import Activity, Fundamental
 from scenarios.schema import Scenario
 from sim.actor import Actor
-from sim.clock import US
+from sim.clock import US, parse_clock
 from sim.network import LinkSpec, NetworkSpec
 from sim.record import Recorder
 from sim.rng import RandomStreams
@@ -83,12 +85,45 @@ AGENT_BUILDERS: dict[str, AgentBuilder] = {
     "momentum": _trader(MomentumTrader),
     "ladder_maker": _trader(LadderMaker),
     "as_maker": _trader(AvellanedaStoikovMaker),
+    "program": _trader(ProgramTrader),
+    "scripted": _trader(ScriptedTrader),
 }
+
+
+def timeline(scenario: Scenario) -> list[TimedEvent]:
+    """The scenario's events resolved to times (None = conditional), in file order."""
+    open_ns = scenario.session.open_ns
+    return [
+        TimedEvent(
+            index=i,
+            action=e.do,
+            target=e.target,
+            params=e.typed_params().model_dump(by_alias=True),
+            time_ns=e.time_ns(open_ns),
+            price_change_pct=e.when.price_change_pct if e.when else None,
+            armed_ns=parse_clock(e.when.not_before) if e.when and e.when.not_before else None,
+        )
+        for i, e in enumerate(scenario.events)
+    ]
+
+
+def apply_world_events(world: World, events: list[TimedEvent]) -> None:
+    """Fundamental shocks are part of the world's path: applied before the run, in file order."""
+    for event in events:
+        if event.time_ns is None:
+            continue
+        if event.action == "fundamental_jump":
+            world.fundamental.add_jump(event.time_ns, float(event.params["pct"]))
+        elif event.action == "volatility":
+            end = event.time_ns + round(float(event.params["duration_s"]) * 1e9)
+            world.fundamental.scale_volatility(event.time_ns, end, float(event.params["factor"]))
 
 
 def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
     s = scenario.session
     world = make_world(scenario, seed)
+    events = timeline(scenario)
+    apply_world_events(world, events)
     exchange = Exchange(
         scenario.exchange.name, [scenario.symbol], recorder, s.open_ns, s.close_ns, scenario.exchange.location
     )
@@ -97,4 +132,6 @@ def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
         builder = AGENT_BUILDERS[spec.kind]
         for name in member_names(spec.name or spec.kind, spec.count):
             actors.append(builder(scenario, spec, name, world))
+    if events:
+        actors.append(Director("director", events, recorder, scenario.symbol, scenario.exchange.name))
     return Assembly(actors, network_spec(scenario), s.open_ns, s.close_ns, exchange, world)

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, with_config
 
+from actors.commands import ResumeQuotes, WithdrawQuotes
 from actors.messages import (
     CancelRejected,
     OrderCanceled,
@@ -171,6 +172,14 @@ class LadderMaker(Trader):
 
     def _cooldown(self) -> None:
         self.wake_in(self._cooldown_ns, (COOLDOWN, self._cooldown_gen))
+
+    @handles(WithdrawQuotes)
+    def _on_withdraw_command(self, msg: WithdrawQuotes, src: int) -> None:
+        self.withdraw()
+
+    @handles(ResumeQuotes)
+    def _on_resume_command(self, msg: ResumeQuotes, src: int) -> None:
+        self.resume()
 
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
@@ -491,6 +500,14 @@ class AvellanedaStoikovMaker(Trader):
         self.requote()
 
     # -- handlers -------------------------------------------------------------------------------
+    @handles(WithdrawQuotes)
+    def _on_withdraw_command(self, msg: WithdrawQuotes, src: int) -> None:
+        self.withdraw()
+
+    @handles(ResumeQuotes)
+    def _on_resume_command(self, msg: ResumeQuotes, src: int) -> None:
+        self.resume()
+
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
         self._advance_grid()

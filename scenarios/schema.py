@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from actors.background import MomentumParams, NoiseParams, ValueParams
 from actors.makers import ASParams, LadderParams
+from actors.program import ProgramParams, ScriptedParams
 from actors.world import ActivityParams, FundamentalParams
 from sim.clock import parse_clock
 
@@ -103,10 +104,150 @@ class ASMakerAgent(AgentBase):
     params: ASParams = ASParams()
 
 
+class ProgramAgent(AgentBase):
+    kind: Literal["program"]
+    params: ProgramParams = ProgramParams()
+
+
+class ScriptedAgent(AgentBase):
+    kind: Literal["scripted"]
+    params: ScriptedParams = ScriptedParams()
+
+
 Agent = Annotated[
-    NoiseAgent | ValueAgent | MomentumAgent | LadderMakerAgent | ASMakerAgent, Field(discriminator="kind")
+    NoiseAgent | ValueAgent | MomentumAgent | LadderMakerAgent | ASMakerAgent | ProgramAgent | ScriptedAgent,
+    Field(discriminator="kind"),
 ]
-AGENT_KINDS = frozenset({"noise", "value", "momentum", "ladder_maker", "as_maker"})
+AGENT_KINDS = frozenset({"noise", "value", "momentum", "ladder_maker", "as_maker", "program", "scripted"})
+
+
+# -- timeline -------------------------------------------------------------------------------------
+class NoParams(Strict):
+    pass
+
+
+class TimedParams(Strict):
+    duration_s: float | None = Field(default=None, gt=0)
+
+
+class FatFingerParams(Strict):
+    side: Literal["B", "S"] = "S"
+    qty: int = Field(gt=0)
+    price_offset_pct: float | None = None  # None: market order
+
+
+class LatencyParams(Strict):
+    from_: str = Field(alias="from")
+    to: str
+    factor: float = Field(gt=0)
+    duration_s: float | None = Field(default=None, gt=0)
+
+
+class DisconnectParams(Strict):
+    duration_s: float = Field(gt=0)
+
+
+class HaltParams(Strict):
+    duration_s: float = Field(default=300, gt=0)
+
+
+class KillSwitchParams(Strict):
+    account: str = ""
+    on: bool = True
+
+
+class JumpParams(Strict):
+    pct: float
+
+
+class VolatilityParams(Strict):
+    factor: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+
+
+ACTION_PARAMS: dict[str, type[Strict]] = {
+    "withdraw_makers": TimedParams,
+    "return_makers": NoParams,
+    "start_program": NoParams,
+    "fat_finger": FatFingerParams,
+    "latency": LatencyParams,
+    "fix_disconnect": DisconnectParams,
+    "halt": HaltParams,
+    "kill_switch": KillSwitchParams,
+    "fundamental_jump": JumpParams,
+    "volatility": VolatilityParams,
+}
+WORLD_ACTIONS = frozenset({"fundamental_jump", "volatility"})
+
+
+class WhenModel(Strict):
+    """Fires the first time the last trade is ``price_change_pct`` away from the price when the
+    condition was armed: at the first trade, or at ``not_before`` (a clock time)."""
+
+    price_change_pct: float
+    not_before: str | None = None
+
+    @field_validator("not_before")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_clock(value)
+        return value
+
+
+class EventModel(Strict):
+    """One timeline entry: exactly one of ``at`` (clock time), ``after_s`` or ``when``."""
+
+    at: str | None = None
+    after_s: float | None = Field(default=None, ge=0)
+    when: WhenModel | None = None
+    do: Literal[
+        "withdraw_makers",
+        "return_makers",
+        "start_program",
+        "fat_finger",
+        "latency",
+        "fix_disconnect",
+        "halt",
+        "kill_switch",
+        "fundamental_jump",
+        "volatility",
+    ]
+    target: str = "*"
+    params: dict[str, Any] = {}
+
+    @field_validator("at")
+    @classmethod
+    def _clock(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_clock(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> EventModel:
+        given = [name for name in ("at", "after_s", "when") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of at, after_s, when (got {', '.join(given) or 'none'})")
+        if self.do in WORLD_ACTIONS and self.when is not None:
+            raise ValueError(f"{self.do} changes the fundamental and needs a time (at or after_s), not when")
+        try:
+            ACTION_PARAMS[self.do].model_validate(self.params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in ("params", *first["loc"]))
+            problem = "unknown field" if first.get("type") == "extra_forbidden" else first["msg"]
+            raise ValueError(f"{where}: {problem} (for {self.do})") from None
+        return self
+
+    def typed_params(self) -> Strict:
+        return ACTION_PARAMS[self.do].model_validate(self.params)
+
+    def time_ns(self, open_ns: int) -> int | None:
+        if self.at is not None:
+            return parse_clock(self.at)
+        if self.after_s is not None:
+            return open_ns + round(self.after_s * 1e9)
+        return None
 
 
 class WorldModel(Strict):
@@ -128,6 +269,7 @@ class Scenario(Strict):
     exchange: ExchangeModel = ExchangeModel()
     world: WorldModel = WorldModel()
     agents: list[Agent] = []
+    events: list[EventModel] = []
 
     @property
     def reference_ticks(self) -> int:

@@ -17,6 +17,7 @@ import pandas as pd
 from actors.build import build
 from scenarios.schema import Scenario, load
 from sim.clock import SECOND, format_clock
+from sim.analytics.realism import realism
 from sim.output import write_run
 from sim.record import Recorder
 from sim.runtime.local import run_local
@@ -83,6 +84,7 @@ def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "
         "trades": len(trades),
         "volume": int(trades["qty"].sum()) if len(trades) else 0,
         "price": _price_stats(trades, tick),
+        "realism": realism(trades, frames["quotes"], assembly.start_ns, assembly.end_ns, tick),
         "python": platform.python_version(),
         "desksim": VERSION,
     }

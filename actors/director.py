@@ -1,0 +1,190 @@
+"""The scenario director: carries out a scenario's timeline of events during a run.
+
+Each event fires at a time (``at`` a clock time or ``after_s`` seconds after the open) or the
+first time a market condition holds (``when``: the last trade has moved ``price_change_pct``
+from the first trade). Actions are a handler table from action name to method; most send a
+command message to the actors whose names match ``target`` (a glob). Changes to the exogenous
+world (fundamental jumps, volatility shocks) are applied before the run, because the world is a
+pure function of the seed and the timeline; the director only logs them when they happen.
+Every fired event is a row of the ``scenario_events`` table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.commands import ResumeQuotes, SendOrderNow, StartProgram, WithdrawQuotes
+from actors.messages import SubscribeMarketData, TradePrinted
+from sim.actor import Actor, Wakeup, handles
+from sim.clock import SECOND
+from sim.record import Recorder
+
+EVENT_COLUMNS = ("time_ns", "action", "target", "detail")
+
+
+@dataclass(frozen=True, slots=True)
+class TimedEvent:
+    """One resolved timeline entry: ``time_ns`` None means 'when the condition holds'."""
+
+    index: int
+    action: str
+    target: str
+    params: dict[str, Any] = field(default_factory=dict)
+    time_ns: int | None = None
+    price_change_pct: float | None = None
+    armed_ns: int | None = None  # a condition is watched from this time (else from the first trade)
+
+
+class Director(Actor):
+    """Fires the scenario's events and records them."""
+
+    def __init__(
+        self,
+        name: str,
+        events: list[TimedEvent],
+        recorder: Recorder,
+        symbol: str,
+        exchange: str = "exchange",
+        location: str = "exchange",
+    ) -> None:
+        super().__init__(name, location)
+        self.events = events
+        self.symbol = symbol
+        self.exchange_name = exchange
+        self.table = recorder.table("scenario_events", EVENT_COLUMNS)
+        self.pending_conditions = [e for e in events if e.time_ns is None]
+        self.armed_price: dict[int, int] = {}  # event index -> price when its condition was armed
+        self.actions: dict[str, Callable[[TimedEvent], str]] = {
+            "withdraw_makers": self._broadcast(WithdrawQuotes),
+            "return_makers": self._broadcast(ResumeQuotes),
+            "start_program": self._broadcast(StartProgram),
+            "fat_finger": self._fat_finger,
+            "latency": self._latency,
+            "latency_restore": self._latency_restore,
+            "fix_disconnect": self._fix_disconnect,
+            "fix_reconnect": self._fix_reconnect,
+            "halt": self._halt,
+            "kill_switch": self._kill_switch,
+            "fundamental_jump": self._world_note,
+            "volatility": self._world_note,
+        }
+
+    def on_start(self) -> None:
+        for event in self.events:
+            if event.time_ns is not None:
+                self.wake_at(max(self.now, event.time_ns), event.index)
+        if self.pending_conditions:
+            self.send(self.lookup(self.exchange_name), SubscribeMarketData(self.symbol, trades=True, quotes=False))
+
+    def targets(self, pattern: str) -> list[int]:
+        assert self.kernel is not None
+        return [i for i, name in enumerate(self.kernel.names()) if fnmatch.fnmatchcase(name, pattern)]
+
+    # -- firing -----------------------------------------------------------------------------------
+    @handles(Wakeup)
+    def on_wakeup(self, msg: Wakeup, src: int) -> None:
+        tag = msg.tag
+        if isinstance(tag, tuple):  # the second half of a timed action (e.g. reconnect)
+            action, event = tag
+            self._fire(event, action)
+        else:
+            self._fire(self.events[tag])
+
+    @handles(TradePrinted)
+    def on_trade(self, msg: TradePrinted, src: int) -> None:
+        for event in list(self.pending_conditions):
+            if event.armed_ns is not None and self.now < event.armed_ns:
+                continue
+            armed = self.armed_price.setdefault(event.index, msg.price)
+            change = (msg.price / armed - 1.0) * 100.0
+            threshold = event.price_change_pct
+            assert threshold is not None
+            if (threshold < 0 and change <= threshold) or (threshold >= 0 and change >= threshold):
+                self.pending_conditions.remove(event)
+                self._fire(event)
+
+    def _fire(self, event: TimedEvent, action: str | None = None) -> None:
+        name = action or event.action
+        detail = self.actions[name](event)
+        self.table.append((self.now, name, event.target, detail))
+
+    # -- actions ----------------------------------------------------------------------------------
+    def _broadcast(self, command: type) -> Callable[[TimedEvent], str]:
+        def fire(event: TimedEvent) -> str:
+            ids = self.targets(event.target)
+            for dst in ids:
+                self.send(dst, command())
+            duration = event.params.get("duration_s")
+            if command is WithdrawQuotes and duration:
+                self.wake_in(int(duration * SECOND), ("return_makers", event))
+            return f"{len(ids)} actors"
+
+        return fire
+
+    def _fat_finger(self, event: TimedEvent) -> str:
+        p = event.params
+        msg = SendOrderNow(p.get("side", "S"), int(p["qty"]), p.get("price_offset_pct"))
+        for dst in self.targets(event.target):
+            self.send(dst, msg)
+        return f"{msg.side} {msg.qty} offset {msg.price_offset_pct}"
+
+    def _latency(self, event: TimedEvent) -> str:
+        assert self.kernel is not None
+        p = event.params
+        self.kernel.network.set_scale(p["from"], p["to"], float(p["factor"]))
+        if p.get("duration_s"):
+            self.wake_in(int(p["duration_s"] * SECOND), ("latency_restore", event))
+        return f"{p['from']}<->{p['to']} x{p['factor']}"
+
+    def _latency_restore(self, event: TimedEvent) -> str:
+        assert self.kernel is not None
+        p = event.params
+        self.kernel.network.set_scale(p["from"], p["to"], 1.0)
+        return f"{p['from']}<->{p['to']} x1"
+
+    def _fix_disconnect(self, event: TimedEvent) -> str:
+        from fix.session import FixLinkDown
+
+        ids = self.targets(event.target)
+        for dst in ids:
+            self.send(dst, FixLinkDown(reason="scenario"))
+        duration = event.params.get("duration_s")
+        if duration:
+            self.wake_in(int(duration * SECOND), ("fix_reconnect", event))
+        return f"{len(ids)} sessions down for {duration} s"
+
+    def _fix_reconnect(self, event: TimedEvent) -> str:
+        from fix.session import FixLinkUp
+
+        ids = self.targets(event.target)
+        for dst in ids:
+            self.send(dst, FixLinkUp())
+        return f"{len(ids)} sessions up"
+
+    def _halt(self, event: TimedEvent) -> str:
+        from actors import messages
+
+        command = getattr(messages, "HaltTrading", None)
+        if command is None:
+            raise RuntimeError("this build's exchange has no HaltTrading command")
+        duration = float(event.params.get("duration_s", 300))
+        self.send(self.lookup(self.exchange_name), command(self.symbol, duration, "scenario halt"))
+        return f"halt {duration} s"
+
+    def _kill_switch(self, event: TimedEvent) -> str:
+        from actors import messages
+
+        command = getattr(messages, "KillSwitch", None)
+        if command is None:
+            raise RuntimeError("this build has no risk officer KillSwitch command")
+        on = bool(event.params.get("on", True))
+        account = str(event.params.get("account", ""))
+        for dst in self.targets(event.target):
+            self.send(dst, command(account, on, "scenario"))
+        return f"kill switch {'on' if on else 'off'} {account}"
+
+    def _world_note(self, event: TimedEvent) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(event.params.items()))

@@ -1,0 +1,75 @@
+"""The bundled baseline market: its agent mix, stream independence and stylised facts."""
+
+import pytest
+
+from actors.build import build, make_world
+from scenarios.schema import load
+from sim import api
+from sim.analytics.realism import checks, format_table
+from sim.kernel import Kernel
+from sim.network import Network
+from sim.record import Recorder
+from sim.rng import RandomStreams
+
+
+def test_baseline_agent_mix():
+    scenario = load("baseline")
+    counts = {}
+    for group in scenario.agents:
+        counts[group.kind] = counts.get(group.kind, 0) + group.count
+    assert counts == {"ladder_maker": 1, "as_maker": 1, "value": 100, "momentum": 12, "noise": 1000}
+    assert (scenario.session.open, scenario.session.close, scenario.symbol) == ("09:30", "16:00", "XYZ")
+
+
+def _first_draws(scenario, seed, n=5):
+    assembly = build(scenario, Recorder(), seed)
+    kernel = Kernel(Network(assembly.network), RandomStreams(seed))
+    for actor in assembly.actors:
+        kernel.add(actor)
+    return {a.name: [a.random.random() for _ in range(n)] for a in assembly.actors}
+
+
+def test_adding_an_agent_does_not_change_anyone_elses_random_draws():
+    base = load("baseline")
+    extra = load(
+        "baseline",
+        {
+            "agents": [
+                *(a.model_dump(by_alias=True) for a in base.agents),
+                {"kind": "noise", "name": "latecomer", "count": 3},
+            ]
+        },
+    )
+    # put the newcomers first too: ids shift, names and streams must not
+    first = load(
+        "baseline",
+        {
+            "agents": [
+                {"kind": "noise", "name": "early", "count": 2},
+                *(a.model_dump(by_alias=True) for a in base.agents),
+            ]
+        },
+    )
+    before = _first_draws(base, 11)
+    for changed in (extra, first):
+        after = _first_draws(changed, 11)
+        assert set(before) < set(after)
+        assert all(after[name] == draws for name, draws in before.items())
+    assert list(make_world(base, 11).fundamental.path) == list(make_world(extra, 11).fundamental.path)
+
+
+def test_summary_has_realism_statistics():
+    res = api.run("baseline", seed=3, duration_s=1800)
+    realism = res.summary["realism"]
+    assert realism["n_trades"] == res.summary["trades"] > 1000
+    assert set(checks(realism)) == {"heavy_tails", "no_autocorrelation", "volatility_clustering", "volume_volatility"}
+
+
+@pytest.mark.slow
+def test_baseline_stylised_facts_seeds_1_to_5():
+    stats = {seed: api.run("baseline", seed=seed).summary for seed in range(1, 6)}
+    print(format_table({seed: s["realism"] for seed, s in stats.items()}))
+    for seed, summary in stats.items():
+        assert summary["trades"] > 5000, seed
+        failed = [name for name, ok in checks(summary["realism"]).items() if not ok]
+        assert not failed, f"seed {seed}: {failed}"
