@@ -300,6 +300,27 @@ class ValueTrader(BackgroundTrader):
         self.fundamental = fundamental
         self.bias = 0.0
         self.view = float(reference_price)
+        self._ioc: dict[int, tuple[str, int, int]] = {}  # live IOC orders: id -> (side, qty, price)
+
+    def _take(self, side: str, qty: int, price: int) -> None:
+        """An IOC at ``price``; if trading is halted it joins the reopening auction instead."""
+        self._ioc[self.submit(side, qty, price, tif="IOC")] = (side, qty, price)
+
+    def on_rejected(self, msg: OrderRejected) -> None:
+        super().on_rejected(msg)
+        order = self._ioc.pop(msg.order_id, None)
+        if order is not None and msg.reason == "trading halted":
+            oid = self.submit(*order)  # a DAY limit at the same price, for the auction
+            self.wake_in(int(self.p.order_lifetime_s * SECOND), oid)
+
+    def on_canceled(self, msg: OrderCanceled) -> None:
+        super().on_canceled(msg)
+        self._ioc.pop(msg.order_id, None)
+
+    def on_filled(self, msg: OrderFilled, side: str) -> None:
+        super().on_filled(msg, side)
+        if msg.leaves_qty == 0:
+            self._ioc.pop(msg.order_id, None)
 
     def on_start(self) -> None:
         self.bias = self.random.gauss(0.0, self.p.bias_sd_ticks) if self.p.bias_sd_ticks > 0 else 0.0
@@ -335,13 +356,13 @@ class ValueTrader(BackgroundTrader):
             if buy_room > 0:
                 lots = min(p.max_lots, p.base_lots + int((view - ask - threshold) * p.lots_per_tick))
                 price = min(ask + p.through_ticks, math.floor(view - threshold))
-                self.submit("B", min(lots * lot, buy_room), max(price, ask), tif="IOC")
+                self._take("B", min(lots * lot, buy_room), max(price, ask))
             return
         if bid is not None and bid - view > threshold:
             if sell_room > 0:
                 lots = min(p.max_lots, p.base_lots + int((bid - view - threshold) * p.lots_per_tick))
                 price = max(bid - p.through_ticks, math.ceil(view + threshold))
-                self.submit("S", min(lots * lot, sell_room), min(price, bid), tif="IOC")
+                self._take("S", min(lots * lot, sell_room), min(price, bid))
             return
         if p.passive_prob <= 0 or self.random.random() >= p.passive_prob:
             return

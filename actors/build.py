@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from actors.background import MomentumTrader, NoiseTrader, ValueTrader
 from actors.director import Director, TimedEvent
 from actors.exchange.exchange import Exchange
+from actors.exchange.safeguards import SafeguardParams
 from actors.makers import AvellanedaStoikovMaker, LadderMaker
 from actors.program import ProgramTrader, ScriptedTrader
 from actors.world import Activity, Fundamental
@@ -119,13 +121,27 @@ def apply_world_events(world: World, events: list[TimedEvent]) -> None:
             world.fundamental.scale_volatility(event.time_ns, end, float(event.params["factor"]))
 
 
+def _safeguards(scenario: Scenario) -> SafeguardParams | None:
+    params = scenario.exchange.safeguards
+    if params is None:
+        return None
+    return dataclasses.replace(params, tick_size=scenario.tick_size)
+
+
 def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
     s = scenario.session
     world = make_world(scenario, seed)
     events = timeline(scenario)
     apply_world_events(world, events)
     exchange = Exchange(
-        scenario.exchange.name, [scenario.symbol], recorder, s.open_ns, s.close_ns, scenario.exchange.location
+        scenario.exchange.name,
+        [scenario.symbol],
+        recorder,
+        s.open_ns,
+        s.close_ns,
+        scenario.exchange.location,
+        safeguards=_safeguards(scenario),
+        reference_price=scenario.reference_ticks,
     )
     actors: list[Actor] = [exchange]
     for spec in scenario.agents:

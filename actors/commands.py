@@ -32,3 +32,12 @@ class SendOrderNow:
     side: str
     qty: int
     price_offset_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HaltTrading:
+    """The exchange halts ``symbol`` for ``duration_s`` (regulatory halt), then reopens by auction."""
+
+    symbol: str
+    duration_s: float
+    reason: str = "scenario halt"

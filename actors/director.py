@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.commands import ResumeQuotes, SendOrderNow, StartProgram, WithdrawQuotes
+from actors.commands import HaltTrading, ResumeQuotes, SendOrderNow, StartProgram, WithdrawQuotes
 from actors.messages import SubscribeMarketData, TradePrinted
 from sim.actor import Actor, Wakeup, handles
 from sim.clock import SECOND
@@ -165,13 +165,8 @@ class Director(Actor):
         return f"{len(ids)} sessions up"
 
     def _halt(self, event: TimedEvent) -> str:
-        from actors import messages
-
-        command = getattr(messages, "HaltTrading", None)
-        if command is None:
-            raise RuntimeError("this build's exchange has no HaltTrading command")
         duration = float(event.params.get("duration_s", 300))
-        self.send(self.lookup(self.exchange_name), command(self.symbol, duration, "scenario halt"))
+        self.send(self.lookup(self.exchange_name), HaltTrading(self.symbol, duration, "scenario halt"))
         return f"halt {duration} s"
 
     def _kill_switch(self, event: TimedEvent) -> str:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actors.background import MomentumParams, NoiseParams, ValueParams
+from actors.exchange.safeguards import SafeguardParams
 from actors.makers import ASParams, LadderParams
 from actors.program import ProgramParams, ScriptedParams
 from actors.world import ActivityParams, FundamentalParams
@@ -71,6 +72,8 @@ class SessionModel(Strict):
 class ExchangeModel(Strict):
     name: str = "exchange"
     location: str = "exchange"
+    # LULD bands, price collar, circuit breakers; null turns every safeguard off
+    safeguards: SafeguardParams | None = SafeguardParams()
 
 
 class AgentBase(Strict):

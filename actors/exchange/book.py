@@ -11,6 +11,7 @@ leaves the book untouched)::
     book.replace(order_id, qty=None, price=None)     # qty = new open (leaves) quantity
     book.best_bid(), book.best_ask()                  # (price, total_qty) or None, O(1)
     book.depth(levels)                                # ([(px, qty)...] bids high->low, asks low->high)
+    book.orders(side), book.known(order_id)           # read-only helpers (auctions, band sweeps)
 
 Semantics (the choices the brief left open are marked *choice*):
 
@@ -281,6 +282,25 @@ class OrderBook:
     def __len__(self) -> int:
         """Number of live (resting) orders."""
         return len(self._orders)
+
+    def orders(self, side: str) -> list[tuple[Any, int, int, str]]:
+        """Live orders of one side (``"B"`` / ``"S"``) in price-time priority, best first, as
+        ``(order_id, price, leaves_qty, owner)``. Read-only snapshot, O(n + L log L); used by
+        the exchange for auctions and price-band sweeps (not on the per-order path)."""
+        levels = self._bid_levels if side == "B" else self._ask_levels if side == "S" else {}
+        out: list[tuple[Any, int, int, str]] = []
+        for key in sorted(k for k, lv in levels.items() if lv[0]):
+            lv = levels[key]
+            px = lv[3]
+            out.extend((e[1], px, e[0], e[2]) for e in lv[1] if e[0])
+        return out
+
+    def known(self, order_id: Any) -> bool:
+        """Whether ``order_id`` was ever accepted by this book (live or finished)."""
+        try:
+            return order_id in self._seen
+        except Exception:
+            return False
 
     # -----------------------------------------------------------------------------------------
     # submit

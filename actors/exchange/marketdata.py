@@ -1,8 +1,13 @@
-"""Market data: top-of-book tracking, the quotes table, fan-out to subscribers."""
+"""Market data: top-of-book tracking, the quotes table, fan-out to subscribers.
+
+Three feeds per symbol: trades (``TradePrinted``), top of book (``QuoteUpdated``) and trading
+status (``LimitStateEntered`` / ``LimitStateExited`` / ``TradingHalted`` / ``TradingResumed``,
+for actors that sent ``SubscribeTradingStatus``).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from actors.messages import QuoteUpdated, TradePrinted
 from sim.actor import Actor
@@ -24,6 +29,7 @@ class MarketDataPublisher:
         self.quotes = recorder.table("quotes", QUOTE_COLUMNS)
         self.trade_subscribers: dict[str, list[int]] = {}
         self.quote_subscribers: dict[str, list[int]] = {}
+        self.status_subscribers: dict[str, list[int]] = {}
         self.last_top: dict[str, Top] = {}
 
     def subscribe(self, symbol: str, actor_id: int, trades: bool = True, quotes: bool = True) -> None:
@@ -36,6 +42,22 @@ class MarketDataPublisher:
 
     def unsubscribe(self, symbol: str, actor_id: int) -> None:
         self.subscribe(symbol, actor_id, trades=False, quotes=False)
+        self.subscribe_status(symbol, actor_id, False)
+
+    def subscribe_status(self, symbol: str, actor_id: int, wanted: bool = True) -> None:
+        subs = self.status_subscribers.setdefault(symbol, [])
+        if wanted and actor_id not in subs:
+            subs.append(actor_id)
+        elif not wanted and actor_id in subs:
+            subs.remove(actor_id)
+
+    def status(self, symbol: str, msg: Any) -> None:
+        """Send a trading-status event to the symbol's status subscribers."""
+        subs = self.status_subscribers.get(symbol)
+        if subs:
+            send = self.owner.send
+            for dst in subs:
+                send(dst, msg)
 
     def trade(self, symbol: str, price: int, qty: int, aggressor_side: str) -> None:
         subs = self.trade_subscribers.get(symbol)
@@ -45,14 +67,15 @@ class MarketDataPublisher:
             for dst in subs:
                 send(dst, msg)
 
-    def top_of_book(self, book: OrderBook) -> None:
-        """Record and publish the top of book if it changed since the last call."""
+    def top_of_book(self, book: OrderBook) -> Top | None:
+        """Record and publish the top of book if it changed since the last call; returns the
+        new top ``(bid, bid_qty, ask, ask_qty)``, or None when it did not change."""
         bid = book.best_bid()
         ask = book.best_ask()
         top: Top = (bid[0] if bid else None, bid[1] if bid else 0, ask[0] if ask else None, ask[1] if ask else 0)
         symbol = book.symbol
         if self.last_top.get(symbol) == top:
-            return
+            return None
         self.last_top[symbol] = top
         now = self.owner.now
         self.quotes.append((now, symbol, *top))
@@ -62,3 +85,4 @@ class MarketDataPublisher:
             send = self.owner.send
             for dst in subs:
                 send(dst, msg)
+        return top

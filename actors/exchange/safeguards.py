@@ -1,0 +1,408 @@
+"""Exchange safeguards: LULD price bands, static price collars, market-wide circuit breakers.
+
+``Safeguards`` is the per-symbol state machine. It is pure and clock-driven: no actors, no
+timers of its own; every method that depends on time takes ``now`` (integer ns), and
+``deadline`` says when ``poll(now)`` next has work (``timer_at`` is the subset of those times
+that need a real wake-up: limit-state expiry and the end of a pause or halt). The exchange
+actor (actors/exchange/exchange.py) drives it and carries out what it decides.
+
+Rules (US Limit Up-Limit Down Plan and Market-Wide Circuit Breakers, simplified; *choice* marks
+what the rules leave to the venue or what this simulator simplifies):
+
+* **Reference price**: the arithmetic mean of the trade prices of the last
+  ``reference_window_s`` (5 minutes), rounded half up to a tick, recomputed on every trade;
+  until the first trade, the opening/reference price given to the constructor (None: no bands
+  and no collar until the first trade). As in the Plan, the reference in force only changes
+  when the new mean differs from it by at least ``reference_update_pct`` (1%; 0 = every trade).
+  With no trade in the window the reference stays. After a reopening auction the reference is
+  the auction price.
+* **Band width** (``band_width``): ``tier1_pct`` (5%) or ``tier2_pct`` (10%) of the reference
+  (``tier`` selects) when the reference is above $3.00; ``low_price_pct`` (20%) from $0.75 to
+  $3.00; below $0.75 the lesser of ``sub_dollar_pct`` (75%) and ``sub_dollar_cap`` ($0.15).
+  Dollars are ``ticks * tick_size``. Widths are rounded half up to a tick. Bands are doubled in
+  the first and last ``double_window_min`` (15) minutes of the session.
+  ``lower = reference - width``, ``upper = reference + width``.
+* **Orders** (continuous trading): a limit order priced more than ``collar_pct`` (10%) from the
+  reference, on either side, is rejected with ``"price collar"`` (the static fat-finger collar;
+  0 turns it off). A buy priced above the upper band or a sell below the lower band is rejected
+  with ``"price band"`` (``outside_band="reject"``, the default) or repriced to the band
+  (``"reprice"``). A market order is accepted but becomes an IOC limit at the band (or collar)
+  it may not trade through; its unfilled rest is canceled with reason ``"market"`` as before. A
+  replace to a price outside the collar / band is refused (``CancelRejected``), in both modes.
+  Because resting orders are also kept inside the bands (when the bands move, resting buys above
+  the new upper band and sells below the new lower band are canceled with reason
+  ``"price band"`` -- *choice*: canceled, not repriced), no trade ever prints outside the bands.
+* **Limit state**: entered when the best offer sits at (or below) the lower band or the best
+  bid at (or above) the upper band; exited when the book moves back inside. A limit state that
+  lasts ``limit_state_s`` (15 s) starts a trading pause of ``pause_min`` (5) minutes, then a
+  reopening auction. A pause that would end at or after the close has no reopening.
+* **Market-wide circuit breaker**: levels ``mwcb_levels_pct`` (7 / 13 / 20%) below the previous
+  close (``previous_close`` in ticks; default the reference price given to the constructor,
+  else the first trade). A trade at or below a level's price triggers it (once a day): levels
+  1 and 2 halt for ``mwcb_halt_min`` (15) minutes, unless triggered within
+  ``mwcb_cutoff_min`` (35) minutes of the close (then no halt); level 3 halts for the rest of
+  the day. The exchange halts every symbol (market-wide).
+* **Halted** (pause or circuit breaker): nothing matches. New DAY orders (limit or market) are
+  accepted for the reopening auction, IOC/FOK orders and replaces are refused with
+  ``"trading halted"``, cancels work. See actors/exchange/auction.py for the auction.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, with_config
+
+from actors.messages import LimitStateEntered, LimitStateExited, TradingHalted, TradingResumed
+
+__all__ = [
+    "BIG",
+    "HALTED",
+    "LIMIT",
+    "OPEN",
+    "PAUSED",
+    "SafeguardParams",
+    "Safeguards",
+    "StatusEvent",
+    "band_width",
+]
+
+BIG = 1 << 62  # "no bound" for prices and times
+SECOND_NS = 1_000_000_000
+MINUTE_NS = 60 * SECOND_NS
+
+OPEN = "open"  # continuous trading
+LIMIT = "limit"  # continuous trading in a LULD limit state
+PAUSED = "paused"  # LULD trading pause
+HALTED = "halted"  # market-wide circuit breaker halt
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Percent = Annotated[float, Field(ge=0, lt=100)]
+
+StatusEvent = LimitStateEntered | LimitStateExited | TradingHalted | TradingResumed
+
+_NONE: tuple[Any, ...] = ()
+
+
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
+class SafeguardParams:
+    """Exchange safeguards (see the module docstring). Percentages are in percent."""
+
+    luld: bool = True
+    tier: Literal[1, 2] = 1
+    tier1_pct: Percent = 5.0
+    tier2_pct: Percent = 10.0
+    low_price_pct: Percent = 20.0  # reference from $0.75 to $3.00 (both tiers)
+    sub_dollar_pct: Percent = 75.0  # reference below $0.75: the lesser of this ...
+    sub_dollar_cap: PositiveFloat = 0.15  # ... and this many dollars
+    tick_size: PositiveFloat = 0.01  # dollars per tick: selects the price tier
+    reference_window_s: PositiveFloat = 300.0
+    reference_update_pct: Percent = 1.0
+    double_window_min: NonNegativeFloat = 15.0
+    limit_state_s: PositiveFloat = 15.0
+    pause_min: PositiveFloat = 5.0
+    outside_band: Literal["reject", "reprice"] = "reject"
+    collar_pct: Percent = 10.0  # 0 = no collar
+    circuit_breakers: bool = True
+    mwcb_levels_pct: tuple[Percent, Percent, Percent] = (7.0, 13.0, 20.0)
+    mwcb_halt_min: PositiveFloat = 15.0  # levels 1 and 2
+    mwcb_cutoff_min: NonNegativeFloat = 35.0  # no level 1/2 halt this close to the close
+    previous_close: Annotated[int, Field(gt=0)] | None = None  # ticks; None = reference price
+
+
+def _bp(pct: float) -> int:
+    """Percent -> integer hundredths of a basis point (exact for up to 4 decimals)."""
+    return round(pct * 10_000)
+
+
+def _pct_of(ref: int, hbp: int) -> int:
+    """``ref * pct`` rounded half up, with ``hbp`` from ``_bp`` (integer arithmetic)."""
+    return (ref * hbp + 500_000) // 1_000_000
+
+
+def band_width(params: SafeguardParams, reference: int, doubled: bool = False) -> int:
+    """LULD band half-width in ticks for a reference price in ticks."""
+    tick = params.tick_size
+    if reference > round(3.0 / tick):
+        width = _pct_of(reference, _bp(params.tier1_pct if params.tier == 1 else params.tier2_pct))
+    elif reference >= round(0.75 / tick):
+        width = _pct_of(reference, _bp(params.low_price_pct))
+    else:
+        width = min(_pct_of(reference, _bp(params.sub_dollar_pct)), round(params.sub_dollar_cap / tick))
+    return 2 * width if doubled else width
+
+
+class Safeguards:
+    """LULD / collar / circuit-breaker state of one symbol. Pure; see the module docstring.
+
+    Hot-path attributes (read by the exchange for its inline checks): a limit order at price
+    ``p`` needs no further screening when ``buy_lo <= p <= buy_hi`` (buy) or
+    ``sell_lo <= p <= sell_hi`` (sell); anything else (market orders, bad input, halts) goes
+    through ``check_order``. ``lower`` / ``upper`` are the bands (0 / ``BIG`` when inactive).
+    """
+
+    def __init__(
+        self,
+        params: SafeguardParams,
+        symbol: str,
+        open_ns: int,
+        close_ns: int,
+        reference_price: int | None = None,
+        previous_close: int | None = None,
+    ) -> None:
+        p = params
+        self.params = p
+        self.symbol = symbol
+        self.open_ns = open_ns
+        self.close_ns = close_ns
+        self.state = OPEN
+        self.halted = False  # True during a LULD pause or a circuit-breaker halt (nothing matches)
+        self.reference: int | None = None
+        self.lower = 0
+        self.upper = BIG
+        self.collar_lo = 0
+        self.collar_hi = BIG
+        self.buy_lo = self.sell_lo = 0
+        self.buy_hi = self.sell_hi = BIG
+        self.bands_changed = False
+        self.auction_due = False
+        self.limit_band: str | None = None
+        self.limit_deadline = BIG
+        self.resume_at = BIG
+        self.halt_reason = ""
+        self.deadline = 0  # poll() due
+        self.timer_at = BIG  # the part of `deadline` that needs a wake-up
+        self._window_ns = round(p.reference_window_s * SECOND_NS)
+        self._window: deque[tuple[int, int]] = deque()
+        self._sum = 0
+        self._ref_lo = self._ref_hi = 0  # the mean must reach these to update the reference
+        dw = round(p.double_window_min * MINUTE_NS)
+        self._double_until = open_ns + dw
+        self._double_from = close_ns - dw
+        self.doubled = self._doubled_at(open_ns)
+        self._update_hbp = _bp(p.reference_update_pct)
+        self._collar_hbp = _bp(p.collar_pct)
+        self.previous_close = previous_close or p.previous_close or reference_price
+        self.mwcb_triggered: set[int] = set()
+        self.cb_price = 0  # a trade at or below this triggers the next circuit-breaker level
+        self._set_cb()
+        if reference_price is not None:
+            self._set_reference(reference_price)
+
+    # -- state --------------------------------------------------------------------------------
+    def _doubled_at(self, now: int) -> bool:
+        return now < self._double_until or now >= self._double_from
+
+    def _set_reference(self, ref: int) -> None:
+        self.reference = ref
+        d = max(1, -(-ref * self._update_hbp // 1_000_000)) if self._update_hbp else 0
+        self._ref_lo, self._ref_hi = ref - d, ref + d
+        self._recompute()
+
+    def _recompute(self) -> None:
+        ref = self.reference
+        p = self.params
+        if ref is not None and p.luld:
+            w = band_width(p, ref, self.doubled)
+            self.lower, self.upper = max(ref - w, 1), ref + w
+        else:
+            self.lower, self.upper = 0, BIG
+        if ref is not None and self._collar_hbp:
+            c = _pct_of(ref, self._collar_hbp)
+            self.collar_lo, self.collar_hi = max(ref - c, 1), ref + c
+        else:
+            self.collar_lo, self.collar_hi = 0, BIG
+        self.bands_changed = True
+        self._set_fast_path()
+
+    def _set_fast_path(self) -> None:
+        if self.halted:  # every order takes the slow path
+            self.buy_lo = self.sell_lo = BIG
+            self.buy_hi = self.sell_hi = -1
+            return
+        self.buy_lo = self.collar_lo
+        self.buy_hi = min(self.upper, self.collar_hi)
+        self.sell_lo = max(self.lower, self.collar_lo)
+        self.sell_hi = self.collar_hi
+
+    def _set_cb(self) -> None:
+        pc = self.previous_close
+        self.cb_price = 0
+        if pc is None or not self.params.circuit_breakers:
+            return
+        for level, pct in enumerate(self.params.mwcb_levels_pct, 1):
+            if level not in self.mwcb_triggered:
+                self.cb_price = pc - _pct_of(pc, _bp(pct))
+                return
+
+    def _update_deadline(self, now: int) -> None:
+        timer = BIG
+        if self.state is LIMIT:
+            timer = self.limit_deadline
+        elif self.halted and not self.auction_due:
+            timer = self.resume_at
+        self.timer_at = timer
+        nxt = self._double_until if now < self._double_until else self._double_from if now < self._double_from else BIG
+        self.deadline = min(timer, nxt)
+
+    # -- time ---------------------------------------------------------------------------------
+    def poll(self, now: int) -> list[StatusEvent]:
+        """Advance to ``now``: doubled bands on/off, limit-state expiry (-> pause), end of a
+        pause or halt (sets ``auction_due``; the caller runs the auction and calls
+        ``resume``). Idempotent; call it whenever ``now >= deadline``."""
+        events: list[StatusEvent] = []
+        doubled = self._doubled_at(now)
+        if doubled != self.doubled:
+            self.doubled = doubled
+            self._recompute()
+        if self.state is LIMIT and now >= self.limit_deadline:
+            events.append(self._halt(now, PAUSED, "luld pause", now + round(self.params.pause_min * MINUTE_NS)))
+        if self.halted and now >= self.resume_at:
+            self.auction_due = True
+        self._update_deadline(now)
+        return events
+
+    # -- orders -------------------------------------------------------------------------------
+    def check_order(self, side: str, price: int | None) -> tuple[str | None, int | None]:
+        """Screen a valid order in continuous trading (not halted): ``(reason, None)`` to reject
+        it, else ``(None, price_to_submit)``: the price itself, a band price (repriced limit
+        order), or for a market order the band/collar it may not trade through (None when
+        there is none)."""
+        buy = side == "B"
+        if price is None:
+            cap = self.buy_hi if buy else self.sell_lo
+            return None, (cap if 0 < cap < BIG else None)
+        if price < self.collar_lo or price > self.collar_hi:
+            return "price collar", None
+        if buy and price > self.upper:
+            return (None, self.upper) if self.params.outside_band == "reprice" else ("price band", None)
+        if not buy and price < self.lower:
+            return (None, self.lower) if self.params.outside_band == "reprice" else ("price band", None)
+        return None, price
+
+    def check_replace(self, side: str | None, price: int) -> str | None:
+        """Reason to refuse a replace to ``price`` (collar or band), or None."""
+        if price < self.collar_lo or price > self.collar_hi:
+            return "price collar"
+        if (side == "B" and price > self.upper) or (side == "S" and price < self.lower):
+            return "price band"
+        return None
+
+    # -- market events ------------------------------------------------------------------------
+    def on_trade(self, price: int, now: int) -> Sequence[StatusEvent]:
+        """A trade printed: update the reference (and bands); may trigger a circuit breaker."""
+        w = self._window
+        w.append((now, price))
+        total = self._sum + price
+        cutoff = now - self._window_ns
+        while w[0][0] <= cutoff:
+            total -= w.popleft()[1]
+        self._sum = total
+        n = len(w)
+        mean = (2 * total + n) // (2 * n)
+        if self.reference is None:
+            if self.previous_close is None:
+                self.previous_close = price
+                self._set_cb()
+            self._set_reference(mean)
+        elif mean <= self._ref_lo or mean >= self._ref_hi:
+            self._set_reference(mean)
+        if price <= self.cb_price:
+            return self._circuit_breaker(price, now)
+        return _NONE
+
+    def on_top(self, bid: int | None, ask: int | None, now: int) -> list[StatusEvent]:
+        """The best bid/ask (prices, None for an empty side) after a book change or a band
+        change: enters or leaves the limit state."""
+        if self.state is not OPEN and self.state is not LIMIT:
+            return []
+        at = None
+        if ask is not None and ask <= self.lower:
+            at = "lower"
+        elif bid is not None and bid >= self.upper:
+            at = "upper"
+        events: list[StatusEvent] = []
+        if self.state is LIMIT and at != self.limit_band:
+            self.state = OPEN
+            self.limit_band = None
+            self.limit_deadline = BIG
+            events.append(LimitStateExited(self.symbol, now))
+        if at is not None and self.state is OPEN:
+            self.state = LIMIT
+            self.limit_band = at
+            self.limit_deadline = now + round(self.params.limit_state_s * SECOND_NS)
+            events.append(LimitStateEntered(self.symbol, at, self.lower if at == "lower" else self.upper, now))
+        if events:
+            self._update_deadline(now)
+        return events
+
+    def _circuit_breaker(self, price: int, now: int) -> list[StatusEvent]:
+        pc = self.previous_close
+        assert pc is not None
+        level = 0
+        for lv, pct in enumerate(self.params.mwcb_levels_pct, 1):
+            if price <= pc - _pct_of(pc, _bp(pct)):
+                level = lv
+        for lv in range(1, level + 1):
+            self.mwcb_triggered.add(lv)
+        self._set_cb()
+        if level >= 3:
+            return [self.halt(now, f"mwcb level {level}", None)]
+        if now < self.close_ns - round(self.params.mwcb_cutoff_min * MINUTE_NS):
+            return [self.halt(now, f"mwcb level {level}", now + round(self.params.mwcb_halt_min * MINUTE_NS))]
+        return []
+
+    def halt(self, now: int, reason: str, resume_ns: int | None) -> TradingHalted:
+        """Halt trading (circuit breaker; also used to spread a market-wide halt to every
+        symbol) until ``resume_ns`` (None: rest of the day)."""
+        return self._halt(now, HALTED, reason, resume_ns)
+
+    def _halt(self, now: int, state: str, reason: str, resume_ns: int | None) -> TradingHalted:
+        if resume_ns is not None and resume_ns >= self.close_ns:
+            resume_ns = None  # no reopening before the close
+        if self.halted:  # already halted: the longer halt wins
+            old = None if self.resume_at == BIG else self.resume_at
+            resume_ns = None if old is None or resume_ns is None else max(old, resume_ns)
+        self.state = state
+        self.halted = True
+        self.halt_reason = reason
+        self.limit_band = None
+        self.limit_deadline = BIG
+        self.resume_at = BIG if resume_ns is None else resume_ns
+        self.auction_due = False
+        self._set_fast_path()
+        self._update_deadline(now)
+        return TradingHalted(self.symbol, reason, now, resume_ns)
+
+    def resume(self, now: int, auction_price: int | None, auction_qty: int) -> list[StatusEvent]:
+        """Continuous trading again after the reopening auction (called by the exchange once it
+        has run the auction that ``auction_due`` asked for). A crossed auction sets the
+        reference (and the 5-minute window) to the auction price; it may trigger a circuit
+        breaker."""
+        self.state = OPEN
+        self.halted = False
+        self.auction_due = False
+        self.resume_at = BIG
+        self.halt_reason = ""
+        self.doubled = self._doubled_at(now)
+        price = auction_price if auction_qty else None
+        events: list[StatusEvent] = [TradingResumed(self.symbol, now, price, auction_qty)]
+        if auction_qty and auction_price is not None:
+            self._window.clear()
+            self._window.append((now, auction_price))
+            self._sum = auction_price
+            if self.previous_close is None:
+                self.previous_close = auction_price
+                self._set_cb()
+            self._set_reference(auction_price)
+        else:
+            self._recompute()
+        self._update_deadline(now)
+        if auction_qty and auction_price is not None and auction_price <= self.cb_price:
+            events.extend(self._circuit_breaker(auction_price, now))
+        return events
