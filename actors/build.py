@@ -30,6 +30,9 @@ class Assembly:
     end_ns: int
     exchange: Exchange
     world: World
+    desk: Any = None  # the StrategyDesk, when the scenario has one
+    oms: Any = None
+    gateway: Any = None
 
 
 def _link(latency_us: float, jitter_us: float) -> LinkSpec:
@@ -128,6 +131,52 @@ def _safeguards(scenario: Scenario) -> SafeguardParams | None:
     return dataclasses.replace(params, tick_size=scenario.tick_size)
 
 
+def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any]:
+    """The desk, its OMS and the exchange's FIX gateway (desk -> OMS -FIX 4.4-> gateway -> exchange)."""
+    spec = scenario.desk
+    if spec is None:
+        return None, None, None
+    from actors.desk.desk import StrategyDesk
+    from actors.oms import OMS
+    from fix.gateway_actor import FixGateway
+
+    s, ex = scenario.session, scenario.exchange
+    gateway = FixGateway(
+        "gateway",
+        recorder,
+        exchange=ex.name,
+        clients=(spec.fix.comp_id,),
+        tick_size=scenario.tick_size,
+        symbols=(scenario.symbol,),
+        cancel_on_disconnect=spec.fix.cancel_on_disconnect,
+        heartbeat_s=spec.fix.heartbeat_s,
+        location=ex.location,
+    )
+    oms = OMS(
+        "oms",
+        recorder,
+        gateway="gateway",
+        exchange=ex.name,
+        sender_comp_id=spec.fix.comp_id,
+        tick_size=scenario.tick_size,
+        symbols=(scenario.symbol,),
+        heartbeat_s=spec.fix.heartbeat_s,
+        location=spec.location,
+    )
+    params = dataclasses.replace(spec.params, tick_size=scenario.tick_size)
+    desk = StrategyDesk(
+        spec.name,
+        scenario.symbol,
+        params,
+        scenario.reference_ticks,
+        s.open_ns,
+        s.close_ns,
+        spec.location,
+        exchange="oms",
+    )
+    return desk, oms, gateway
+
+
 def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
     s = scenario.session
     world = make_world(scenario, seed)
@@ -148,6 +197,8 @@ def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
         builder = AGENT_BUILDERS[spec.kind]
         for name in member_names(spec.name or spec.kind, spec.count):
             actors.append(builder(scenario, spec, name, world))
+    desk_actors = _desk(scenario, recorder)
+    actors.extend(a for a in desk_actors if a is not None)
     if events:
         actors.append(Director("director", events, recorder, scenario.symbol, scenario.exchange.name))
-    return Assembly(actors, network_spec(scenario), s.open_ns, s.close_ns, exchange, world)
+    return Assembly(actors, network_spec(scenario), s.open_ns, s.close_ns, exchange, world, *desk_actors)

@@ -80,8 +80,11 @@ class Director(Actor):
             self.send(self.lookup(self.exchange_name), SubscribeMarketData(self.symbol, trades=True, quotes=False))
 
     def targets(self, pattern: str) -> list[int]:
+        """Ids of the actors whose names match the glob (or any of comma-separated globs)."""
         assert self.kernel is not None
-        return [i for i, name in enumerate(self.kernel.names()) if fnmatch.fnmatchcase(name, pattern)]
+        globs = [g.strip() for g in pattern.split(",")]
+        names = self.kernel.names()
+        return [i for i, name in enumerate(names) if any(fnmatch.fnmatchcase(name, g) for g in globs)]
 
     # -- firing -----------------------------------------------------------------------------------
     @handles(Wakeup)

@@ -114,7 +114,7 @@ class ProgramTrader(Trader):
 @with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True, slots=True)
 class ScriptedParams:
-    pass
+    via: str = "exchange"  # the actor its orders go to: the exchange, or "oms" to use the desk's FIX path
 
 
 class ScriptedTrader(Trader):
@@ -130,7 +130,7 @@ class ScriptedTrader(Trader):
         close_ns: int,
         location: str = "default",
     ) -> None:
-        super().__init__(name, symbol, location=location)
+        super().__init__(name, symbol, exchange=params.via, location=location)
         self.last_price = reference_price
 
     def on_start(self) -> None:

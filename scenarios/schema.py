@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actors.background import MomentumParams, NoiseParams, ValueParams
+from actors.desk.desk import DeskParams
 from actors.exchange.safeguards import SafeguardParams
 from actors.makers import ASParams, LadderParams
 from actors.program import ProgramParams, ScriptedParams
@@ -253,6 +254,21 @@ class EventModel(Strict):
         return None
 
 
+class FixModel(Strict):
+    heartbeat_s: int = Field(default=30, gt=0)
+    cancel_on_disconnect: bool = True
+    comp_id: str = Field(default="CLIENT1", min_length=1)
+
+
+class DeskModel(Strict):
+    """A strategy desk trading through its OMS, which speaks FIX 4.4 to the exchange gateway."""
+
+    name: str = "desk"
+    location: str = "institutional"
+    params: DeskParams = DeskParams()
+    fix: FixModel = FixModel()
+
+
 class WorldModel(Strict):
     """Exogenous processes shared by the agents: a fundamental value and market activity."""
 
@@ -272,6 +288,7 @@ class Scenario(Strict):
     exchange: ExchangeModel = ExchangeModel()
     world: WorldModel = WorldModel()
     agents: list[Agent] = []
+    desk: DeskModel | None = None
     events: list[EventModel] = []
 
     @property
