@@ -33,6 +33,7 @@ class Assembly:
     desk: Any = None  # the StrategyDesk, when the scenario has one
     oms: Any = None
     gateway: Any = None
+    risk: Any = None  # the RiskOfficer
 
 
 def _link(latency_us: float, jitter_us: float) -> LinkSpec:
@@ -131,11 +132,11 @@ def _safeguards(scenario: Scenario) -> SafeguardParams | None:
     return dataclasses.replace(params, tick_size=scenario.tick_size)
 
 
-def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any]:
+def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
     """The desk, its OMS and the exchange's FIX gateway (desk -> OMS -FIX 4.4-> gateway -> exchange)."""
     spec = scenario.desk
     if spec is None:
-        return None, None, None
+        return None, None, None, None
     from actors.desk.desk import StrategyDesk
     from actors.oms import OMS
     from fix.gateway_actor import FixGateway
@@ -174,7 +175,27 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any]:
         spec.location,
         exchange="oms",
     )
-    return desk, oms, gateway
+    officer = None
+    if spec.risk is not None:
+        from actors.risk import PreTradeGate, RiskOfficer
+
+        gate = PreTradeGate(spec.risk.limits, dict(spec.risk.accounts))
+        gateway.core.pretrade = gate  # the officer's gate sits in the order path, at the gateway
+        officer = RiskOfficer(
+            "risk",
+            recorder,
+            gate,
+            symbols=[scenario.symbol],
+            gateway="gateway",
+            exchange=ex.name,
+            desk=spec.name,
+            tick_size=str(scenario.tick_size),
+            var_interval_s=spec.risk.var_interval_s,
+            var_lookback_min=spec.risk.var_lookback_min,
+            var_alpha=spec.risk.var_alpha,
+            location=spec.risk.location,
+        )
+    return desk, oms, gateway, officer
 
 
 def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:

@@ -13,6 +13,7 @@ the wrapper feeds it and routes what it emits.
         send_command=lambda cmd: ...,            # SubmitOrder / CancelOrder / ReplaceOrder
         drop_copy=lambda session_key, msg: ...,  # a copy of every ExecutionReport (optional)
         on_md_request=lambda session_key, req: ...,  # a MarketDataRequest needing a snapshot
+        pretrade=lambda session_key, req, now_ns: None,  # pre-trade risk gate (optional)
     )
     core.on_app(session_key, msg, now_ns)        # D F G H q V; anything else -> 35=j
     core.on_book_event(event, now_ns)            # OrderAccepted/Rejected/Filled/Canceled/...
@@ -37,6 +38,13 @@ Choices (the FIX spec leaves them to the venue):
 * Canceled has precedence over PartiallyFilled: an IOC/FOK/market remainder or a canceled
   partially filled order reports OrdStatus 4 with its CumQty kept and LeavesQty 0.
 * Mass cancel / cancel-on-disconnect ExecutionReports carry the order's own ClOrdID.
+* Pre-trade risk (``pretrade``, optional; e.g. an ``actors.risk.PreTradeGate`` owned by the risk
+  officer): called as ``pretrade(session_key, req, now_ns)`` with the ``NewOrder`` of a D or the
+  ``ReplaceRequest`` of a G after the gateway's own checks and just before the order / replace
+  would go to the book. A returned string refuses it: a D gets an ExecutionReport
+  ExecType=8/OrdStatus=8, OrdRejReason 3 (exceeds limit), Text = the string (drop-copied like
+  every 8); a G gets an OrderCancelReject (9) with CxlRejReason 2 and Text = the string. None
+  lets it through. A kill switch is a gate that refuses everything for the account.
 * Market data: MarketDataRequest subscriptions are kept per session; the wrapper answers the
   ``on_md_request`` callback with :meth:`publish_snapshot` and streams changes with
   :meth:`publish_incremental` (top of book as MDUpdateAction Change/Delete at position 1,
@@ -80,6 +88,7 @@ __all__ = ["GatewayCore"]
 
 SendApp = Callable[[str, Any], None]
 SendCommand = Callable[[Any], None]
+PreTrade = Callable[[str, Any, int | None], str | None]  # (session, NewOrder | ReplaceRequest, now)
 
 # OrdStatus(39)
 NEW, PARTIAL, FILLED, CANCELED, REJECTED, PENDING_NEW = "0", "1", "2", "4", "8", "A"
@@ -152,8 +161,10 @@ class GatewayCore:
         on_md_request: Callable[[str, MarketDataReq], None] | None = None,
         symbols: Iterable[str] | None = None,
         cancel_on_disconnect: bool = True,
+        pretrade: PreTrade | None = None,
     ) -> None:
         self.codec = codec
+        self.pretrade = pretrade
         self.new_order_id = new_order_id
         self.send_app = send_app
         self.send_command = send_command
@@ -303,6 +314,11 @@ class GatewayCore:
                 sess, req.cl_ord_id, req.symbol, req.side, "11", "post-only requires a DAY limit order", req.qty
             )
             return
+        if self.pretrade is not None:
+            refused = self.pretrade(sess.key, req, self.now_ns)
+            if refused:
+                self._reject_new(sess, req.cl_ord_id, req.symbol, req.side, "3", refused, req.qty)
+                return
         self._submit(sess, req)
 
     def _submit(self, sess: _Session, req: NewOrder) -> None:
@@ -428,6 +444,11 @@ class GatewayCore:
         if problem is not None:
             self._cancel_reject(sess.key, order, cl, req.orig_cl_ord_id, response_to, "99", problem)
             return
+        if self.pretrade is not None:
+            refused = self.pretrade(sess.key, req, self.now_ns)
+            if refused:
+                self._cancel_reject(sess.key, order, cl, req.orig_cl_ord_id, response_to, "2", refused)
+                return
         order.pending.append(_Pending("replace", cl))
         self.send_command(ReplaceOrder(order.order_id, order.symbol, open_qty, req.price_ticks))
 
@@ -528,6 +549,19 @@ class GatewayCore:
             symbol=req.symbol,
         )
         self._send_cancels(affected)
+
+    def cancel_account(self, account: str, text: str = "kill switch") -> int:
+        """Cancel every live order of a session (``account`` = its CompID; ``""`` = every session),
+        e.g. for the risk officer's kill switch. Returns the number of orders canceled."""
+        try:
+            count = 0
+            for key, sess in list(self._sessions.items()):
+                if account in ("", key):
+                    count += len(self._cancel_all(sess, "kill", None, text))
+            return count
+        except Exception as exc:  # never raise into the caller's actor loop
+            self._record_error(f"cancel_account({account!r}): {exc!r}")
+            return 0
 
     def _cancel_all(self, sess: _Session, kind: str, symbol: str | None, text: str) -> list[_Order]:
         affected = self._mark_cancel_all(sess, kind, symbol, text)

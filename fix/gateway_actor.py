@@ -39,6 +39,7 @@ from actors.messages import (
     BookSnapshot,
     CancelRejected,
     DropCopy,
+    MassCancelAccount,
     OrderAccepted,
     OrderCanceled,
     OrderFilled,
@@ -272,6 +273,11 @@ class FixGateway(Actor):
         self.core.on_book_event(msg, self.now)  # never raises
 
     # -- drop copies ------------------------------------------------------------------------------
+    @handles(MassCancelAccount)
+    def on_mass_cancel_account(self, msg: MassCancelAccount, src: int) -> None:
+        """The risk officer's kill switch: cancel every live order of the account."""
+        self.core.cancel_account(msg.account, msg.reason)
+
     @handles(SubscribeDropCopy)
     def on_subscribe_drop_copy(self, msg: SubscribeDropCopy, src: int) -> None:
         entry = (src, msg.session)

@@ -17,6 +17,7 @@ from actors.desk.desk import DeskParams
 from actors.exchange.safeguards import SafeguardParams
 from actors.makers import ASParams, LadderParams
 from actors.program import ProgramParams, ScriptedParams
+from actors.risk import RiskLimits
 from actors.world import ActivityParams, FundamentalParams
 from sim.clock import parse_clock
 
@@ -260,6 +261,32 @@ class FixModel(Strict):
     comp_id: str = Field(default="CLIENT1", min_length=1)
 
 
+DESK_LIMITS = RiskLimits(
+    max_order_qty=10_000,
+    max_order_notional=150_000_000,  # $1.5M at a 0.01 tick
+    collar_pct=5.0,
+    duplicate_window_ms=50.0,
+    max_long=20_000,
+    max_short=20_000,
+    max_gross_notional=400_000_000,
+    max_daily_loss=5_000_000,  # $50,000
+    max_messages=50,
+    max_orders=20,
+    kill_throttle_breaches=20,
+)
+
+
+class RiskModel(Strict):
+    """The independent risk officer: pre-trade limits in the order path, drop copies, kill switch."""
+
+    limits: RiskLimits = DESK_LIMITS  # default for every account
+    accounts: dict[str, RiskLimits] = {}  # "ACCOUNT", "ACCOUNT/SYMBOL" or "*/SYMBOL" overrides
+    var_interval_s: float = Field(default=60.0, gt=0)
+    var_lookback_min: int = Field(default=60, gt=1)
+    var_alpha: float = Field(default=0.99, gt=0.5, lt=1)
+    location: str = "risk"
+
+
 class DeskModel(Strict):
     """A strategy desk trading through its OMS, which speaks FIX 4.4 to the exchange gateway."""
 
@@ -267,6 +294,7 @@ class DeskModel(Strict):
     location: str = "institutional"
     params: DeskParams = DeskParams()
     fix: FixModel = FixModel()
+    risk: RiskModel | None = RiskModel()  # null: no risk officer (not recommended)
 
 
 class WorldModel(Strict):

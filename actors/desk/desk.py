@@ -72,6 +72,8 @@ from actors.messages import (
     ORDER_ID_SHIFT,
     BookSnapshot,
     CancelRejected,
+    KillSwitchActivated,
+    KillSwitchReleased,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -217,6 +219,7 @@ class StrategyDesk(Trader):
         self.marks: list[tuple[int, float]] = []
         self.schedules: dict[int, Schedule] = {}
         self.decisions = 0
+        self.killed = False
         self.skipped_decisions = 0
         self.ignored: dict[str, int] = {}
         self._working: _Working | None = None
@@ -328,9 +331,18 @@ class StrategyDesk(Trader):
         lots = int(shares / p.lot_size)  # toward zero
         return lots * p.lot_size
 
+    @handles(KillSwitchActivated)
+    def on_kill_switch(self, msg: Any, src: int) -> None:
+        """The risk officer pulled the kill switch: stop deciding (its open orders are canceled)."""
+        self.killed = True
+
+    @handles(KillSwitchReleased)
+    def on_kill_switch_released(self, msg: Any, src: int) -> None:
+        self.killed = False
+
     def decide(self) -> None:
         """One decision: mark the price, compute the target, open a parent for the difference."""
-        if not (self.open_ns <= self.now < self.close_ns):
+        if self.killed or not (self.open_ns <= self.now < self.close_ns):
             return
         mid = self.mid
         if mid is None:

@@ -1,0 +1,568 @@
+"""``desksim serve`` end to end: a subprocess on a free loopback port and real quickfix initiators.
+
+Each client is a ``quickfix.SocketInitiator`` with its own generated settings, FileStore and
+FileLog under ``tmp_path``; its Application puts every application message (and every session
+Reject) it receives into a thread-safe queue. All waits are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import quickfix as fix
+
+from fix.codec import Codec, default_data_dictionary_path
+
+ROOT = Path(__file__).resolve().parents[1]
+CODEC = Codec(0.01)
+DD = default_data_dictionary_path()
+WAIT = 10.0  # seconds: upper bound of every wait for a message
+_ids = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}{os.getpid()}-{next(_ids)}"
+
+
+# =============================================================================================
+# the server subprocess
+# =============================================================================================
+class Server:
+    def __init__(self, *args: str, duration: float = 300.0) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "sim.cli", "serve", "--port", str(self.port), "--duration", str(duration), *args]
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.stdout: list[str] = []
+        self._pumper = threading.Thread(target=self._pump, daemon=True)
+        self._pumper.start()
+        self.banner = self._wait_listening()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.stdout.append(line)
+            self.lines.put(line)
+
+    def _wait_listening(self, timeout: float = 30.0) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            if "listening on" in line:
+                return line
+        self.terminate()
+        err = self.proc.stderr.read() if self.proc.stderr else ""
+        raise AssertionError(f"server did not start: {self.stdout} {err}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def terminate(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._pumper.join(5)
+        return int(self.proc.returncode)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    srv = Server("--scenario", "quiet")
+    try:
+        yield srv
+    finally:
+        srv.terminate()
+
+
+# =============================================================================================
+# quickfix clients
+# =============================================================================================
+class ClientApp(fix.Application):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: queue.Queue[Any] = queue.Queue()
+        self.logged_on = threading.Event()
+        self.logged_out = threading.Event()
+
+    def onCreate(self, sessionID: Any) -> None:
+        pass
+
+    def onLogon(self, sessionID: Any) -> None:
+        self.logged_out.clear()
+        self.logged_on.set()
+
+    def onLogout(self, sessionID: Any) -> None:
+        self.logged_on.clear()
+        self.logged_out.set()
+
+    def toAdmin(self, message: Any, sessionID: Any) -> None:
+        pass
+
+    def fromAdmin(self, message: Any, sessionID: Any) -> None:
+        if message.getHeader().getField(35) == "3":  # session-level Reject
+            self.messages.put(fix.Message(message))
+
+    def toApp(self, message: Any, sessionID: Any) -> None:
+        pass
+
+    def fromApp(self, message: Any, sessionID: Any) -> None:
+        self.messages.put(fix.Message(message))
+
+
+class Client:
+    """One FIX initiator session ``sender -> target`` against the server."""
+
+    def __init__(
+        self, tmp: Path, port: int, sender: str, target: str = "DESKSIM", extra: str = "", reset: bool = False
+    ) -> None:
+        self.sender, self.target = sender, target
+        base = tmp / f"client-{sender}-{next(_ids)}"
+        base.mkdir(parents=True)
+        cfg = base / "client.cfg"
+        cfg.write_text(
+            "[DEFAULT]\n"
+            "ConnectionType=initiator\n"
+            "SocketConnectHost=127.0.0.1\n"
+            f"SocketConnectPort={port}\n"
+            "HeartBtInt=30\n"
+            "ReconnectInterval=1\n"
+            "StartTime=00:00:00\n"
+            "EndTime=00:00:00\n"
+            f"FileStorePath={base / 'store'}\n"
+            f"FileLogPath={base / 'log'}\n"
+            "UseDataDictionary=Y\n"
+            f"DataDictionary={DD}\n"
+            f"ResetOnLogon={'Y' if reset else 'N'}\n"
+            f"{extra}"
+            "[SESSION]\n"
+            "BeginString=FIX.4.4\n"
+            f"SenderCompID={sender}\n"
+            f"TargetCompID={target}\n",
+            encoding="utf-8",
+        )
+        self.app = ClientApp()
+        self.settings = fix.SessionSettings(str(cfg))
+        self.store = fix.FileStoreFactory(self.settings)
+        self.logs = fix.FileLogFactory(self.settings)
+        self.initiator = fix.SocketInitiator(self.app, self.store, self.settings, self.logs)
+        self.sid = fix.SessionID("FIX.4.4", sender, target)
+        self.started = False
+
+    def start(self, timeout: float = WAIT) -> Client:
+        self.initiator.start()
+        self.started = True
+        assert self.app.logged_on.wait(timeout), f"{self.sender} did not log on"
+        return self
+
+    def stop(self, force: bool = False) -> None:
+        """Log out (``force``: just drop the connection) and stop the initiator."""
+        if self.started:
+            self.started = False
+            with contextlib.suppress(Exception):
+                self.initiator.stop(force)
+
+    def send(self, msg: Any) -> None:
+        assert fix.Session.sendToTarget(msg, self.sid), "sendToTarget failed"
+
+    def expect(
+        self, pred: Callable[[dict[int, str]], bool] | None = None, timeout: float = WAIT, what: str = ""
+    ) -> dict[int, str]:
+        """Next message matching ``pred`` (as a {tag: value} dict with 35 from the header)."""
+        end = time.monotonic() + timeout
+        seen: list[dict[int, str]] = []
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.sender}: no message {what} within {timeout}s; saw {seen}")
+            try:
+                msg = self.app.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            d = fields(msg)
+            if pred is None or pred(d):
+                return d
+            seen.append(d)
+
+    def quiet(self, seconds: float = 0.5) -> list[dict[int, str]]:
+        """Everything received during ``seconds``."""
+        out = []
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                out.append(fields(self.app.messages.get(timeout=left)))
+            except queue.Empty:
+                break
+        return out
+
+
+def md_entries(raw: list[tuple[int, str]]) -> list[tuple[str, str, str]]:
+    """(MDEntryType, MDEntryPx, MDEntrySize) of each entry of a W / X."""
+    entries: list[dict[int, str]] = []
+    for tag, value in raw:
+        if tag == 269:
+            entries.append({})
+        if entries:
+            entries[-1][tag] = value
+    return [(e.get(269, ""), e.get(270, ""), e.get(271, "")) for e in entries]
+
+
+def fields(msg: Any) -> dict[int, str]:
+    d: dict[int, str] = {}
+    raw = msg.toString()
+    for part in raw.split("\x01"):
+        if "=" in part:
+            tag, value = part.split("=", 1)
+            if tag.isdigit():
+                d.setdefault(int(tag), value)
+    d[0] = raw  # type: ignore[assignment]  # the whole message, for repeating groups
+    return d
+
+
+def mt(msg_type: str, **kv: str) -> Callable[[dict[int, str]], bool]:
+    tags = {int(k[1:]): v for k, v in kv.items()}
+    return lambda d: d.get(35) == msg_type and all(d.get(t) == v for t, v in tags.items())
+
+
+@pytest.fixture
+def clients(tmp_path: Path, server: Server) -> Iterator[Callable[..., Client]]:
+    made: list[Client] = []
+
+    def make(sender: str, **kw: Any) -> Client:
+        c = Client(tmp_path, server.port, sender, **kw)
+        made.append(c)
+        return c.start()
+
+    try:
+        yield make
+    finally:
+        for c in made:
+            c.stop(force=True)  # a dropped connection: cancel-on-disconnect cleans the book
+
+
+def new_order(cl: str, side: str, qty: int, px: str | None, tif: str = "DAY") -> Any:
+    return CODEC.new_order_single(
+        cl, "XYZ", side, qty, "LIMIT" if px is not None else "MARKET", CODEC.to_ticks(px) if px else None, tif
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The quiet market is shared by the tests of this module: each test uses its own price level
+# far from the others' so that resting orders left behind never interfere.
+# ---------------------------------------------------------------------------------------------
+
+
+def test_banner_names_loopback_and_sessions(server: Server) -> None:
+    assert f"listening on 127.0.0.1:{server.port}" in server.banner
+    assert "CLIENT1..CLIENT8" in server.banner and "quiet" in server.banner
+
+
+def non_loopback_address() -> str | None:
+    """An address of this machine that is not loopback (None if there is none)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: nothing is sent
+            addr = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if addr.startswith("127.") else str(addr)
+
+
+def test_listens_on_loopback_only(server: Server) -> None:
+    """quickfix 1.16 binds 0.0.0.0; the server moves its listener to --host."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5):
+        pass
+    addr = non_loopback_address()
+    if addr is None:
+        pytest.skip("no non-loopback interface")
+    with pytest.raises(OSError), socket.create_connection((addr, server.port), timeout=5):
+        pass
+
+
+def test_non_loopback_host_refused_without_allow_remote() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "serve", "--host", "192.0.2.1", "--scenario", "quiet"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "not a loopback address" in out.stderr and "--allow-remote" in out.stderr
+
+
+def test_two_clients_cross_and_both_get_fills(clients: Callable[..., Client]) -> None:
+    c1, c2 = clients("CLIENT1"), clients("CLIENT2")
+    sell, buy = uid("S"), uid("B")
+    c1.send(new_order(sell, "S", 100, "101.00"))
+    er = c1.expect(mt("8", _11=sell, _150="0"), what="New for the sell")
+    assert er[39] == "0" and er[151] == "100" and er[14] == "0" and er[38] == "100"
+    c2.send(new_order(buy, "B", 60, "101.05"))  # marketable limit: trades at the resting price
+    er = c2.expect(mt("8", _11=buy, _150="0"), what="New for the buy")
+    fill = c2.expect(mt("8", _11=buy, _150="F"), what="Fill for the buy")
+    assert fill[39] == "2" and fill[31] == "101.00" and fill[32] == "60"
+    assert fill[14] == "60" and fill[151] == "0" and fill[6] == "101" and fill[38] == "60"
+    part = c1.expect(mt("8", _11=sell, _150="F"), what="Fill for the sell")
+    assert part[39] == "1" and part[31] == "101.00" and part[32] == "60"
+    assert part[14] == "60" and part[151] == "40" and part[6] == "101"
+    assert int(part[38]) == int(part[14]) + int(part[151])
+    # a second buy finishes the sell
+    buy2 = uid("B")
+    c2.send(new_order(buy2, "B", 40, "101.00"))
+    c2.expect(mt("8", _11=buy2, _150="F", _39="2"), what="second buy filled")
+    done = c1.expect(mt("8", _11=sell, _150="F"), what="sell filled")
+    assert done[39] == "2" and done[14] == "100" and done[151] == "0" and done[32] == "40"
+
+
+def test_cancel_live_order_and_unknown_order(clients: Callable[..., Client]) -> None:
+    c = clients("CLIENT3")
+    cl, cx = uid("O"), uid("C")
+    c.send(new_order(cl, "B", 10, "97.00"))
+    c.expect(mt("8", _11=cl, _150="0"))
+    c.send(CODEC.order_cancel_request(cx, cl, "XYZ", "B"))
+    er = c.expect(mt("8", _11=cx), what="Canceled")
+    assert er[150] == "4" and er[39] == "4" and er[41] == cl and er[151] == "0" and er[14] == "0"
+    # unknown order -> OrderCancelReject
+    cx2 = uid("C")
+    c.send(CODEC.order_cancel_request(cx2, "NO-SUCH-ORDER", "XYZ", "B"))
+    rej = c.expect(mt("9", _11=cx2), what="OrderCancelReject")
+    assert rej[434] == "1" and rej[102] == "1" and rej[41] == "NO-SUCH-ORDER"
+    # cancel of a canceled (done) order -> 9, too late
+    cx3 = uid("C")
+    c.send(CODEC.order_cancel_request(cx3, cl, "XYZ", "B"))
+    rej = c.expect(mt("9", _11=cx3), what="too-late reject")
+    assert rej[102] == "0" and rej[39] == "4"
+
+
+def test_duplicate_clordid_rejected(clients: Callable[..., Client]) -> None:
+    c = clients("CLIENT4")
+    cl = uid("D")
+    c.send(new_order(cl, "S", 5, "104.50"))
+    c.expect(mt("8", _11=cl, _150="0"))
+    c.send(new_order(cl, "S", 5, "104.50"))
+    rej = c.expect(mt("8", _11=cl, _150="8"), what="duplicate reject")
+    assert rej[39] == "8" and rej[103] == "6"
+
+
+def test_unsupported_message_gets_business_reject(clients: Callable[..., Client]) -> None:
+    c = clients("CLIENT5")
+    # NewOrderCross-like 'AB' would need many fields; a Quote Request 'R' is valid but not ours
+    msg = fix.Message()
+    msg.getHeader().setField(35, "R")
+    msg.setField(131, uid("QR"))
+    grp = fix.Group(146, 55)
+    grp.setField(55, "XYZ")
+    msg.addGroup(grp)
+    c.send(msg)
+    j = c.expect(mt("j"), what="BusinessMessageReject")
+    assert j[372] == "R" and j[380] == "3"
+
+
+def test_invalid_field_value_gets_session_reject_and_session_stays_up(clients: Callable[..., Client]) -> None:
+    c = clients("CLIENT6")
+    bad = new_order(uid("X"), "B", 10, "97.50")
+    bad.setField(54, "Z")  # Side: not a valid enum value
+    c.send(bad)
+    rej = c.expect(mt("3"), what="session Reject")
+    assert rej[371] == "54" and rej[373] == "5" and rej[372] == "D"
+    cl = uid("OK")
+    c.send(new_order(cl, "B", 10, "97.50"))
+    c.expect(mt("8", _11=cl, _150="0"), what="order after the reject")
+    assert c.app.logged_on.is_set()
+    c.send(CODEC.order_mass_cancel_request(uid("M"), "7"))
+    c.expect(mt("r"), what="mass cancel report")
+
+
+def test_market_data_snapshot_and_incremental(clients: Callable[..., Client]) -> None:
+    maker, watcher = clients("CLIENT7"), clients("CLIENT8")
+    bid, ask = uid("MB"), uid("MA")
+    maker.send(new_order(bid, "B", 7, "98.00"))
+    maker.send(new_order(ask, "S", 9, "103.00"))
+    maker.expect(mt("8", _11=bid, _150="0"))
+    maker.expect(mt("8", _11=ask, _150="0"))
+    req = uid("MD")
+    watcher.send(CODEC.market_data_request(req, ["XYZ"], "1", 0, ("0", "1", "2"), "1"))
+    snap = watcher.expect(mt("W", _262=req), what="W snapshot")
+    assert snap[55] == "XYZ"
+    entries = md_entries(raw_pairs(snap))
+    assert ("0", "98.00", "7") in entries and ("1", "103.00", "9") in entries
+    # an improving bid -> an incremental refresh: top of book changed at position 1
+    better = uid("MB")
+    maker.send(new_order(better, "B", 3, "98.50"))
+    x = watcher.expect(lambda d: d.get(35) == "X" and d.get(262) == req and "270=98.50" in d[0], what="X bid")
+    assert ("0", "98.50", "3") in md_entries(raw_pairs(x))
+    maker.send(CODEC.order_mass_cancel_request(uid("M"), "7"))
+    maker.expect(mt("r"))
+    watcher.send(CODEC.market_data_request(req, ["XYZ"], "2", 0, ("0", "1"), None))
+
+
+def raw_pairs(d: dict[int, str]) -> list[tuple[int, str]]:
+    return [(int(t), v) for t, v in (p.split("=", 1) for p in d[0].split("\x01") if "=" in p) if t.isdigit()]
+
+
+def test_logout_cancels_resting_orders(tmp_path: Path, server: Server) -> None:
+    c1 = Client(tmp_path, server.port, "CLIENT1")
+    c2 = Client(tmp_path, server.port, "CLIENT2")
+    try:
+        c1.start()
+        c2.start()
+        cl = uid("L")
+        c1.send(new_order(cl, "S", 11, "104.00"))
+        c1.expect(mt("8", _11=cl, _150="0"))
+        c1.stop()  # Logout -> cancel on disconnect
+        assert c1.app.logged_out.wait(WAIT)
+        # CLIENT2 crosses at 104.00 with an IOC: nothing is left to trade against
+        ioc = uid("I")
+        c2.send(new_order(ioc, "B", 11, "104.00", tif="IOC"))
+        er = c2.expect(mt("8", _11=ioc, _39="4"), what="IOC canceled unfilled")
+        assert er[14] == "0" and er[151] == "0"
+        # the market data snapshot shows no offer at 104.00
+        req = uid("MD")
+        c2.send(CODEC.market_data_request(req, ["XYZ"], "0", 0, ("1",), None))
+        snap = c2.expect(mt("W", _262=req), what="snapshot after logout")
+        assert all(px != "104.00" for _, px, _ in md_entries(raw_pairs(snap)))
+    finally:
+        c1.stop()
+        c2.stop()
+
+
+def test_replace_fok_market_and_mass_cancel(clients: Callable[..., Client]) -> None:
+    c1, c2 = clients("CLIENT5"), clients("CLIENT6")
+    # replace: size down keeps priority, price change loses it
+    a, b = uid("RA"), uid("RB")
+    c1.send(new_order(a, "S", 10, "102.50"))
+    c1.expect(mt("8", _11=a, _150="0"))
+    c1.send(new_order(b, "S", 10, "102.50"))
+    c1.expect(mt("8", _11=b, _150="0"))
+    a2 = uid("RA")
+    c1.send(CODEC.order_cancel_replace_request(a2, a, "XYZ", "S", 6, "LIMIT", CODEC.to_ticks("102.50")))
+    er = c1.expect(mt("8", _11=a2, _150="5"), what="Replaced")
+    assert er[41] == a and er[38] == "6" and er[151] == "6" and er[39] == "0"
+    ioc = uid("I")
+    c2.send(new_order(ioc, "B", 6, "102.50", tif="IOC"))
+    c2.expect(mt("8", _11=ioc, _150="F", _39="2"), what="IOC filled")
+    fill = c1.expect(mt("8", _150="F"), what="maker fill")
+    assert fill[11] == a2, "a size-down replace keeps time priority"
+    # FOK larger than the book -> canceled, nothing traded
+    fok = uid("F")
+    c2.send(new_order(fok, "B", 50, "102.50", tif="FOK"))
+    er = c2.expect(mt("8", _11=fok, _39="4"), what="FOK canceled")
+    assert er[14] == "0" and er[151] == "0"
+    # IOC bigger than the book -> partial fill then the remainder canceled
+    ioc2 = uid("I")
+    c2.send(new_order(ioc2, "B", 15, "102.50", tif="IOC"))
+    part = c2.expect(mt("8", _11=ioc2, _150="F"), what="IOC partial")
+    assert part[32] == "10" and part[39] == "1"
+    rest = c2.expect(mt("8", _11=ioc2, _150="4"), what="IOC remainder canceled")
+    assert rest[39] == "4" and rest[14] == "10" and rest[151] == "0"
+    # market order against an empty side -> canceled, nothing traded
+    mkt = uid("MKT")
+    c2.send(new_order(mkt, "B", 5, None, tif="IOC"))
+    er = c2.expect(mt("8", _11=mkt, _39="4"), what="market order canceled")
+    assert er[14] == "0"
+    # mass cancel of everything CLIENT5 has working
+    for _ in range(3):
+        cl = uid("MC")
+        c1.send(new_order(cl, "B", 1, "97.20"))
+        c1.expect(mt("8", _11=cl, _150="0"))
+    mc = uid("MC")
+    c1.send(CODEC.order_mass_cancel_request(mc, "7"))
+    rep = c1.expect(mt("r", _11=mc), what="OrderMassCancelReport")
+    assert rep[531] == "7" and rep[533] == "3"
+    canceled = [c1.expect(mt("8", _150="4"), what="mass-canceled order") for _ in range(3)]
+    assert all(er[39] == "4" for er in canceled)
+
+
+def test_conformance_profile_echoes_like_the_quickfix_acceptance_application(tmp_path: Path) -> None:
+    srv = Server("--profile", "conformance")
+    client = Client(tmp_path, srv.port, "TW44", "ISLD", reset=True)
+    try:
+        assert "ISLD" in srv.banner and "TW44" in srv.banner
+        client.start()
+        cl = uid("E")
+        order = new_order(cl, "B", 100, "10.00")
+        client.send(order)
+        echo = client.expect(mt("D", _11=cl), what="echoed NewOrderSingle")
+        assert echo[49] == "ISLD" and echo[56] == "TW44" and echo[38] == "100"
+        resent = new_order(cl, "B", 100, "10.00")
+        resent.getHeader().setField(97, "Y")  # PossResend of a ClOrdID already seen: ignored
+        client.send(resent)
+        other = uid("E")
+        client.send(new_order(other, "S", 1, "10.00"))
+        nxt = client.expect(mt("D"), what="next echo")
+        assert nxt[11] == other, "the PossResend duplicate must be ignored"
+        msg = fix.Message()
+        msg.getHeader().setField(35, "R")
+        msg.setField(131, uid("QR"))
+        grp = fix.Group(146, 55)
+        grp.setField(55, "XYZ")
+        msg.addGroup(grp)
+        client.send(msg)
+        j = client.expect(mt("j"), what="BusinessMessageReject")
+        assert j[372] == "R" and j[380] == "3"
+    finally:
+        client.stop()
+        assert srv.terminate() == 0
+
+
+def test_sigterm_and_duration_exit_cleanly(tmp_path: Path) -> None:
+    srv = Server("--scenario", "quiet")
+    c = Client(tmp_path, srv.port, "CLIENT1")
+    try:
+        c.start()
+        assert srv.terminate(signal.SIGTERM) == 0
+        assert c.app.logged_out.wait(WAIT), "the server logs its sessions out when stopping"
+        assert any("stopped" in line for line in srv.stdout)
+    finally:
+        c.stop()
+        srv.terminate()
+    short = Server("--scenario", "quiet", duration=1.0)
+    try:
+        assert short.proc.wait(30) == 0
+    finally:
+        short.terminate()
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "sim.cli", "serve", "--port", str(port), "--scenario", "quiet", "--duration", "5"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 2
+    assert f"cannot listen on port {port}" in out.stderr

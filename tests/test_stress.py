@@ -1,0 +1,117 @@
+"""Bundled stress scenarios do what their names say, visibly in their tables."""
+
+import pandas as pd
+import pytest
+
+from sim import api
+
+NS = 10**9
+T1015 = (10 * 3600 + 15 * 60) * NS
+
+
+def minute_bars(trades):
+    m = (trades["time_ns"] - (9 * 3600 + 30 * 60) * NS) // (60 * NS)
+    return trades.groupby(m)["price"].agg(["min", "last"])
+
+
+def spread_between(quotes, start_ns, end_ns):
+    q = quotes[(quotes["time_ns"] >= start_ns) & (quotes["time_ns"] < end_ns)].dropna(subset=["bid", "ask"])
+    return float((q["ask"] - q["bid"]).mean())
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {}
+
+
+def run(runs, name, seed=7):
+    if name not in runs:
+        runs[name] = api.run(name, seed=seed)
+    return runs[name]
+
+
+def test_flash_crash_falls_several_percent_pauses_and_recovers(runs):
+    res = run(runs, "flash_crash")
+    bars = minute_bars(res.trades)
+    before = bars.loc[25:29, "last"].mean()
+    low = bars.loc[30:60, "min"].min()
+    assert low < before * 0.96  # several percent down within minutes of the program
+    low_minute = bars.loc[30:60, "min"].idxmin()
+    assert bars.loc[low_minute + 1 : low_minute + 30, "last"].max() > low * 1.03  # recovery within ~20 min
+    halts = res.frames["halts"]
+    assert "halted" in set(halts["event"]) and "resumed" in set(halts["event"])
+    seller = res.trades[res.trades["taker"] == "seller"]["qty"].sum()
+    assert seller > 50_000
+
+
+def test_mm_withdrawal_widens_the_spread_while_makers_are_out(runs):
+    res = run(runs, "mm_withdrawal")
+    before = spread_between(res.quotes, T1015 - 900 * NS, T1015)
+    during = spread_between(res.quotes, T1015 + 60 * NS, T1015 + 1200 * NS)
+    after = spread_between(res.quotes, T1015 + 1500 * NS, T1015 + 3000 * NS)
+    assert during > 3 * before and after < during / 3
+    mm = res.orders[(res.orders["owner"].str.startswith("mm")) & (res.orders["event"] == "submit")]
+    assert not ((mm["time_ns"] > T1015 + NS) & (mm["time_ns"] < T1015 + 1199 * NS)).any()
+
+
+def test_vol_spike_moves_price_and_raises_volatility(runs):
+    res = run(runs, "vol_spike")
+    bars = minute_bars(res.trades)
+    assert bars.loc[50:60, "min"].min() < bars.loc[40:44, "last"].mean() * 0.985
+    returns = bars["last"].diff().abs()
+    assert returns.loc[46:60].mean() > 2 * returns.loc[20:44].mean()
+
+
+def test_halt_reopen_stops_trading_and_reopens_by_auction(runs):
+    res = run(runs, "halt_reopen")
+    halts = res.frames["halts"]
+    halted = halts[halts["event"] == "halted"]["time_ns"].iloc[0]
+    resumed = halts[halts["event"] == "resumed"]
+    assert resumed["reason"].iloc[0] == "auction" and resumed["time_ns"].iloc[0] - halted == 600 * NS
+    during = res.trades[(res.trades["time_ns"] >= halted) & (res.trades["time_ns"] < resumed["time_ns"].iloc[0])]
+    assert during.empty
+    auction = res.trades[res.trades["aggressor_side"] == "A"]
+    assert len(auction) and (auction["price"] == resumed["price"].iloc[0]).all()
+
+
+def test_fat_finger_is_stopped_by_the_risk_gate(runs):
+    res = run(runs, "fat_finger")
+    events = res.frames["risk_events"]
+    hit = events[events["kind"] == "max_order_qty"]
+    assert hit["value"].tolist() == [200_000] and hit["action"].tolist() == ["reject"]
+    assert not (res.orders["qty"] >= 200_000).any()  # never reached the exchange
+    assert res.summary["reconciliation"]["breaks"] == []
+
+
+def test_fat_finger_with_the_gate_limit_raised_is_stopped_by_the_exchange():
+    res = api.run(
+        "fat_finger",
+        seed=7,
+        overrides={
+            "desk.risk.limits.max_order_qty": 1_000_000,
+            "desk.risk.limits.max_order_notional": 10**12,
+            "desk.risk.limits.collar_pct": 50,
+        },
+    )
+    rejected = res.orders[(res.orders["owner"] == "gateway") & (res.orders["event"] == "rejected")]
+    assert set(rejected["detail"]) & {"price band", "price collar"}
+    assert not (res.trades["qty"] >= 200_000).any()
+
+
+def test_fix_disconnect_recovers_without_breaks(runs):
+    res = run(runs, "fix_disconnect")
+    assert res.frames["scenario_events"]["action"].tolist() == ["fix_disconnect", "fix_reconnect"]
+    assert res.summary["oms"]["fix"]["disconnects"] >= 1
+    assert res.summary["reconciliation"]["breaks"] == []
+    fix = res.frames["fix_messages"]
+    down = fix[(fix["time_ns"] > T1015 + NS) & (fix["time_ns"] < T1015 + 59 * NS)]
+    assert down.empty  # nothing crosses a dead link
+
+
+def test_latency_spike_delays_the_makers(runs):
+    res = run(runs, "latency_spike")
+    assert res.frames["scenario_events"]["action"].tolist() == ["latency", "latency_restore"]
+    fills = res.orders[(res.orders["owner"].str.startswith("mm")) & (res.orders["event"] == "replaced")]
+    gaps = fills["time_ns"].diff()
+    assert len(fills[(fills["time_ns"] > T1015) & (fills["time_ns"] < T1015 + 600 * NS)]) > 0
+    assert gaps.notna().any()
