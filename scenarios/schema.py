@@ -317,6 +317,22 @@ class Scenario(Strict):
     world: WorldModel = WorldModel()
     agents: list[Agent] = []
     desk: DeskModel | None = None
+    # Monte Carlo: {distributions: {dotted.path: {dist: uniform|normal|lognormal|choice, ...}}},
+    # sampled per run from the run's seed by `desksim mc` (see sim/montecarlo.py)
+    monte_carlo: dict[str, Any] | None = None
+
+    @field_validator("monte_carlo")
+    @classmethod
+    def _distributions(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        extra = sorted(set(value) - {"distributions"})
+        if extra:
+            raise ValueError(f"monte_carlo.{extra[0]}: unknown field (expected distributions)")
+        from sim.montecarlo import validate_distributions
+
+        validate_distributions(value.get("distributions"))
+        return value
     events: list[EventModel] = []
 
     @property

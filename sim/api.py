@@ -7,6 +7,7 @@ res.summary["digest"]; res.trades; res.quotes
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,8 @@ import pandas as pd
 
 from actors.build import build
 from scenarios.schema import Scenario, load
-from sim.clock import SECOND, format_clock
 from sim.analytics.realism import realism
+from sim.clock import SECOND, format_clock
 from sim.output import write_run
 from sim.record import Recorder
 from sim.runtime.local import run_local
@@ -88,7 +89,73 @@ def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "
         "python": platform.python_version(),
         "desksim": VERSION,
     }
+    if assembly.desk is not None:
+        summary["desk"] = _jsonable(assembly.desk.summary())
+        summary["oms"] = _jsonable(assembly.oms.snapshot())
+        frames.update(assembly.desk.frames())
+        summary["reconciliation"] = reconciliation(scenario, assembly, frames["orders"])
+    if assembly.risk is not None:
+        summary["risk"] = _jsonable(assembly.risk.summary())
+        summary["risk"].update(_risk_events_summary(frames.get("risk_events")))
+    if assembly.desk is not None:
+        summary["desk"]["max_position"] = _max_abs_position(frames.get("desk_fills"))
+    halts = frames.get("halts")
+    summary["halts"] = int((halts["event"] == "halted").sum()) if halts is not None and len(halts) else 0
     return RunResult(summary, {k: v for k, v in frames.items() if k != "kernel"})
+
+
+def _risk_events_summary(events: pd.DataFrame | None) -> dict[str, Any]:
+    """Kill switch (fired, first time) and the number of limit breaches, from risk_events."""
+    if events is None or not len(events):
+        return {"kill_switch": {"fired": False, "time_ns": None}, "breaches": 0}
+    kills = events[events["action"] == "kill"]
+    fired = bool(len(kills))
+    return {
+        "kill_switch": {"fired": fired, "time_ns": int(kills["time_ns"].iloc[0]) if fired else None},
+        "breaches": int(events["action"].isin(["reject", "kill"]).sum()),
+    }
+
+
+def _max_abs_position(fills: pd.DataFrame | None) -> int:
+    if fills is None or not len(fills) or "side" not in fills:
+        return 0
+    signed = fills["qty"].where(fills["side"] == "B", -fills["qty"])
+    return int(signed.cumsum().abs().max())
+
+
+def reconciliation(scenario: Scenario, assembly: Any, orders: pd.DataFrame) -> dict[str, Any]:
+    """End-of-run reconciliation of the desk's account: OMS vs risk officer vs exchange, to the
+    share (positions) and to the tick x share (cash)."""
+    from actors.risk import fills_from_orders_table, reconcile
+
+    account = scenario.desk.fix.comp_id if scenario.desk else ""
+    symbol = scenario.symbol
+    snap = assembly.oms.snapshot()
+    oms_view = {
+        "positions": {account: {sym: int(p["position"]) for sym, p in snap["positions"].items()}},
+        "cash": {account: int(snap["cash"])},
+    }
+    gateway_orders = orders[orders["owner"] == assembly.gateway.name] if len(orders) else orders
+    fills = fills_from_orders_table(gateway_orders, lambda _oid: account, symbol=symbol)
+    risk_view = assembly.risk.snapshot() if assembly.risk is not None else None
+    breaks = reconcile(oms_view, fills, risk_view)
+    return {
+        "account": account,
+        "position": oms_view["positions"][account].get(symbol, 0),
+        "cash_ticks": oms_view["cash"][account],
+        "breaks": [_jsonable(dataclasses.asdict(b)) for b in breaks],
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types (dict keys as strings, numpy scalars as Python numbers)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item"):
+        return value.item()
+    return value
 
 
 def _price_stats(trades: pd.DataFrame, tick: float) -> dict[str, float | None]:
@@ -117,3 +184,23 @@ def run(
     if out is not None:
         write_run(Path(out), result.summary, result.frames)
     return result
+
+
+def monte_carlo(
+    scenario: str | Path,
+    runs: int = 100,
+    workers: int | None = None,
+    seed: int | None = None,
+    **options: Any,
+) -> Any:
+    """Monte Carlo on Ray: ``runs`` seeded runs of ``scenario``; returns ``MCResult(runs, summary)``.
+
+    ``mc = api.monte_carlo("flash_crash", runs=200, workers=2, seed=1)``; ``mc.runs`` has one row
+    of metrics per run, ``mc.summary["var"]["99"]`` the 99% VaR. Options (``out``, ``batch_size``,
+    ``address``, ``resume``, ``duration_s``, ``progress``, ``distributions``) are those of
+    :func:`sim.montecarlo.monte_carlo`; nothing is written unless ``out`` is given.
+    """
+    from sim.montecarlo import monte_carlo as _monte_carlo
+
+    options.setdefault("progress", False)
+    return _monte_carlo(scenario, runs=runs, workers=workers, seed=seed, **options)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2
+EXIT_RECONCILIATION = 3
 
 
 def _fail(message: str) -> int:
@@ -35,6 +37,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{s['messages_delivered']:,} messages in {s['wall_seconds']:.2f} s ({rate:,.0f}/s)"
     )
     print(f"digest {s['digest']}")
+    breaks = (s.get("reconciliation") or {}).get("breaks") or []
+    if breaks:
+        print(
+            f"desksim: error: reconciliation failed: {len(breaks)} break(s) between OMS, risk officer "
+            f"and exchange (see reconciliation in {out / 'summary.json'})",
+            file=sys.stderr,
+        )
+        for b in breaks[:10]:
+            print(f"  {b}", file=sys.stderr)
+        return EXIT_RECONCILIATION
+    if not args.no_report:
+        from sim.report import write_report
+
+        print(f"report: {write_report(out)}")
     print(f"run folder: {out}")
     return 0
 
@@ -65,6 +81,91 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print each run folder's summary and the realism table across them."""
+    import json
+
+    from sim.analytics.realism import format_table
+
+    by_seed: dict[int, dict] = {}
+    for folder in args.runs:
+        path = Path(folder) / "summary.json"
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return _fail(f"{path}: cannot read run summary: {exc}")
+        if summary.get("kind") == "monte_carlo":
+            print(
+                f"{folder}: Monte Carlo {summary['scenario']} seed {summary['seed']}, "
+                f"{summary.get('completed', 0):,} runs, digest {summary['digest'][:16]}"
+            )
+        else:
+            rate = summary.get("messages_per_second") or 0
+            print(
+                f"{folder}: {summary['scenario']} seed {summary['seed']}, {summary['trades']:,} trades, "
+                f"{summary['messages_delivered']:,} messages, {rate:,.0f}/s, digest {summary['digest'][:16]}"
+            )
+            if summary.get("realism"):
+                by_seed[summary["seed"]] = summary["realism"]
+        from sim.report import write_report
+
+        try:
+            print(f"report: {write_report(folder)}")
+        except (OSError, ValueError) as exc:
+            return _fail(f"{folder}: cannot write report: {exc}")
+    if by_seed:
+        print()
+        print(format_table(by_seed))
+    return 0
+
+
+def cmd_mc(args: argparse.Namespace) -> int:
+    """Monte Carlo on Ray: batched seeded runs -> runs.parquet, summary.json, report.html."""
+    from sim.montecarlo import monte_carlo
+
+    out = Path(args.out) if args.out else Path("runs") / f"{Path(args.scenario).stem}-mc"
+    try:
+        res = monte_carlo(
+            args.scenario,
+            runs=args.runs,
+            workers=args.workers,
+            seed=args.seed,
+            out=out,
+            batch_size=args.batch_size,
+            address=args.address,
+            resume=args.resume,
+            duration_s=args.duration,
+            progress=not args.quiet,
+        )
+    except (ValueError, ConnectionError) as exc:  # ScenarioError is a ValueError
+        return _fail(" ".join(str(exc).split()))
+    s = res.summary
+    ex = s["execution"]
+    rate = ex["runs_per_second"]
+    print(
+        f"{s['scenario']} x{s['completed']} runs (seed {s['seed']}, {s['batches']} batches of {s['batch_size']}, "
+        f"{ex['batches_resumed']} already done): {ex['wall_seconds']:.1f} s" + (f", {rate:,.2f} runs/s" if rate else "")
+    )
+    what = "desk P&L" if s["pnl_metric"] == "desk_pnl" else "market return %"
+    for level in s["var"]:
+        var, es = s["var"][level], s["es"][level]
+        lo, hi = s["var_ci"][level]
+        if var is not None:
+            ci = f" [{lo:.4g}, {hi:.4g}]" if lo is not None else ""
+            print(f"  VaR {level}% of {what}: {var:.4g}{ci}   ES: {es:.4g}")
+    events = ", ".join(f"{k.replace('_', ' ')} {v['frequency']:.1%}" for k, v in s["events"].items())
+    print(f"  events (share of runs): {events}")
+    print(f"digest {s['digest']}")
+    print(f"Monte Carlo folder: {out} (runs.parquet, summary.json, report.html)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fix.server import options_from_args, serve
+
+    return serve(options_from_args(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="desksim", description="Exchange and trading-desk simulator.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="root seed (default: the scenario's)")
     run.add_argument("--out", default=None, help="run folder (default runs/<scenario>-seed<N>)")
     run.add_argument("--duration", type=float, default=None, help="simulate only the first N seconds")
+    run.add_argument("--no-report", action="store_true", help="skip report.html and the PNG plots")
     run.set_defaults(func=cmd_run)
 
     scen = sub.add_parser("scenarios", help="list bundled scenarios")
@@ -82,10 +184,42 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file")
     val.set_defaults(func=cmd_validate)
+    rep = sub.add_parser("report", help="summarise run folders (realism statistics per seed)")
+    rep.add_argument("runs", nargs="+", help="run folders")
+    rep.set_defaults(func=cmd_report)
+
+    mc = sub.add_parser("mc", help="Monte Carlo: many seeded runs of a scenario on Ray")
+    mc.add_argument("scenario", help="scenario YAML file or bundled name")
+    mc.add_argument("--runs", type=int, default=100, help="number of runs (default 100)")
+    mc.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    mc.add_argument("--seed", type=int, default=None, help="root seed (default: the scenario's)")
+    mc.add_argument("--out", default=None, help="output folder (default runs/<scenario>-mc)")
+    mc.add_argument("--batch-size", type=int, default=None, help="runs per Ray task (default: automatic)")
+    mc.add_argument("--resume", action="store_true", help="complete an interrupted --out folder")
+    mc.add_argument("--address", default=None, help="join an existing Ray cluster (e.g. 127.0.0.1:6379)")
+    mc.add_argument("--duration", type=float, default=None, help="simulate only the first N seconds of each run")
+    mc.add_argument("--quiet", action="store_true", help="no progress bar")
+    mc.set_defaults(func=cmd_mc)
+
+    srv = sub.add_parser("serve", help="FIX 4.4 exchange on loopback (a quickfix SocketAcceptor)")
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=9878, help="TCP port (default 9878)")
+    srv.add_argument("--scenario", default="baseline", help="scenario file or bundled name (default baseline)")
+    srv.add_argument("--seed", type=int, default=None, help="root seed (default: the scenario's)")
+    srv.add_argument("--profile", choices=("default", "conformance"), default="default")
+    srv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall-clock second")
+    srv.add_argument("--duration", type=float, default=None, help="stop after S wall-clock seconds")
+    srv.add_argument("--store", default=None, help="FileStore/FileLog directory (default: memory store)")
+    srv.add_argument("--no-cancel-on-disconnect", dest="cancel_on_disconnect", action="store_false")
+    srv.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    srv.add_argument("--step-ms", type=float, default=1.0, help="kernel step in wall-clock ms (default 1)")
+    srv.set_defaults(func=cmd_serve)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):  # `desksim ... | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     if getattr(args, "seed", None) is not None and args.seed < 0:

@@ -81,3 +81,33 @@ def test_negative_seed_and_bad_duration(tmp_path, capsys):
     assert main(["run", "quick", "--seed", "-1", "--out", str(tmp_path / "a")]) == 2
     assert main(["run", "quick", "--duration", "0", "--out", str(tmp_path / "b")]) == 2
     assert not list(tmp_path.iterdir())
+
+
+def test_reconciliation_break_makes_run_exit_nonzero(tmp_path, capsys, monkeypatch):
+    """A break between OMS, risk officer and exchange is listed in summary.json and fails the run."""
+    import actors.risk
+
+    real = actors.risk.reconcile
+
+    def planted(oms, fills, risk=None):
+        oms = {
+            "positions": {a: {s: q + 100 for s, q in b.items()} for a, b in oms["positions"].items()},
+            "cash": oms["cash"],
+        }
+        return real(oms, fills, risk)
+
+    monkeypatch.setattr(actors.risk, "reconcile", planted)
+    out = tmp_path / "run"
+    assert main(["run", "fix_disconnect", "--duration", "900", "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "reconciliation failed: 1 break" in err
+    breaks = json.loads((out / "summary.json").read_text())["reconciliation"]["breaks"]
+    assert breaks[0]["what"] == "position" and breaks[0]["oms"] == breaks[0]["exchange"] + 100
+
+
+def test_desk_run_reconciles_cleanly(tmp_path):
+    out = tmp_path / "run"
+    assert main(["run", "fix_disconnect", "--duration", "900", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["reconciliation"]["breaks"] == []
+    assert summary["desk"]["fills"] > 0 and "var" in summary["risk"]
