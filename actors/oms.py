@@ -694,8 +694,9 @@ class OMS(Actor):
             self._row(order, "cancel_rejected", None, 0, text)
             self._resolve(order, r)
             return
-        order = self._by_cl.get(cl)
-        if order is not None and order.cl_ord_id == cl and order.ord_status == PENDING_NEW:
+        pending = self._by_cl.get(cl)
+        if pending is not None and pending.cl_ord_id == cl and pending.ord_status == PENDING_NEW:
+            order = pending
             order.ord_status = REJECTED
             order.leaves_qty = 0
             self.send(order.owner, OrderRejected(order.order_id, text))

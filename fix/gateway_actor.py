@@ -150,11 +150,11 @@ class FixGateway(Actor):
             comp,
             initiator=False,
             heartbeat_s=heartbeat_s,
-            send_raw=lambda raw, comp=comp: self._send_raw(comp, raw),
+            send_raw=lambda raw, comp=comp: self._send_raw(comp, raw),  # type: ignore[misc]
             now_ns=lambda: self.now,
-            on_app=lambda msg, comp=comp: self.core.on_app(comp, msg, self.now),
-            on_state=lambda old, new, comp=comp: self._on_state(comp, old, new),
-            set_timer=lambda t, comp=comp: self.wake_at(t, ("fix", comp)),
+            on_app=lambda msg, comp=comp: self.core.on_app(comp, msg, self.now),  # type: ignore[misc]
+            on_state=lambda old, new, comp=comp: self._on_state(comp, old, new),  # type: ignore[misc]
+            set_timer=lambda t, comp=comp: self.wake_at(t, ("fix", comp)),  # type: ignore[misc]
         )
 
     def on_start(self) -> None:

@@ -333,6 +333,7 @@ class Scenario(Strict):
 
         validate_distributions(value.get("distributions"))
         return value
+
     events: list[EventModel] = []
 
     @property

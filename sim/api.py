@@ -131,7 +131,7 @@ def reconciliation(scenario: Scenario, assembly: Any, orders: pd.DataFrame) -> d
     account = scenario.desk.fix.comp_id if scenario.desk else ""
     symbol = scenario.symbol
     snap = assembly.oms.snapshot()
-    oms_view = {
+    oms_view: dict[str, Any] = {
         "positions": {account: {sym: int(p["position"]) for sym, p in snap["positions"].items()}},
         "cash": {account: int(snap["cash"])},
     }

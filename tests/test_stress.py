@@ -1,6 +1,5 @@
 """Bundled stress scenarios do what their names say, visibly in their tables."""
 
-import pandas as pd
 import pytest
 
 from sim import api

@@ -145,7 +145,7 @@ def _run_report(folder: Path, s: dict[str, Any]) -> Path:
     ]
     price = s.get("price") or {}
     rate = s.get("messages_per_second")
-    overview = [
+    overview: list[list[Any]] = [
         ["scenario", s.get("scenario")],
         ["source", s.get("source")],
         ["seed", s.get("seed")],
@@ -232,7 +232,7 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
         ),
     ]
     ex = s.get("execution") or {}
-    overview = [
+    overview: list[list[Any]] = [
         ["scenario", s.get("scenario")],
         ["source", s.get("source")],
         ["root seed", s.get("seed")],
