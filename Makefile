@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/desksim run scenarios/baseline.yaml --seed 7 --out runs/baseline
-	@echo "report: runs/baseline (summary.json, trades/quotes/orders.parquet)"
+	@echo "report: $(CURDIR)/runs/baseline/report.html (and summary.json, *.parquet, *.png in that folder)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
