@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,50 @@ def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "
     recorder = Recorder()
     assembly = build(scenario, recorder, seed)
     _kernel, stats = run_local(assembly.actors, assembly.network, seed, assembly.start_ns, assembly.end_ns)
+    return summarise(
+        scenario,
+        seed,
+        source,
+        recorder,
+        stats,
+        runtime="local",
+        actors=len(assembly.actors),
+        extras=actor_extras(assembly),
+    )
+
+
+def actor_extras(assembly: Any, owns: Callable[[Any], bool] = lambda _actor: True) -> dict[str, Any]:
+    """What the summary reads from live actors (desk, OMS, risk officer), as plain picklable data.
+
+    ``owns`` says which actors live in this process (the Ray runtime calls it per partition)."""
+    out: dict[str, Any] = {}
+    desk, oms, risk = assembly.desk, assembly.oms, assembly.risk
+    if desk is not None and owns(desk):
+        out["desk"] = _jsonable(desk.summary())
+        out["desk_frames"] = desk.frames()
+    if oms is not None and owns(oms):
+        out["oms"] = _jsonable(oms.snapshot())
+    if risk is not None and owns(risk):
+        out["risk"] = _jsonable(risk.summary())
+        out["risk_snapshot"] = _jsonable(risk.snapshot())
+    return out
+
+
+def summarise(
+    scenario: Scenario,
+    seed: int,
+    source: str,
+    recorder: Recorder,
+    stats: Any,
+    *,
+    runtime: str,
+    actors: int,
+    extras: dict[str, Any],
+    more: dict[str, Any] | None = None,
+) -> RunResult:
+    """The run's summary and tables from its recorder, kernel counters and actor extras (the same
+    code for every runtime, so summaries agree key for key)."""
+    start_ns, end_ns = scenario.session.open_ns, scenario.session.close_ns
     recorder.table("kernel", ("messages", "wakeups")).append((stats.messages, stats.wakeups))
     frames = recorder.frames()
     trades = frames["trades"]
@@ -72,11 +117,11 @@ def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "
         "digest": recorder.digest(),
         "symbol": scenario.symbol,
         "tick_size": tick,
-        "runtime": "local",
-        "actors": len(assembly.actors),
+        "runtime": runtime,
+        "actors": actors,
         "sim_start": scenario.session.open,
         "sim_end": scenario.session.close,
-        "sim_seconds": (assembly.end_ns - assembly.start_ns) / SECOND,
+        "sim_seconds": (end_ns - start_ns) / SECOND,
         "wall_seconds": round(stats.wall_s, 4),
         "messages_delivered": stats.messages,
         "wakeups_delivered": stats.wakeups,
@@ -85,22 +130,25 @@ def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "
         "trades": len(trades),
         "volume": int(trades["qty"].sum()) if len(trades) else 0,
         "price": _price_stats(trades, tick),
-        "realism": realism(trades, frames["quotes"], assembly.start_ns, assembly.end_ns, tick),
+        "realism": realism(trades, frames["quotes"], start_ns, end_ns, tick),
         "python": platform.python_version(),
         "desksim": VERSION,
     }
-    if assembly.desk is not None:
-        summary["desk"] = _jsonable(assembly.desk.summary())
-        summary["oms"] = _jsonable(assembly.oms.snapshot())
-        frames.update(assembly.desk.frames())
-        summary["reconciliation"] = reconciliation(scenario, assembly, frames["orders"])
-    if assembly.risk is not None:
-        summary["risk"] = _jsonable(assembly.risk.summary())
-        summary["risk"].update(_risk_events_summary(frames.get("risk_events")))
-    if assembly.desk is not None:
+    if "desk" in extras:
+        summary["desk"] = dict(extras["desk"])
+        frames.update(extras.get("desk_frames", {}))
         summary["desk"]["max_position"] = _max_abs_position(frames.get("desk_fills"))
+    if "oms" in extras:
+        summary["oms"] = extras["oms"]
+        summary["reconciliation"] = reconciliation(
+            scenario, extras["oms"], extras.get("risk_snapshot"), frames["orders"]
+        )
+    if "risk" in extras:
+        summary["risk"] = dict(extras["risk"])
+        summary["risk"].update(_risk_events_summary(frames.get("risk_events")))
     halts = frames.get("halts")
     summary["halts"] = int((halts["event"] == "halted").sum()) if halts is not None and len(halts) else 0
+    summary.update(more or {})
     return RunResult(summary, {k: v for k, v in frames.items() if k != "kernel"})
 
 
@@ -123,22 +171,22 @@ def _max_abs_position(fills: pd.DataFrame | None) -> int:
     return int(signed.cumsum().abs().max())
 
 
-def reconciliation(scenario: Scenario, assembly: Any, orders: pd.DataFrame) -> dict[str, Any]:
+def reconciliation(
+    scenario: Scenario, oms_snapshot: dict[str, Any], risk_snapshot: dict[str, Any] | None, orders: pd.DataFrame
+) -> dict[str, Any]:
     """End-of-run reconciliation of the desk's account: OMS vs risk officer vs exchange, to the
     share (positions) and to the tick x share (cash)."""
     from actors.risk import fills_from_orders_table, reconcile
 
     account = scenario.desk.fix.comp_id if scenario.desk else ""
     symbol = scenario.symbol
-    snap = assembly.oms.snapshot()
     oms_view: dict[str, Any] = {
-        "positions": {account: {sym: int(p["position"]) for sym, p in snap["positions"].items()}},
-        "cash": {account: int(snap["cash"])},
+        "positions": {account: {sym: int(p["position"]) for sym, p in oms_snapshot["positions"].items()}},
+        "cash": {account: int(oms_snapshot["cash"])},
     }
-    gateway_orders = orders[orders["owner"] == assembly.gateway.name] if len(orders) else orders
+    gateway_orders = orders[orders["owner"] == "gateway"] if len(orders) else orders
     fills = fills_from_orders_table(gateway_orders, lambda _oid: account, symbol=symbol)
-    risk_view = assembly.risk.snapshot() if assembly.risk is not None else None
-    breaks = reconcile(oms_view, fills, risk_view)
+    breaks = reconcile(oms_view, fills, risk_snapshot)
     return {
         "account": account,
         "position": oms_view["positions"][account].get(symbol, 0),
@@ -177,10 +225,24 @@ def run(
     out: str | Path | None = None,
     duration_s: float | None = None,
     overrides: dict[str, Any] | None = None,
+    runtime: str = "local",
+    placement: Any = None,
+    address: str | None = None,
 ) -> RunResult:
-    """Load ``scenario`` (a path or a bundled name), run it, and write ``out`` if given."""
+    """Load ``scenario`` (a path or a bundled name), run it, and write ``out`` if given.
+
+    ``runtime="ray"`` places the actors in Ray actor processes (``placement``: None for the
+    default split, "core", or a dict of name globs to groups; ``address`` joins a cluster) and
+    gives the same digest, tables and summary as the local runtime."""
     loaded = _shorten(load(scenario, overrides), duration_s)
-    result = run_scenario(loaded, seed, source=str(scenario))
+    if runtime == "local":
+        result = run_scenario(loaded, seed, source=str(scenario))
+    elif runtime == "ray":
+        from sim.runtime.ray import run_ray
+
+        result = run_ray(loaded, seed, placement=placement, address=address, source=str(scenario))
+    else:
+        raise ValueError(f"unknown runtime {runtime!r} (local or ray)")
     if out is not None:
         write_run(Path(out), result.summary, result.frames)
     return result

@@ -25,7 +25,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario_name = Path(args.scenario).stem
         seed_part = f"-seed{args.seed}" if args.seed is not None else ""
         out = Path(args.out) if args.out else Path("runs") / f"{scenario_name}{seed_part}"
-        result = api.run(args.scenario, args.seed, out=out, duration_s=args.duration)
+        result = api.run(
+            args.scenario,
+            args.seed,
+            out=out,
+            duration_s=args.duration,
+            runtime=args.runtime,
+            placement=args.placement,
+            address=args.address,
+        )
     except ScenarioError as exc:
         return _fail(str(exc))
     except ValueError as exc:
@@ -176,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run folder (default runs/<scenario>-seed<N>)")
     run.add_argument("--duration", type=float, default=None, help="simulate only the first N seconds")
     run.add_argument("--no-report", action="store_true", help="skip report.html and the PNG plots")
+    run.add_argument("--runtime", choices=("local", "ray"), default="local", help="where the actors run")
+    run.add_argument("--placement", default=None, help="ray runtime: default or core (actor groups per process)")
+    run.add_argument("--address", default=None, help="ray runtime: join this Ray cluster")
     run.set_defaults(func=cmd_run)
 
     scen = sub.add_parser("scenarios", help="list bundled scenarios")

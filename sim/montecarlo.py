@@ -899,7 +899,7 @@ def monte_carlo(
                     ray.init(address=address, log_to_driver=False)
                     started = True
             elif not ray.is_initialized():
-                ray.init(num_cpus=planned_workers, include_dashboard=False, log_to_driver=False)
+                ray.init(address="local", num_cpus=planned_workers, include_dashboard=False, log_to_driver=False)
                 started = True
             ray_ready = time.perf_counter()
             cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))

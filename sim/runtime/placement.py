@@ -1,0 +1,166 @@
+"""Placement of actors into partitions (processes) and the lookahead between partitions.
+
+A placement maps every actor to a partition index. It is given as
+
+* ``None`` or ``"default"``: the exchange (with any exchange-side gateway and the scenario
+  director, whose run-time latency changes must happen where the links are) alone, each market
+  maker alone, desk + OMS together, the risk officer with the exchange and its gateway (its
+  pre-trade gate sits in the gateway's order path), every other actor (background
+  traders) dealt round-robin into ``pools`` pools;
+* ``"core"``: everything latency-sensitive in one partition (exchange, gateways, makers, desk,
+  OMS, risk), background traders in ``pools`` pools, so that only the slow links cross;
+* a mapping of actor-name glob patterns to group names, tried in order, first match wins
+  (``{"exchange": "core", "mm-*": "core", "noise-*": "pool/4", "*": "rest"}``). A group name
+  ending in ``/K`` is dealt round-robin (in actor-id order) into K partitions named
+  ``group-0`` .. ``group-{K-1}``. Every actor must match a pattern.
+
+Partitions are numbered in order of their first actor (actor-id order), so the numbering is
+deterministic. Nothing here knows about markets beyond class-name conventions of the default.
+
+The lookahead from partition p to partition q is the smallest base latency of any link from a
+location used in p to a location used in q: no message sent at time t by an actor of p can
+arrive at q before t + L[p][q]. A zero is refused, naming the link.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sim.network import NetworkSpec
+
+PlacementSpec = str | Mapping[str, str] | None
+
+
+class PlacementError(ValueError):
+    """A placement that cannot be used (unmatched actor, zero-latency cross link, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    groups: tuple[str, ...]  # partition index -> name
+    where: tuple[int, ...]  # actor id -> partition index
+
+    def members(self, index: int) -> list[int]:
+        return [i for i, p in enumerate(self.where) if p == index]
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+
+_SOLO, _DESK, _RISK, _EXCHANGE = "solo", "desk", "risk", "exchange"
+
+
+def _role(actor: Any) -> str:
+    """Role of an actor for the default placements, from its class hierarchy's names."""
+    names = " ".join(k.__name__ for k in type(actor).__mro__).lower()
+    if "exchange" in names or "gateway" in names or "director" in names:
+        return _EXCHANGE
+    if "maker" in names:
+        return _SOLO
+    if "risk" in names:  # shares the pre-trade gate object with the gateway: same process
+        return _EXCHANGE
+    if "oms" in names or "desk" in names or "strateg" in names or "execution" in names:
+        return _DESK
+    return "pool"
+
+
+def _default_groups(actors: Sequence[Any], preset: str, pools: int) -> list[str]:
+    if preset not in ("default", "core"):
+        raise PlacementError(f"unknown placement preset {preset!r} (use 'default', 'core' or a mapping)")
+    groups = []
+    for actor in actors:
+        role = _role(actor)
+        if role == "pool":
+            groups.append(f"pool/{pools}")
+        elif preset == "core":
+            groups.append("core")
+        elif role == _SOLO:
+            groups.append(actor.name)
+        else:
+            groups.append(role)
+    return groups
+
+
+def _pattern_groups(actors: Sequence[Any], spec: Mapping[str, str]) -> list[str]:
+    groups = []
+    for actor in actors:
+        for pattern, group in spec.items():
+            if fnmatch.fnmatchcase(actor.name, pattern):
+                groups.append(str(group))
+                break
+        else:
+            raise PlacementError(f"actor {actor.name!r} matches no pattern of the placement {list(spec)}")
+    return groups
+
+
+def plan(actors: Sequence[Any], spec: PlacementSpec = None, pools: int = 2) -> Placement:
+    """Partition index of every actor (in id order) under ``spec``."""
+    if pools < 1:
+        raise PlacementError("pools must be >= 1")
+    if spec is None or isinstance(spec, str):
+        raw = _default_groups(actors, spec or "default", pools)
+    else:
+        raw = _pattern_groups(actors, spec)
+    dealt: dict[str, int] = {}
+    names: list[str] = []
+    for group in raw:
+        base, _, k = group.rpartition("/")
+        if base and k.isdigit() and int(k) > 1:
+            i = dealt.get(base, 0)
+            dealt[base] = i + 1
+            names.append(f"{base}-{i % int(k)}")
+        else:
+            names.append(base if base and k.isdigit() else group)
+    index: dict[str, int] = {}
+    where = [index.setdefault(name, len(index)) for name in names]
+    _check_shared_state(actors, where, tuple(index))
+    return Placement(tuple(index), tuple(where))
+
+
+def _check_shared_state(actors: Sequence[Any], where: Sequence[int], groups: tuple[str, ...]) -> None:
+    """Actors that share an object must share a process: a risk officer and the gateway whose
+    core uses its pre-trade gate (a copy in another process would gate nothing)."""
+    gates: dict[int, int] = {}  # id(gate) -> partition
+    for actor, part in zip(actors, where, strict=True):
+        core = getattr(actor, "core", None)
+        gate = getattr(core, "pretrade", None) if core is not None else getattr(actor, "gate", None)
+        if gate is None:
+            continue
+        seen = gates.setdefault(id(gate), part)
+        if seen != part:
+            raise PlacementError(
+                f"{actor.name} shares the risk officer's pre-trade gate with an actor in partition "
+                f"{groups[seen]!r}; place the risk officer and the gateway in the same group"
+            )
+
+
+def lookahead(placement: Placement, locations: Sequence[str], network: NetworkSpec) -> list[list[int | None]]:
+    """``L[p][q]``: smallest latency from any location in p to any in q (None on the diagonal)."""
+    n = len(placement)
+    locs: list[set[str]] = [set() for _ in range(n)]
+    for actor_id, p in enumerate(placement.where):
+        locs[p].add(locations[actor_id])
+    matrix: list[list[int | None]] = [[None] * n for _ in range(n)]
+    for p in range(n):
+        for q in range(n):
+            if p == q:
+                continue
+            best: tuple[int, str, str] | None = None
+            for a in sorted(locs[p]):
+                for b in sorted(locs[q]):
+                    lat = network.link(a, b).latency_ns
+                    if best is None or lat < best[0]:
+                        best = (lat, a, b)
+            assert best is not None
+            if best[0] <= 0:
+                raise PlacementError(
+                    f"link {best[1]} -> {best[2]} has zero latency but joins partitions "
+                    f"{placement.groups[p]!r} and {placement.groups[q]!r}: a conservative window needs "
+                    "latency > 0 on every link between processes; place both ends in one partition "
+                    "or give the link a latency"
+                )
+            matrix[p][q] = best[0]
+    return matrix

@@ -1,0 +1,579 @@
+"""The Ray runtime: actors placed in Ray actor processes, conservative time windows, same digest.
+
+How it works
+------------
+* **Every process rebuilds the whole assembly** from a picklable factory ``(recorder, seed) ->
+  assembly`` (an object with ``actors``, ``network``, ``start_ns``, ``end_ns``) and registers every
+  actor with a :class:`PartitionKernel`, so actor ids, names, random streams and shared world
+  objects are identical everywhere. Only the partition's own actors are started and receive
+  messages; the others stay inert.
+* **Messages are timed on the sender's side.** ``post`` computes the arrival (base latency,
+  jitter from the sender's stream, FIFO horizon of the link) exactly as the local kernel does;
+  a message to another partition goes into an outbox with its finished heap entry
+  ``(t, priority, src, seq, dst, msg)`` instead of the local heap. Ids and sequence numbers are
+  those of a local run, so the receiving kernel delivers every message at the same position of
+  the global ``(t, priority, src, seq)`` order.
+* **Conservative windows.** ``L[p][q]`` is the smallest latency of any link from a location in
+  partition p to one in q (see :mod:`sim.runtime.placement`; a zero is refused) and ``R[p][q]``
+  the shortest chain of one or more such hops (``R[q][q]``: the shortest round trip out of q
+  and back). With ``e[p]`` the earliest pending event of p (its heap or messages routed to it),
+  nothing can still arrive at q before ``min over p of e[p] + R[p][q]``, so q may deliver
+  everything up to ``h[q] = min(end, min over p of e[p] + R[p][q] - 1)``. With one global
+  lookahead L this is at least the classic window ``[T, T + L)``, ``T = min e``, and wider for a
+  partition whose peers are idle or far away. Each window the driver calls
+  ``advance(h[q], inbound)`` on every partition that has work before its horizon (one remote
+  call each, one ``ray.get`` for all: a barrier); each partition returns one pickled batch per
+  destination partition, which the driver routes into the next window. Empty stretches are
+  skipped because the horizons follow the earliest pending events.
+* **Tables.** Each partition records into its own :class:`~sim.record.Recorder`. At the end the
+  tables are merged by name: a table must have rows in one partition only (the partition of
+  the actors that write it) -- or identical rows in all of them (rows written while building)
+  -- otherwise the run stops with an error, since interleaving rows of one table written in
+  several processes would need a global order the tables do not carry. The digest is then
+  computed by the same :class:`~sim.record.Recorder` code as a local run.
+* **Failures.** A partition process that dies raises ``RuntimeError("partition X died: ...")``;
+  a window that does not finish within ``window_timeout_s`` raises too (no hang).
+
+Shared world objects must be read-only after the build (every process has its own copy); the
+fundamental/activity paths of ``actors.world`` are precomputed, so they qualify.
+
+``run_partitioned`` is the generic engine; ``run_ray(scenario, seed, ...)`` mirrors
+``sim.api.run_scenario`` and returns a ``RunResult`` whose summary has ``"runtime": "ray"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import math
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sim.actor import Actor
+from sim.kernel import Entry, Kernel, SchedulingError
+from sim.network import Network, NetworkSpec
+from sim.record import Recorder
+from sim.rng import RandomStreams
+from sim.runtime.placement import Placement, PlacementError, PlacementSpec, lookahead, plan
+
+__all__ = [
+    "PartitionKernel",
+    "PlacementError",
+    "RayRunStats",
+    "run_partitioned",
+    "run_ray",
+]
+
+NEVER = math.inf
+
+
+class AssemblyLike(Protocol):
+    actors: list[Actor]
+    network: NetworkSpec
+    start_ns: int
+    end_ns: int
+
+
+Factory = Callable[[Recorder, int], AssemblyLike]
+Extract = Callable[[Any, Callable[[Actor], bool]], dict[str, Any]]
+"""``extract(assembly, owns)``: end-of-run results read from live actors this partition owns."""
+
+
+class PartitionNetwork(Network):
+    """A network whose run-time latency changes are checked against the placement.
+
+    ``set_scale`` changes links on this process only, so it is correct only if every actor that
+    sends over the scaled location pair lives in this partition; otherwise it raises.
+    """
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__(spec)
+        self.owner: PartitionKernel | None = None
+
+    def set_scale(self, src_location: str, dst_location: str, factor: float) -> None:
+        kernel = self.owner
+        if kernel is not None:
+            pair = {src_location, dst_location}
+            for actor in kernel.actors:
+                if actor.location in pair and kernel.where[actor.id] != kernel.me:
+                    raise SchedulingError(
+                        f"a run-time latency change on {src_location} <-> {dst_location} would also change links "
+                        f"sent from {actor.name!r} in another partition: place the actor that changes it (the "
+                        f"scenario director) in one partition with every actor at {sorted(pair)}"
+                    )
+        super().set_scale(src_location, dst_location, factor)
+
+
+class PartitionKernel(Kernel):
+    """A kernel that runs only the actors of one partition and captures outbound messages.
+
+    Every actor of the assembly is registered (so ids and streams match the local run), but
+    only those with ``where[id] == me`` are started and stopped; a message to any other actor
+    is put, fully timed, into ``outbox[partition]``.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        streams: RandomStreams,
+        start_ns: int,
+        where: Sequence[int],
+        me: int,
+        lookahead_to: Sequence[int | None],
+    ) -> None:
+        super().__init__(network, streams, start_ns)
+        self.where = list(where)
+        self.me = me
+        self.lookahead_to = [0 if la is None else int(la) for la in lookahead_to]
+        self.outbox: list[list[Entry]] = [[] for _ in lookahead_to]
+
+    def post(self, sender: Actor, dst: int, msg: Any, priority: int, seq: int) -> None:
+        src = sender.id
+        link = self._links.get((src << 32) | dst)
+        if link is None:
+            link = self.network.link_state(src, dst)
+        t = self.now + link[0]
+        if link[1]:
+            t += int(sender.random.random() * (link[1] + 1))
+        if t < link[2]:
+            t = link[2]
+        link[2] = t
+        p = self.where[dst]
+        if p == self.me:
+            heapq.heappush(self._heap, (t, priority, src, seq, dst, msg))
+        else:
+            if t - self.now < self.lookahead_to[p]:
+                raise SchedulingError(
+                    f"{sender.name} -> {self.actors[dst].name}: latency {t - self.now} ns is below the "
+                    f"lookahead {self.lookahead_to[p]} ns between partitions (was a link's latency scaled down?)"
+                )
+            self.outbox[p].append((t, priority, src, seq, dst, msg))
+
+    def inject_batch(self, entries: list[Entry]) -> None:
+        """Queue many already-timed deliveries at once (one heapify instead of a push each)."""
+        if not entries:
+            return
+        first = min(e[0] for e in entries)
+        if first < self.now:
+            raise SchedulingError(f"delivery at {first} is in the past (now {self.now})")
+        heap = self._heap
+        if len(entries) * 4 < len(heap):
+            for entry in entries:
+                heapq.heappush(heap, entry)
+        else:
+            heap.extend(entries)
+            heapq.heapify(heap)
+
+    def own(self) -> list[Actor]:
+        return [a for a in self.actors if self.where[a.id] == self.me]
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            for actor in self.own():
+                actor.on_start()
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            for actor in self.own():
+                actor.on_stop()
+
+    def take_outbox(self) -> dict[int, tuple[int, int, bytes]]:
+        """Outbound batches by destination partition: ``(earliest t, count, pickled entries)``."""
+        out: dict[int, tuple[int, int, bytes]] = {}
+        for p, entries in enumerate(self.outbox):
+            if entries:
+                out[p] = (min(e[0] for e in entries), len(entries), pickle.dumps(entries, pickle.HIGHEST_PROTOCOL))
+                self.outbox[p] = []
+        return out
+
+
+class Partition:
+    """One process of a partitioned run (wrapped by ``ray.remote`` at run time)."""
+
+    def __init__(
+        self,
+        factory: Factory,
+        seed: int,
+        where: Sequence[int],
+        me: int,
+        lookahead_to: Sequence[int | None],
+        extract: Extract | None = None,
+    ) -> None:
+        self.recorder = Recorder()
+        self.extract = extract
+        self.assembly = assembly = factory(self.recorder, seed)
+        self.end_ns = assembly.end_ns
+        self.busy_s = 0.0
+        network = PartitionNetwork(assembly.network)
+        self.kernel = PartitionKernel(network, RandomStreams(seed), assembly.start_ns, where, me, lookahead_to)
+        for actor in assembly.actors:
+            self.kernel.add(actor)
+        if len(self.kernel.actors) != len(where):
+            raise RuntimeError("the factory built a different assembly in a partition process")
+        network.owner = self.kernel
+
+    def _report(self) -> tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]:
+        k = self.kernel
+        return k.take_outbox(), k.next_time(), k.messages_delivered, k.wakeups_delivered
+
+    def start(self) -> tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]:
+        self.kernel.start()
+        return self._report()
+
+    def advance(
+        self, until_ns: int, inbound: Sequence[bytes]
+    ) -> tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]:
+        t0 = time.perf_counter()
+        kernel = self.kernel
+        for batch in inbound:
+            kernel.inject_batch(pickle.loads(batch))
+        if until_ns > kernel.now:
+            kernel.advance(until_ns)
+        report = self._report()
+        self.busy_s += time.perf_counter() - t0
+        return report
+
+    def finish(
+        self, inbound: Sequence[bytes]
+    ) -> tuple[dict[str, tuple[tuple[str, ...], list[Any]]], int, int, float, dict[str, Any]]:
+        """Bring the clock to the end (nothing is due any more), stop the actors, hand over tables."""
+        kernel = self.kernel
+        for batch in inbound:
+            kernel.inject_batch(pickle.loads(batch))
+        if self.end_ns > kernel.now:
+            nxt = kernel.next_time()
+            if nxt is not None and nxt <= self.end_ns:
+                raise RuntimeError(f"partition finished with an event at {nxt} still due before {self.end_ns}")
+            kernel.advance(self.end_ns)
+        kernel.stop()
+        tables = {name: (t.columns, t.rows) for name, t in self.recorder.tables.items()}
+        extras: dict[str, Any] = {}
+        if self.extract is not None:
+            extras = self.extract(self.assembly, lambda actor: kernel.where[actor.id] == kernel.me)
+        return tables, kernel.messages_delivered, kernel.wakeups_delivered, self.busy_s, extras
+
+    def ping(self) -> int:
+        return len(self.kernel.actors)
+
+
+@dataclass
+class RayRunStats:
+    """What a partitioned run measured (``wall_s`` covers the windows only, not process set-up)."""
+
+    wall_s: float
+    setup_s: float
+    messages: int
+    wakeups: int
+    windows: int
+    cross_messages: int
+    partitions: list[str]
+    partition_sizes: list[int]
+    calls: int
+    lookahead_ns: int | None
+    per_partition_messages: list[int] = field(default_factory=list)
+    per_partition_busy_s: list[float] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def messages_per_window(self) -> float:
+        return self.messages / self.windows if self.windows else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "partitions": dict(zip(self.partitions, self.partition_sizes, strict=True)),
+            "lookahead_ns": self.lookahead_ns,
+            "windows": self.windows,
+            "messages_per_window": round(self.messages_per_window, 2),
+            "cross_partition_messages": self.cross_messages,
+            "remote_calls": self.calls,
+            "busy_seconds": dict(zip(self.partitions, (round(b, 3) for b in self.per_partition_busy_s), strict=True)),
+            "setup_seconds": round(self.setup_s, 4),
+        }
+
+
+def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Initialise Ray unless it already is; True if this call initialised it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False, "include_dashboard": False}
+    if address is not None:
+        kwargs["address"] = address
+        import actors
+        import scenarios
+        import sim
+
+        kwargs["runtime_env"] = {"py_modules": [sim, actors, scenarios]}
+        kwargs.pop("include_dashboard")
+    else:  # a fresh local instance, never a cluster some other job happens to run on this machine
+        kwargs["address"] = "local"
+        if num_cpus is not None:
+            kwargs["num_cpus"] = num_cpus
+    ray.init(**kwargs)
+    return True
+
+
+class _Calls:
+    """Issue remote calls and collect them with one ``ray.get``, turning failures into clear errors."""
+
+    def __init__(self, handles: list[Any], names: Sequence[str], timeout_s: float) -> None:
+        self.handles, self.names, self.timeout_s = handles, list(names), timeout_s
+        self.count = 0
+
+    def gather(self, refs: list[Any], which: list[int], what: str) -> list[Any]:
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+        self.count += len(refs)
+        try:
+            return list(ray.get(refs, timeout=self.timeout_s))
+        except (RayActorError, RayTaskError, GetTimeoutError) as exc:
+            culprit, reason = self._diagnose(refs, which, exc)
+            if isinstance(exc, GetTimeoutError) and culprit is None:
+                raise RuntimeError(
+                    f"partitions {[self.names[i] for i in which]} did not finish {what} within {self.timeout_s} s"
+                ) from exc
+            verb = "failed" if isinstance(exc, RayTaskError) and not isinstance(exc, RayActorError) else "died"
+            raise RuntimeError(f"partition {culprit} {verb} during {what}: {reason}") from exc
+
+    def _diagnose(self, refs: list[Any], which: list[int], exc: BaseException) -> tuple[str | None, str]:
+        import ray
+
+        for ref, i in zip(refs, which, strict=True):
+            try:
+                ray.get(ref, timeout=0.5)
+            except Exception as inner:  # the first failing partition is the one to name
+                first = str(inner).strip().splitlines()
+                return self.names[i], (first[0] if first else type(inner).__name__)
+        return None, str(exc)
+
+
+def run_partitioned(
+    factory: Factory,
+    seed: int,
+    *,
+    placement: PlacementSpec = None,
+    pools: int = 2,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    window_timeout_s: float = 600.0,
+    on_window: Callable[[int, list[Any]], None] | None = None,
+    extract: Extract | None = None,
+) -> tuple[RayRunStats, Recorder]:
+    """Run the assembly built by ``factory`` across Ray actor processes; return stats and tables.
+
+    ``on_window(window_index, partition_handles)`` is called before each window (tests use it
+    to kill a partition). ``extract(assembly, owns)`` runs in every partition at the end and its
+    dicts are merged into ``stats.extras``. The returned recorder holds the merged tables.
+    """
+    import ray
+
+    t_setup = time.perf_counter()
+    probe = factory(Recorder(), seed)
+    layout: Placement = plan(probe.actors, placement, pools)
+    locations = [a.location for a in probe.actors]
+    matrix = lookahead(layout, locations, probe.network)
+    reach = _reach(matrix)
+    end_ns = int(probe.end_ns)
+    del probe
+    n = len(layout)
+    started_ray = _ensure_ray(address, num_cpus)
+    handles: list[Any] = []
+    try:
+        options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_task_retries": 0}
+        if address is not None:  # a cluster: spread the partitions over its nodes
+            options["scheduling_strategy"] = "SPREAD"
+        remote_cls = ray.remote(Partition).options(**options)
+        factory_ref = ray.put(factory)
+        handles = [remote_cls.remote(factory_ref, seed, list(layout.where), p, matrix[p], extract) for p in range(n)]  # type: ignore[attr-defined]
+        calls = _Calls(handles, layout.groups, window_timeout_s)
+        calls.gather([h.ping.remote() for h in handles], list(range(n)), "set-up")
+        setup_s = time.perf_counter() - t_setup
+
+        t0 = time.perf_counter()
+        pending: list[list[bytes]] = [[] for _ in range(n)]
+        pending_min: list[float] = [NEVER] * n
+        nxt: list[float] = [NEVER] * n
+        cross = 0
+
+        def absorb(p: int, report: tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]) -> None:
+            nonlocal cross
+            outbox, next_t, _, _ = report
+            nxt[p] = NEVER if next_t is None else next_t
+            for q, (t_min, count, blob) in outbox.items():
+                pending[q].append(blob)
+                if t_min < pending_min[q]:
+                    pending_min[q] = t_min
+                cross += count
+
+        for p, report in enumerate(calls.gather([h.start.remote() for h in handles], list(range(n)), "start")):
+            absorb(p, report)
+
+        windows = 0
+        while True:
+            earliest = [min(nxt[p], pending_min[p]) for p in range(n)]
+            if min(earliest) > end_ns:
+                break
+            active: list[int] = []
+            horizons: list[int] = []
+            for q in range(n):
+                h = end_ns
+                for p in range(n):
+                    la = reach[p][q]
+                    if earliest[p] + la - 1 < h:
+                        h = int(earliest[p] + la - 1)
+                if earliest[q] <= h:
+                    active.append(q)
+                    horizons.append(h)
+            if on_window is not None:
+                on_window(windows, handles)
+            refs = []
+            for q, h in zip(active, horizons, strict=True):
+                refs.append(handles[q].advance.remote(h, pending[q]))
+                pending[q] = []
+                pending_min[q] = NEVER
+            for q, report in zip(active, calls.gather(refs, active, f"window {windows}"), strict=True):
+                absorb(q, report)
+            windows += 1
+
+        refs = [handles[p].finish.remote(pending[p]) for p in range(n)]
+        finals = calls.gather(refs, list(range(n)), "finish")
+        wall = time.perf_counter() - t0
+    finally:
+        for h in handles:
+            with contextlib.suppress(Exception):  # already dead
+                ray.kill(h)
+        if started_ray:
+            ray.shutdown()
+
+    recorder = _merge_tables([f[0] for f in finals], layout.groups)
+    per_partition = [f[1] for f in finals]
+    stats = RayRunStats(
+        wall_s=wall,
+        setup_s=setup_s,
+        messages=sum(per_partition),
+        wakeups=sum(f[2] for f in finals),
+        windows=windows,
+        cross_messages=cross,
+        partitions=list(layout.groups),
+        partition_sizes=[len(layout.members(p)) for p in range(n)],
+        calls=calls.count,
+        lookahead_ns=min((la for row in matrix for la in row if la is not None), default=None),
+        per_partition_messages=per_partition,
+        per_partition_busy_s=[f[3] for f in finals],
+        extras={k: v for f in finals for k, v in f[4].items()},
+    )
+    return stats, recorder
+
+
+def _reach(matrix: list[list[int | None]]) -> list[list[float]]:
+    """``R[p][q]``: least latency of any chain of one or more cross-partition hops from p to q.
+
+    An event at p at time t can cause an event at q no earlier than t + R[p][q] (including
+    chains that pass through q itself and come back: R[q][q] is the shortest round trip), so q
+    may deliver everything before ``min over p of (earliest[p] + R[p][q])``.
+    """
+    n = len(matrix)
+    dist = [[NEVER if la is None else float(la) for la in row] for row in matrix]
+    for k in range(n):  # Floyd-Warshall over paths of >= 1 hop (the diagonal starts at infinity)
+        for i in range(n):
+            dik = dist[i][k]
+            if dik == NEVER:
+                continue
+            for j in range(n):
+                if dik + dist[k][j] < dist[i][j]:
+                    dist[i][j] = dik + dist[k][j]
+    return dist
+
+
+def _merge_tables(parts: list[dict[str, tuple[tuple[str, ...], list[Any]]]], groups: Sequence[str]) -> Recorder:
+    """One recorder with every table: each table's rows come from the one partition that wrote them."""
+    recorder = Recorder()
+    names: list[str] = []
+    for tables in parts:
+        names.extend(name for name in tables if name not in names)
+    for name in names:
+        holders = [(p, tables[name]) for p, tables in enumerate(parts) if name in tables]
+        columns = holders[0][1][0]
+        written = [(p, rows) for p, (_, rows) in holders if rows]
+        table = recorder.table(name, columns)
+        if not written:
+            continue
+        if len(written) > 1 and any(rows != written[0][1] for _, rows in written[1:]):
+            who = [groups[p] for p, _ in written]
+            raise RuntimeError(
+                f"table {name!r} was written in several partitions {who}: place the actors that write "
+                "one table in one partition"
+            )
+        table.rows.extend(written[0][1])
+    return recorder
+
+
+# -- scenario level -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScenarioFactory:
+    """Picklable ``(recorder, seed) -> Assembly`` of a validated scenario."""
+
+    scenario: Any
+
+    def __call__(self, recorder: Recorder, seed: int) -> AssemblyLike:
+        from actors.build import build
+
+        return build(self.scenario, recorder, seed)  # type: ignore[return-value]
+
+
+def run_ray(
+    scenario: Any,
+    seed: int | None = None,
+    *,
+    placement: PlacementSpec = None,
+    address: str | None = None,
+    pools: int = 2,
+    source: str = "",
+    num_cpus: int | None = None,
+    window_timeout_s: float = 600.0,
+    on_window: Callable[[int, list[Any]], None] | None = None,
+) -> Any:
+    """``sim.api.run_scenario`` on the Ray runtime: same summary keys, ``"runtime": "ray"``.
+
+    ``scenario`` is a validated ``scenarios.schema.Scenario``. Extra summary keys: ``windows``,
+    ``messages_per_window`` and ``ray`` (placement, lookahead, set-up time, remote calls).
+    """
+    from sim.api import actor_extras, summarise
+
+    seed = scenario.seed if seed is None else int(seed)
+    stats, recorder = run_partitioned(
+        ScenarioFactory(scenario),
+        seed,
+        placement=placement,
+        pools=pools,
+        address=address,
+        num_cpus=num_cpus,
+        window_timeout_s=window_timeout_s,
+        on_window=on_window,
+        extract=actor_extras,
+    )
+    more = {
+        "windows": stats.windows,
+        "messages_per_window": round(stats.messages_per_window, 2),
+        "ray": stats.as_dict(),
+    }
+    return summarise(
+        scenario,
+        seed,
+        source,
+        recorder,
+        stats,
+        runtime="ray",
+        actors=sum(stats.partition_sizes),
+        extras=stats.extras,
+        more=more,
+    )
