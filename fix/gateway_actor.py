@@ -39,6 +39,8 @@ from actors.messages import (
     BookSnapshot,
     CancelRejected,
     DropCopy,
+    LimitStateEntered,
+    LimitStateExited,
     MassCancelAccount,
     OrderAccepted,
     OrderCanceled,
@@ -49,7 +51,10 @@ from actors.messages import (
     QuoteUpdated,
     SubscribeDropCopy,
     SubscribeMarketData,
+    SubscribeTradingStatus,
     TradePrinted,
+    TradingHalted,
+    TradingResumed,
 )
 from fix.codec import Codec, MarketDataReq
 from fix.gateway import GatewayCore
@@ -129,6 +134,7 @@ class FixGateway(Actor):
             self.link_up[comp] = True
         self._drop_subs: list[tuple[int, str]] = []  # (actor id, session filter)
         self._md_symbols: set[str] = set()
+        self.status_symbols: list[str] = list(symbols) if symbols is not None else []
         self._snapshots: dict[str, deque[tuple[str, str]]] = {}  # symbol -> (session, MDReqID)
         self._next_order = 0
         self.counters: dict[str, int] = {
@@ -161,6 +167,27 @@ class FixGateway(Actor):
         self.exchange = self.lookup(self.exchange_name)
         for session in self.sessions.values():
             session.connect()
+        for symbol in self.status_symbols:
+            self.send(self.exchange, SubscribeTradingStatus(symbol))
+
+    # -- trading status -> FIX TradingSessionStatus (h) -----------------------------------------
+    def _trading_status(self, symbol: str, status: str, text: str) -> None:
+        """Tell every logged-on client: TradSesStatus 1 halted / 2 open, with the reason in Text."""
+        for comp, session in self.sessions.items():
+            if session.is_logged_on:
+                self._send_app(comp, self.codec.trading_session_status(status, text=text, symbol=symbol))
+
+    @handles(TradingHalted)
+    def on_trading_halted(self, msg: TradingHalted, src: int) -> None:
+        self._trading_status(msg.symbol, "1", msg.reason)
+
+    @handles(TradingResumed)
+    def on_trading_resumed(self, msg: TradingResumed, src: int) -> None:
+        self._trading_status(msg.symbol, "2", "reopened by auction")
+
+    @handles(LimitStateEntered, LimitStateExited)
+    def on_limit_state(self, msg: Any, src: int) -> None:
+        """LULD limit states are market data only; continuous trading goes on."""
 
     # -- wiring of the core -------------------------------------------------------------------
     def _new_order_id(self) -> int:

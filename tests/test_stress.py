@@ -114,3 +114,14 @@ def test_latency_spike_delays_the_makers(runs):
     gaps = fills["time_ns"].diff()
     assert len(fills[(fills["time_ns"] > T1015) & (fills["time_ns"] < T1015 + 600 * NS)]) > 0
     assert gaps.notna().any()
+
+
+def test_halt_and_reopen_reach_fix_clients_as_trading_session_status():
+    res = api.run("halt_reopen", seed=7, duration_s=3600, overrides={"desk": {"name": "desk"}})
+    fix = res.frames["fix_messages"]
+    status = fix[(fix["msg_type"] == "h") & (fix["direction"] == "out")]
+    halted = res.frames["halts"]
+    assert len(status) == 2  # halted, then open again
+    lags = [sent - event for sent, event in zip(status["time_ns"], halted["time_ns"], strict=True)]
+    assert all(0 <= lag < 10**6 for lag in lags)  # sent within a millisecond of each status change
+    assert res.summary["reconciliation"]["breaks"] == []
