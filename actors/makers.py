@@ -64,7 +64,25 @@ class LadderParams:
     cooldown_s: PositiveFloat = 10.0
 
 
-class LadderMaker(Trader):
+class ScenarioQuoteControl:
+    """Scenario commands every market maker obeys: pull all quotes / quote again."""
+
+    def withdraw(self) -> None:
+        raise NotImplementedError
+
+    def resume(self) -> None:
+        raise NotImplementedError
+
+    @handles(WithdrawQuotes)
+    def _on_withdraw_command(self, msg: WithdrawQuotes, src: int) -> None:
+        self.withdraw()
+
+    @handles(ResumeQuotes)
+    def _on_resume_command(self, msg: ResumeQuotes, src: int) -> None:
+        self.resume()
+
+
+class LadderMaker(ScenarioQuoteControl, Trader):
     """Quotes ``levels`` prices each side around the last trade, skewed against inventory.
 
     Public state: ``quoting`` (False while withdrawn) and ``withdrawals`` (how many times it
@@ -173,14 +191,6 @@ class LadderMaker(Trader):
     def _cooldown(self) -> None:
         self.wake_in(self._cooldown_ns, (COOLDOWN, self._cooldown_gen))
 
-    @handles(WithdrawQuotes)
-    def _on_withdraw_command(self, msg: WithdrawQuotes, src: int) -> None:
-        self.withdraw()
-
-    @handles(ResumeQuotes)
-    def _on_resume_command(self, msg: ResumeQuotes, src: int) -> None:
-        self.resume()
-
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
         tag = msg.tag
@@ -260,7 +270,7 @@ class ASParams:
     max_half_spread_ticks: PositiveFloat = 50.0
 
 
-class AvellanedaStoikovMaker(Trader):
+class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
     """Avellaneda–Stoikov (2008) market maker: one post-only bid and ask, skewed against inventory.
 
     * ``s`` (mid, ticks): mid of the top of book *without its own quotes* (its order alone at the
@@ -500,14 +510,6 @@ class AvellanedaStoikovMaker(Trader):
         self.requote()
 
     # -- handlers -------------------------------------------------------------------------------
-    @handles(WithdrawQuotes)
-    def _on_withdraw_command(self, msg: WithdrawQuotes, src: int) -> None:
-        self.withdraw()
-
-    @handles(ResumeQuotes)
-    def _on_resume_command(self, msg: ResumeQuotes, src: int) -> None:
-        self.resume()
-
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
         self._advance_grid()
