@@ -53,6 +53,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -256,7 +257,9 @@ class ClientGateway(Actor):
 class _Application(fix.Application):
     """Queues what quickfix hands over; everything is processed by the server loop.
 
-    Callbacks never raise: an exception escaping into quickfix would tear the session down.
+    Callbacks never raise: an exception escaping into quickfix would tear the session down. The
+    one exception is deliberate: :func:`screen_inbound` raises quickfix's own IncorrectDataFormat /
+    IncorrectTagValue from ``fromApp``, which quickfix answers with a session Reject (35=3).
     """
 
     def __init__(self, conformance: bool, codec: Codec) -> None:
@@ -293,6 +296,8 @@ class _Application(fix.Application):
         pass
 
     def fromApp(self, message: Any, sessionID: Any) -> None:
+        if not self.conformance:
+            screen_inbound(message)  # raises the quickfix exception -> quickfix sends the Reject (3)
         try:
             if self.conformance:
                 self._echo(message, sessionID)
@@ -323,6 +328,40 @@ class _Application(fix.Application):
         else:
             seq = int(header.getField(34)) if header.isSetField(34) else None
             send(self.codec.business_message_reject(msg_type, 3, "Unsupported Message Type", seq), sessionID)
+
+
+# OrderQty and Price become exact integers inside (Decimal arithmetic, 28 significant digits):
+# beyond this magnitude a value is refused before it reaches the gateway (found by fuzzing: a
+# 400-digit Price passed the DataDictionary, then building the ExecutionReport that echoes it
+# raised decimal.InvalidOperation and the client got no answer at all).
+_MAX_MAGNITUDE = {38: Decimal(10) ** 15, 44: Decimal(10) ** 15}
+
+
+def screen_inbound(message: Any) -> None:
+    """Refuse an application message the gateway could not answer, by raising the exception
+    quickfix turns into a session-level Reject (35=3) with RefTagID, RefSeqNum and
+    SessionRejectReason:
+
+    * a value that is not UTF-8 (the Python binding hands it over with surrogate escapes, and
+      no message echoing it -- ExecutionReport, BusinessMessageReject -- can be built): 373=6;
+    * an OrderQty or Price whose magnitude the codec cannot represent exactly: 373=5.
+    """
+    raw = message.toString()
+    if not raw.isascii():
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            start = raw.rfind("\x01", 0, exc.start) + 1
+            tag = raw[start : raw.find("=", start)]
+            raise fix.IncorrectDataFormat(int(tag) if tag.isdigit() else 0) from None
+    for tag, limit in _MAX_MAGNITUDE.items():
+        if message.isSetField(tag):
+            try:
+                value = Decimal(message.getField(tag))
+            except (InvalidOperation, ValueError):
+                continue  # a format problem: the DataDictionary has already refused it
+            if not value.is_finite() or abs(value) >= limit:
+                raise fix.IncorrectTagValue(tag)
 
 
 def send(msg: Any, session_id: Any) -> bool:

@@ -1,0 +1,421 @@
+"""FIX round trips over real TCP on loopback, and the codec's encode/decode rates.
+
+Starts ``desksim serve --scenario quiet`` on a free loopback port (``--port`` to choose it,
+``--no-server`` to use one already running there), logs a real ``quickfix.SocketInitiator`` on
+as ``--client`` (generated settings in a temporary directory, memory store, no log, FIX44.xml
+validation like any conformant client), and sends
+``--orders`` NewOrderSingle. Each round trip is timed from just before ``Session.sendToTarget``
+to the arrival (``fromApp``) of the first ExecutionReport for that ClOrdID.
+
+* pipelined: at most ``--window`` orders in flight (default 16; with 64 the queueing alone
+  puts p50 near 64 / rate);
+* sequential: then ``--sequential-orders`` more, one at a time (window 1; 0 skips it).
+
+Orders (``--kind``): ``limit`` (default) alternates a buy at 99.00 and a sell at 101.00, day
+limit orders that never cross (one ExecutionReport each, New; they rest until the logout at
+the end cancels them, the server's default cancel-on-disconnect); ``ioc`` sends the same as IOC
+(New then Canceled; the book stays empty).
+
+Then, in this process: the codec (fix/codec.py) building + encoding a NewOrderSingle, decoding
++ validating one (FIX44.xml), reading it into a desksim NewOrder, and building an
+ExecutionReport, each against a reference done with quickfix alone (Message + setField +
+toString; Message(str) without a dictionary). Target (issue 5): >= 5,000 round trips/s with
+p99 < 5 ms. The server and this client share the machine's cores.
+
+    python benchmarks/bench_fix.py
+    python benchmarks/bench_fix.py --orders 20000 --window 64 --sequential-orders 2000
+    python benchmarks/bench_fix.py --window 1 --orders 5000 --sequential-orders 0
+    python benchmarks/bench_fix.py --codec-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import quickfix as fix  # noqa: E402
+
+from fix.codec import Codec, default_data_dictionary_path, fix_timestamp  # noqa: E402
+
+TARGET = "DESKSIM"
+TARGET_RATE = 5_000.0
+TARGET_P99_MS = 5.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# =============================================================================================
+# the server
+# =============================================================================================
+class Server:
+    def __init__(self, port: int, scenario: str) -> None:
+        cmd = [sys.executable, "-m", "sim.cli", "serve", "--scenario", scenario, "--port", str(port)]
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            try:
+                if "listening on" in self.lines.get(timeout=0.2):
+                    return
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+        self.stop()
+        sys.exit("bench_fix: the server did not start")
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+# =============================================================================================
+# the client
+# =============================================================================================
+class BenchApp(fix.Application):
+    """Times the first ExecutionReport of each order (ClOrdID = the order's index)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logged_on = threading.Event()
+        self.sent_ns: list[int] = []
+        self.rtt_ns: list[int] = []
+        self.window: threading.Semaphore = threading.Semaphore(1)
+        self.done = threading.Event()
+        self.expected = 0
+        self.received = 0
+        self.base = 0
+        self.rejects = 0
+
+    def arm(self, n: int, window: int) -> None:
+        self.sent_ns = [0] * n
+        self.rtt_ns = [-1] * n
+        self.window = threading.Semaphore(window)
+        self.done.clear()
+        self.expected, self.received = n, 0
+
+    def onCreate(self, sessionID: Any) -> None:
+        pass
+
+    def onLogon(self, sessionID: Any) -> None:
+        self.logged_on.set()
+
+    def onLogout(self, sessionID: Any) -> None:
+        self.logged_on.clear()
+
+    def toAdmin(self, message: Any, sessionID: Any) -> None:
+        pass
+
+    def fromAdmin(self, message: Any, sessionID: Any) -> None:
+        if message.getHeader().getField(35) == "3":
+            self.rejects += 1
+
+    def toApp(self, message: Any, sessionID: Any) -> None:
+        pass
+
+    def fromApp(self, message: Any, sessionID: Any) -> None:
+        now = time.perf_counter_ns()
+        msg_type = message.getHeader().getField(35)
+        if msg_type != "8":
+            return
+        cl = message.getField(11)
+        if not cl.isdigit():
+            return
+        i = int(cl) - self.base
+        if 0 <= i < len(self.rtt_ns) and self.rtt_ns[i] < 0:
+            self.rtt_ns[i] = now - self.sent_ns[i]
+            if message.getField(150) == "8":
+                self.rejects += 1
+            self.received += 1
+            self.window.release()
+            if self.received >= self.expected:
+                self.done.set()
+
+
+def client_settings(base: Path, port: int, sender: str) -> Path:
+    cfg = base / "client.cfg"
+    cfg.write_text(
+        "[DEFAULT]\nConnectionType=initiator\nSocketConnectHost=127.0.0.1\n"
+        f"SocketConnectPort={port}\nHeartBtInt=30\nReconnectInterval=1\n"
+        "StartTime=00:00:00\nEndTime=00:00:00\nResetOnLogon=Y\nSocketNodelay=Y\n"
+        f"UseDataDictionary=Y\nDataDictionary={default_data_dictionary_path()}\n"
+        f"[SESSION]\nBeginString=FIX.4.4\nSenderCompID={sender}\nTargetCompID={TARGET}\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def run_orders(
+    app: BenchApp, sid: Any, codec: Codec, n: int, window: int, kind: str, base: int, timeout: float
+) -> tuple[float, list[int]]:
+    """Send ``n`` orders with at most ``window`` in flight; (seconds, round trips in ns)."""
+    app.base = base
+    app.arm(n, window)
+    tif = "IOC" if kind == "ioc" else "DAY"
+    buy, sell = codec.to_ticks("99.00"), codec.to_ticks("101.00")
+    send = fix.Session.sendToTarget
+    acquire = app.window.acquire
+    sent = app.sent_ns
+    clock = time.perf_counter_ns
+    msgs = [
+        codec.new_order_single(
+            str(base + i), "XYZ", "B" if i % 2 == 0 else "S", 1, "LIMIT", buy if i % 2 == 0 else sell, tif
+        )
+        for i in range(n)
+    ]
+    t0 = time.perf_counter()
+    for i, msg in enumerate(msgs):
+        if not acquire(timeout=timeout):
+            raise RuntimeError(f"no ExecutionReport within {timeout}s ({app.received} of {i} answered)")
+        sent[i] = clock()
+        send(msg, sid)
+    if not app.done.wait(timeout):
+        raise RuntimeError(f"only {app.received} of {n} ExecutionReports within {timeout}s")
+    elapsed = time.perf_counter() - t0
+    return elapsed, app.rtt_ns
+
+
+def percentile(sorted_ns: list[int], q: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    k = max(0, min(len(sorted_ns) - 1, round(q / 100.0 * len(sorted_ns) + 0.5) - 1))
+    return sorted_ns[k] / 1e6
+
+
+def report_rtt(label: str, n: int, window: int, elapsed: float, rtt: list[int], judge: bool = True) -> None:
+    s = sorted(rtt)
+    rate = n / elapsed
+    p50, p99, p999, mx = percentile(s, 50), percentile(s, 99), percentile(s, 99.9), s[-1] / 1e6
+    verdict = ""
+    if judge:
+        ok = rate >= TARGET_RATE and p99 < TARGET_P99_MS
+        verdict = f"  ({'meets' if ok else 'misses'} the target: >= {TARGET_RATE:,.0f}/s, p99 < {TARGET_P99_MS} ms)"
+    print(
+        f"{label:<11} {n:>7} orders  window {window:>3}  {elapsed:7.2f} s  {rate:>9,.0f} round trips/s  "
+        f"p50 {p50:6.3f} ms  p99 {p99:6.3f} ms  p99.9 {p999:6.3f} ms  max {mx:7.3f} ms{verdict}"
+    )
+
+
+def bench_tcp(args: argparse.Namespace) -> None:
+    port = args.port or free_port()
+    server = None if args.no_server else Server(port, args.scenario)
+    tmp = tempfile.TemporaryDirectory(prefix="bench-fix-")
+    initiator = None
+    try:
+        settings = fix.SessionSettings(str(client_settings(Path(tmp.name), port, args.client)))
+        store = fix.MemoryStoreFactory()
+        app = BenchApp()
+        initiator = fix.SocketInitiator(app, store, settings)
+        initiator.start()
+        if not app.logged_on.wait(15):
+            sys.exit("bench_fix: the initiator did not log on")
+        sid = fix.SessionID("FIX.4.4", args.client, TARGET)
+        codec = Codec(0.01)
+        where = "started" if server else "running"
+        print(f"desksim serve ({where}) on 127.0.0.1:{port}, {args.client}, {args.kind} orders")
+        # warm-up (not measured): imports, caches, the first kernel steps
+        run_orders(app, sid, codec, min(500, args.orders), args.window, args.kind, 10_000_000, args.timeout)
+        base = 20_000_000
+        elapsed, rtt = run_orders(app, sid, codec, args.orders, args.window, args.kind, base, args.timeout)
+        report_rtt("pipelined", args.orders, args.window, elapsed, rtt)
+        if args.sequential_orders > 0 and args.window != 1:
+            base += args.orders
+            n = args.sequential_orders
+            elapsed, rtt = run_orders(app, sid, codec, n, 1, args.kind, base, args.timeout)
+            report_rtt("sequential", n, 1, elapsed, rtt, judge=False)
+        if app.rejects:
+            print(f"warning: {app.rejects} orders were rejected")
+    finally:
+        if initiator is not None:
+            initiator.stop()
+        if server is not None:
+            code = server.stop()
+            if code != 0:
+                print(f"warning: the server exited with {code}")
+        tmp.cleanup()
+
+
+# =============================================================================================
+# codec rates
+# =============================================================================================
+def rate(fn: Callable[[int], Any], n: int, repeat: int) -> float:
+    """Best-of-``repeat`` operations per second of ``fn(i)`` over ``n`` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for i in range(n):
+            fn(i)
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def bench_codec(n: int, repeat: int) -> None:
+    codec = Codec(0.01)
+    px = codec.to_ticks("100.25")
+    ts = fix_timestamp()
+
+    def full_header(m: Any, seq: int = 1) -> Any:
+        h = m.getHeader()
+        h.setField(49, "CLIENT1")
+        h.setField(56, TARGET)
+        h.setField(34, str(seq))
+        h.setField(52, ts)
+        return m
+
+    # -- encode: build a NewOrderSingle and serialise it -------------------------------------
+    def codec_encode(i: int) -> str:
+        return codec.encode(codec.new_order_single(str(i), "XYZ", "B", 100, "LIMIT", px, "DAY"))
+
+    def ref_encode(i: int) -> str:
+        m = fix.Message()
+        h = m.getHeader()
+        h.setField(8, "FIX.4.4")
+        h.setField(35, "D")
+        m.setField(11, str(i))
+        m.setField(55, "XYZ")
+        m.setField(54, "1")
+        m.setField(60, ts)
+        m.setField(38, "100")
+        m.setField(40, "2")
+        m.setField(44, "100.25")
+        m.setField(59, "0")
+        return m.toString()  # type: ignore[no-any-return]
+
+    # -- decode: parse + validate (codec) vs parse only (quickfix, no dictionary) ---------------
+    raw = full_header(codec.new_order_single("123", "XYZ", "B", 100, "LIMIT", px, "DAY")).toString()
+
+    def codec_decode(i: int) -> Any:
+        return codec.decode(raw)
+
+    def codec_decode_read(i: int) -> Any:
+        return codec.read_new_order(codec.decode(raw))
+
+    def ref_decode(i: int) -> Any:
+        return fix.Message(raw)
+
+    dd = codec.dd
+
+    def ref_decode_validate(i: int) -> Any:
+        m = fix.Message(raw, dd, True)
+        dd.validate(m)
+        return m
+
+    # -- ExecutionReport: the codec's one-string build vs setField per tag ---------------------
+    def codec_er(i: int) -> str:
+        m = codec.execution_report(
+            order_id=str(i),
+            exec_id=f"E{i}",
+            exec_type="0",
+            ord_status="0",
+            side="B",
+            symbol="XYZ",
+            leaves_qty=100,
+            cum_qty=0,
+            avg_px="0",
+            cl_ord_id=str(i),
+            order_qty=100,
+            price_ticks=px,
+            ord_type="LIMIT",
+            tif="DAY",
+        )
+        return m.toString()  # type: ignore[no-any-return]
+
+    def ref_er(i: int) -> str:
+        m = fix.Message()
+        h = m.getHeader()
+        h.setField(8, "FIX.4.4")
+        h.setField(35, "8")
+        for tag, value in (
+            (37, str(i)),
+            (11, str(i)),
+            (17, f"E{i}"),
+            (150, "0"),
+            (39, "0"),
+            (55, "XYZ"),
+            (54, "1"),
+            (38, "100"),
+            (40, "2"),
+            (44, "100.25"),
+            (59, "0"),
+            (151, "100"),
+            (14, "0"),
+            (6, "0"),
+            (60, ts),
+        ):
+            m.setField(tag, value)
+        return m.toString()  # type: ignore[no-any-return]
+
+    rows = [
+        ("NewOrderSingle build + encode", codec_encode, "quickfix setField + toString", ref_encode),
+        ("NewOrderSingle decode + validate", codec_decode, "quickfix Message(str), no dictionary", ref_decode),
+        ("  the same + read_new_order", codec_decode_read, "quickfix Message(str, dd) + validate", ref_decode_validate),
+        ("ExecutionReport build + encode", codec_er, "quickfix setField per tag + toString", ref_er),
+    ]
+    print(f"codec (fix/codec.py), best of {repeat} x {n:,} in this process:")
+    for name, fn, ref_name, ref in rows:
+        r_codec, r_ref = rate(fn, n, repeat), rate(ref, n, repeat)
+        print(
+            f"  {name:<34} {r_codec:>10,.0f} /s   reference ({ref_name}) {r_ref:>10,.0f} /s   "
+            f"ratio {r_codec / r_ref:5.2f}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--orders", type=int, default=20_000, help="orders in the measured pipelined run")
+    p.add_argument("--window", type=int, default=16, help="orders in flight at most (1: sequential)")
+    p.add_argument("--sequential-orders", type=int, default=2_000, help="then this many with window 1")
+    p.add_argument("--kind", choices=("limit", "ioc"), default="limit")
+    p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    p.add_argument("--no-server", action="store_true", help="use a desksim serve already on --port")
+    p.add_argument("--scenario", default="quiet")
+    p.add_argument("--client", default="CLIENT8", help="SenderCompID (CLIENT1..CLIENT8)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds without progress before giving up")
+    p.add_argument("--codec-n", type=int, default=20_000, help="operations per codec measurement")
+    p.add_argument("--repeat", type=int, default=3, help="best of this many codec measurements")
+    p.add_argument("--codec-only", action="store_true")
+    p.add_argument("--tcp-only", action="store_true")
+    args = p.parse_args(argv)
+    if args.orders < 1 or args.window < 1:
+        p.error("--orders and --window must be >= 1")
+    if args.no_server and not args.port:
+        p.error("--no-server needs --port")
+    if not args.codec_only:
+        bench_tcp(args)
+    if not args.tcp_only:
+        bench_codec(args.codec_n, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
