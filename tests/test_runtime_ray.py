@@ -6,6 +6,7 @@ Ray actor processes, which costs a few seconds; the long matrix is marked ``slow
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -164,6 +165,9 @@ def test_killed_partition_gives_clear_error(ray_session):
             ray.kill(handles[-1], no_restart=True)
             killed_at.append(time.perf_counter())
 
-    with pytest.raises(RuntimeError, match=r"partition pool-1 died during window 20"):
+    # ray.kill is asynchronous: the death is noticed in window 20 or a little later
+    with pytest.raises(RuntimeError, match=r"partition pool-1 died during window (\d+)") as info:
         run_ray(shortened("quick", 120), 1, on_window=kill_pool, window_timeout_s=60)
+    window = int(re.search(r"during window (\d+)", str(info.value)).group(1))
+    assert 20 <= window <= 40
     assert time.perf_counter() - killed_at[0] < 30  # an error, not a hang
