@@ -91,22 +91,24 @@ class NoiseParams:
 
 
 class BackgroundTrader(Trader):
-    """Arrival scheduling in business time, and expiry of resting orders."""
+    """Arrival scheduling in business time, and expiry of resting orders.
+
+    ``params`` carries the arrival process: ``rate_per_hour``, ``arrival``, ``arrival_shape``."""
 
     def __init__(
         self,
         name: str,
         symbol: str,
+        params: NoiseParams | ValueParams,
         reference_price: int,
         open_ns: int,
         close_ns: int,
         location: str,
-        rate_per_hour: float,
-        arrival: str,
-        arrival_shape: float,
         activity: Activity | None,
     ) -> None:
         super().__init__(name, symbol, location=location)
+        self.p = params
+        rate_per_hour, arrival, arrival_shape = params.rate_per_hour, params.arrival, params.arrival_shape
         self.reference_price = reference_price
         self.open_ns = open_ns
         self.close_ns = close_ns
@@ -168,6 +170,8 @@ class NoiseTrader(BackgroundTrader):
     original Poisson noise trader, so existing golden digests hold.
     """
 
+    p: NoiseParams
+
     def __init__(
         self,
         name: str,
@@ -180,19 +184,7 @@ class NoiseTrader(BackgroundTrader):
         *,
         activity: Activity | None = None,
     ) -> None:
-        super().__init__(
-            name,
-            symbol,
-            reference_price,
-            open_ns,
-            close_ns,
-            location,
-            params.rate_per_hour,
-            params.arrival,
-            params.arrival_shape,
-            activity,
-        )
-        self.p = params
+        super().__init__(name, symbol, params, reference_price, open_ns, close_ns, location, activity)
 
     @handles(BookSnapshot)
     def on_snapshot(self, msg: BookSnapshot, src: int) -> None:
@@ -269,6 +261,8 @@ class ValueTrader(BackgroundTrader):
     canceled after ``order_lifetime_s`` or as soon as a later view makes them wrong.
     """
 
+    p: ValueParams
+
     def __init__(
         self,
         name: str,
@@ -284,19 +278,7 @@ class ValueTrader(BackgroundTrader):
     ) -> None:
         if fundamental is None:
             raise ValueError("a ValueTrader needs a fundamental (actors.world.Fundamental)")
-        super().__init__(
-            name,
-            symbol,
-            reference_price,
-            open_ns,
-            close_ns,
-            location,
-            params.rate_per_hour,
-            params.arrival,
-            params.arrival_shape,
-            activity,
-        )
-        self.p = params
+        super().__init__(name, symbol, params, reference_price, open_ns, close_ns, location, activity)
         self.fundamental = fundamental
         self.bias = 0.0
         self.view = float(reference_price)
