@@ -20,11 +20,16 @@ How it works
   nothing can still arrive at q before ``min over p of e[p] + R[p][q]``, so q may deliver
   everything up to ``h[q] = min(end, min over p of e[p] + R[p][q] - 1)``. With one global
   lookahead L this is at least the classic window ``[T, T + L)``, ``T = min e``, and wider for a
-  partition whose peers are idle or far away. Each window the driver calls
-  ``advance(h[q], inbound)`` on every partition that has work before its horizon (one remote
-  call each, one ``ray.get`` for all: a barrier); each partition returns one pickled batch per
-  destination partition, which the driver routes into the next window. Empty stretches are
-  skipped because the horizons follow the earliest pending events.
+  partition whose peers are idle or far away. Each window the driver hands ``(h[q], inbound)``
+  to every partition that has work before its horizon and waits for all of them (a barrier);
+  each partition returns one pickled batch per destination partition, which the driver routes
+  into the next window. Empty stretches are skipped because the horizons follow the earliest
+  pending events.
+* **Window transport.** Ray creates, places and watches the partition processes; the window
+  traffic itself goes over one TCP connection per partition (:mod:`sim.runtime.wire`), which
+  costs tens of microseconds a window against about 2 ms for Ray remote calls (``transport=
+  "calls"`` keeps that path; Ray's compiled graphs cost ~0.5 ms but their readers spin a core
+  each while they wait, and this machine has two).
 * **Tables.** Each partition records into its own :class:`~sim.record.Recorder`. At the end the
   tables are merged by name: a table must have rows in one partition only (the partition of
   the actors that write it) -- or identical rows in all of them (rows written while building)
@@ -57,6 +62,7 @@ from sim.kernel import Entry, Kernel, SchedulingError
 from sim.network import Network, NetworkSpec
 from sim.record import Recorder
 from sim.rng import RandomStreams
+from sim.runtime import wire
 from sim.runtime.placement import Placement, PlacementError, PlacementSpec, lookahead, plan
 
 __all__ = [
@@ -238,6 +244,21 @@ class Partition:
         self.busy_s += time.perf_counter() - t0
         return report
 
+    def serve(self, address: tuple[str, int], token: bytes) -> int:
+        """Run windows sent over a socket by the driver until it sends an empty frame; return their count."""
+        sock = wire.dial(address, token, self.kernel.me, timeout_s=60.0)
+        windows = 0
+        try:
+            while True:
+                frame = wire.recv_frame(sock)
+                if not frame:
+                    return windows
+                until_ns, inbound = pickle.loads(frame)
+                wire.send_frame(sock, pickle.dumps(self.advance(until_ns, inbound), pickle.HIGHEST_PROTOCOL))
+                windows += 1
+        finally:
+            sock.close()
+
     def finish(
         self, inbound: Sequence[bytes]
     ) -> tuple[dict[str, tuple[tuple[str, ...], list[Any]]], int, int, float, dict[str, Any]]:
@@ -275,6 +296,7 @@ class RayRunStats:
     partition_sizes: list[int]
     calls: int
     lookahead_ns: int | None
+    transport: str = "remote calls"
     per_partition_messages: list[int] = field(default_factory=list)
     per_partition_busy_s: list[float] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -287,6 +309,7 @@ class RayRunStats:
         return {
             "partitions": dict(zip(self.partitions, self.partition_sizes, strict=True)),
             "lookahead_ns": self.lookahead_ns,
+            "transport": self.transport,
             "windows": self.windows,
             "messages_per_window": round(self.messages_per_window, 2),
             "cross_partition_messages": self.cross_messages,
@@ -294,6 +317,15 @@ class RayRunStats:
             "busy_seconds": dict(zip(self.partitions, (round(b, 3) for b in self.per_partition_busy_s), strict=True)),
             "setup_seconds": round(self.setup_s, 4),
         }
+
+
+def _driver_host(address: str | None) -> str:
+    """Where the partitions reach the driver: loopback for a local Ray, this node's address on a cluster."""
+    if address is None:
+        return "127.0.0.1"
+    import ray.util
+
+    return str(ray.util.get_node_ip_address())
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
@@ -334,7 +366,7 @@ class _Calls:
         try:
             return list(ray.get(refs, timeout=self.timeout_s))
         except (RayActorError, RayTaskError, GetTimeoutError) as exc:
-            culprit, reason = self._diagnose(refs, which, exc)
+            culprit, reason = self.diagnose(refs, which, exc)
             if isinstance(exc, GetTimeoutError) and culprit is None:
                 raise RuntimeError(
                     f"partitions {[self.names[i] for i in which]} did not finish {what} within {self.timeout_s} s"
@@ -342,16 +374,108 @@ class _Calls:
             verb = "failed" if isinstance(exc, RayTaskError) and not isinstance(exc, RayActorError) else "died"
             raise RuntimeError(f"partition {culprit} {verb} during {what}: {reason}") from exc
 
-    def _diagnose(self, refs: list[Any], which: list[int], exc: BaseException) -> tuple[str | None, str]:
+    def diagnose(
+        self, refs: list[Any], which: list[int], exc: BaseException, wait_s: float = 0.5
+    ) -> tuple[str | None, str]:
+        """The first of ``which`` whose call failed, and why (``None`` if none failed within ``wait_s``)."""
         import ray
 
         for ref, i in zip(refs, which, strict=True):
             try:
-                ray.get(ref, timeout=0.5)
+                ray.get(ref, timeout=wait_s)
             except Exception as inner:  # the first failing partition is the one to name
                 first = str(inner).strip().splitlines()
                 return self.names[i], (first[0] if first else type(inner).__name__)
         return None, str(exc)
+
+
+Work = tuple[int, list[bytes]] | None
+Report = tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]
+
+
+class _CallWindows:
+    """Windows as plain remote calls: one ``advance`` call per active partition, one ``ray.get``."""
+
+    name = "remote calls"
+
+    def __init__(self, handles: list[Any], calls: _Calls) -> None:
+        self.handles, self.calls = handles, calls
+
+    def window(self, work: list[Work], what: str) -> list[Report | None]:
+        active = [q for q, w in enumerate(work) if w is not None]
+        refs = [self.handles[q].advance.remote(*work[q]) for q in active]  # type: ignore[misc]
+        reports: list[Report | None] = [None] * len(work)
+        for q, report in zip(active, self.calls.gather(refs, active, what), strict=True):
+            reports[q] = report
+        return reports
+
+    def close(self) -> None:
+        pass
+
+
+class _SocketWindows:
+    """Windows over one TCP connection per partition (see :mod:`sim.runtime.wire`).
+
+    Each partition runs ``serve`` (a long Ray call) that answers one frame per window; the
+    driver writes the active partitions' work, then reads their reports. A partition that
+    dies closes its socket, so the driver notices at once and names it.
+    """
+
+    name = "sockets"
+
+    def __init__(self, handles: list[Any], calls: _Calls, timeout_s: float, host: str) -> None:
+        self.calls = calls
+        self.hub = wire.Hub(host, len(handles), timeout_s)
+        self.serving = [h.serve.remote(self.hub.address, self.hub.token) for h in handles]
+        try:
+            self.hub.accept_all()
+        except wire.WireError as exc:
+            raise self._failure(exc, "set-up") from exc
+
+    def window(self, work: list[Work], what: str) -> list[Report | None]:
+        reports: list[Report | None] = [None] * len(work)
+        active = [q for q, w in enumerate(work) if w is not None]
+        q = -1
+        try:
+            for q in active:
+                self.hub.send(q, pickle.dumps(work[q], pickle.HIGHEST_PROTOCOL))
+            for q in active:
+                reports[q] = pickle.loads(self.hub.recv(q))
+        except wire.WireError as exc:
+            raise self._failure(exc, what, q) from exc
+        self.calls.count += len(active)
+        return reports
+
+    def _failure(self, exc: BaseException, what: str, broken: int = -1) -> RuntimeError:
+        """Name the partition whose connection broke (its Ray call says why), then close the rest."""
+        names = self.calls.names
+        suspects = [broken] if broken >= 0 else list(range(len(names)))
+        culprit, reason = self.calls.diagnose([self.serving[i] for i in suspects], suspects, exc, wait_s=5.0)
+        self.hub.close()
+        if culprit is None:
+            return RuntimeError(f"partitions {names} did not finish {what}: {exc}")
+        return RuntimeError(f"partition {culprit} died during {what}: {reason}")
+
+    def close(self) -> None:
+        """Tell every partition to stop serving and wait until they do (they take plain calls again)."""
+        import ray
+
+        if self.hub.peers and all(p is not None for p in self.hub.peers):
+            with contextlib.suppress(wire.WireError):
+                for q in range(len(self.serving)):
+                    self.hub.send(q, b"")
+                ray.get(self.serving, timeout=self.hub.timeout_s)
+        self.hub.close()
+
+
+def _windows(
+    handles: list[Any], calls: _Calls, transport: str, timeout_s: float, host: str
+) -> _CallWindows | _SocketWindows:
+    if transport == "calls":
+        return _CallWindows(handles, calls)
+    if transport != "sockets":
+        raise ValueError(f"unknown window transport {transport!r} (sockets or calls)")
+    return _SocketWindows(handles, calls, timeout_s, host)
 
 
 def run_partitioned(
@@ -365,12 +489,16 @@ def run_partitioned(
     window_timeout_s: float = 600.0,
     on_window: Callable[[int, list[Any]], None] | None = None,
     extract: Extract | None = None,
+    transport: str = "sockets",
 ) -> tuple[RayRunStats, Recorder]:
     """Run the assembly built by ``factory`` across Ray actor processes; return stats and tables.
 
     ``on_window(window_index, partition_handles)`` is called before each window (tests use it
     to kill a partition). ``extract(assembly, owns)`` runs in every partition at the end and its
     dicts are merged into ``stats.extras``. The returned recorder holds the merged tables.
+    ``transport``: ``"sockets"`` (window traffic on a TCP connection per partition) or ``"calls"``
+    (one Ray remote call per partition and window); the results are the same, only the cost of a
+    barrier differs.
     """
     import ray
 
@@ -385,6 +513,7 @@ def run_partitioned(
     n = len(layout)
     started_ray = _ensure_ray(address, num_cpus)
     handles: list[Any] = []
+    channel: _CallWindows | _SocketWindows | None = None
     try:
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_task_retries": 0}
         if address is not None:  # a cluster: spread the partitions over its nodes
@@ -414,6 +543,7 @@ def run_partitioned(
 
         for p, report in enumerate(calls.gather([h.start.remote() for h in handles], list(range(n)), "start")):
             absorb(p, report)
+        channel = _windows(handles, calls, transport, window_timeout_s, _driver_host(address))
 
         windows = 0
         while True:
@@ -433,19 +563,24 @@ def run_partitioned(
                     horizons.append(h)
             if on_window is not None:
                 on_window(windows, handles)
-            refs = []
+            work: list[Work] = [None] * n
             for q, h in zip(active, horizons, strict=True):
-                refs.append(handles[q].advance.remote(h, pending[q]))
+                work[q] = (h, pending[q])
                 pending[q] = []
                 pending_min[q] = NEVER
-            for q, report in zip(active, calls.gather(refs, active, f"window {windows}"), strict=True):
-                absorb(q, report)
+            for q, report in enumerate(channel.window(work, f"window {windows}")):
+                if report is not None:
+                    absorb(q, report)
             windows += 1
+        channel.close()  # the partitions serve plain calls again
+        transport_name = channel.name
 
         refs = [handles[p].finish.remote(pending[p]) for p in range(n)]
         finals = calls.gather(refs, list(range(n)), "finish")
         wall = time.perf_counter() - t0
     finally:
+        if channel is not None:
+            channel.close()
         for h in handles:
             with contextlib.suppress(Exception):  # already dead
                 ray.kill(h)
@@ -465,6 +600,7 @@ def run_partitioned(
         partition_sizes=[len(layout.members(p)) for p in range(n)],
         calls=calls.count,
         lookahead_ns=min((la for row in matrix for la in row if la is not None), default=None),
+        transport=transport_name,
         per_partition_messages=per_partition,
         per_partition_busy_s=[f[3] for f in finals],
         extras={k: v for f in finals for k, v in f[4].items()},
@@ -541,11 +677,12 @@ def run_ray(
     num_cpus: int | None = None,
     window_timeout_s: float = 600.0,
     on_window: Callable[[int, list[Any]], None] | None = None,
+    transport: str = "sockets",
 ) -> Any:
     """``sim.api.run_scenario`` on the Ray runtime: same summary keys, ``"runtime": "ray"``.
 
     ``scenario`` is a validated ``scenarios.schema.Scenario``. Extra summary keys: ``windows``,
-    ``messages_per_window`` and ``ray`` (placement, lookahead, set-up time, remote calls).
+    ``messages_per_window`` and ``ray`` (placement, lookahead, transport, set-up time, calls).
     """
     from sim.api import actor_extras, summarise
 
@@ -560,6 +697,7 @@ def run_ray(
         window_timeout_s=window_timeout_s,
         on_window=on_window,
         extract=actor_extras,
+        transport=transport,
     )
     more = {
         "windows": stats.windows,
