@@ -307,58 +307,16 @@ def test_a_worker_killed_mid_batch_is_retried_and_changes_nothing(reference, tmp
     assert _summary(out) == _summary(ref_out)
 
 
-def _ray_cli(*args: str, env: dict[str, str]) -> None:
-    """Run the ``ray`` command of this venv; fail the test with its output if it fails."""
-    import subprocess
-    import sys
-
-    ray_bin = Path(sys.executable).with_name("ray")
-    proc = subprocess.run([str(ray_bin), *args], env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, f"ray {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
-
-
 @pytest.mark.slow
-def test_two_node_cluster_started_with_ray_start_gives_the_same_runs(reference, tmp_path, monkeypatch):
-    """``ray start --head`` and a second ``ray start --address`` node, each with one CPU, on loopback.
-
-    Ray rewrites 127.0.0.1 (and "localhost") to the machine's outward address, which this
-    sandbox does not let processes connect to, so the two nodes take the loopback addresses
-    127.0.0.2 and 127.0.0.3. Token authentication stays on (``RAY_AUTH_MODE=token``): the head
-    writes the token, the second node and the driver read it.
-    """
-    import socket
-
-    import ray
-
-    assert not ray.is_initialized()
+def test_two_node_cluster_started_with_ray_start_gives_the_same_runs(reference, tmp_path, loopback_cluster):
+    """``desksim mc --address`` on ``ray start --head`` + ``ray start --address`` (``loopback_cluster``)."""
     scenario, ref_out, _ref = reference
-    with socket.socket() as probe:  # a free port for the head's GCS
-        probe.bind(("127.0.0.2", 0))
-        port = probe.getsockname()[1]
-    head = f"127.0.0.2:{port}"
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
-    monkeypatch.setenv("RAY_AUTH_MODE", "token")
-    common = ["--num-cpus", "1", "--disable-usage-stats"]
-    try:
-        _ray_cli("start", "--head", "--node-ip-address", "127.0.0.2", "--port", str(port),
-                 "--include-dashboard", "false", *common, env=env)  # fmt: skip
-        _ray_cli("start", "--address", head, "--node-ip-address", "127.0.0.3", *common, env=env)
-        out = tmp_path / "cluster"
-        res = monte_carlo(
-            scenario,
-            runs=RUNS,
-            seed=5,
-            out=out,
-            batch_size=1,
-            address=head,
-            duration_s=DURATION,
-            progress=False,
-            report=False,
-        )
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        _ray_cli("stop", "--force", env=env)
-    assert len(res.summary["execution"]["nodes"]) == 2, res.summary["execution"]
+    out = tmp_path / "cluster"
+    loopback_cluster.desksim(
+        "mc", str(scenario), "--runs", str(RUNS), "--seed", "5", "--batch-size", "1", "--quiet",
+        "--address", loopback_cluster.address, "--duration", str(DURATION), "--out", str(out),
+    )  # fmt: skip
+    execution = json.loads((out / "summary.json").read_text())["execution"]
+    assert len(execution["nodes"]) == 2, execution  # batches ran on both nodes
     pd.testing.assert_frame_equal(_frame(out), _frame(ref_out))
     assert _summary(out) == {**_summary(ref_out), "batch_size": 1, "batches": RUNS}

@@ -281,6 +281,12 @@ class Partition:
     def ping(self) -> int:
         return len(self.kernel.actors)
 
+    def node(self) -> str:
+        """The Ray node this partition runs on."""
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
 
 @dataclass
 class RayRunStats:
@@ -300,6 +306,7 @@ class RayRunStats:
     per_partition_messages: list[int] = field(default_factory=list)
     per_partition_busy_s: list[float] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    nodes: list[str] = field(default_factory=list)
 
     @property
     def messages_per_window(self) -> float:
@@ -316,6 +323,7 @@ class RayRunStats:
             "remote_calls": self.calls,
             "busy_seconds": dict(zip(self.partitions, (round(b, 3) for b in self.per_partition_busy_s), strict=True)),
             "setup_seconds": round(self.setup_s, 4),
+            "nodes": dict(zip(self.partitions, self.nodes, strict=True)),
         }
 
 
@@ -522,7 +530,7 @@ def run_partitioned(
         factory_ref = ray.put(factory)
         handles = [remote_cls.remote(factory_ref, seed, list(layout.where), p, matrix[p], extract) for p in range(n)]  # type: ignore[attr-defined]
         calls = _Calls(handles, layout.groups, window_timeout_s)
-        calls.gather([h.ping.remote() for h in handles], list(range(n)), "set-up")
+        nodes = calls.gather([h.node.remote() for h in handles], list(range(n)), "set-up")
         setup_s = time.perf_counter() - t_setup
 
         t0 = time.perf_counter()
@@ -604,6 +612,7 @@ def run_partitioned(
         per_partition_messages=per_partition,
         per_partition_busy_s=[f[3] for f in finals],
         extras={k: v for f in finals for k, v in f[4].items()},
+        nodes=list(nodes),
     )
     return stats, recorder
 
