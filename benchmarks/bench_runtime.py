@@ -12,6 +12,7 @@ processes (each rebuilds the assembly) is reported separately as ``setup``.
 
 Placements: ``default`` (exchange, each maker, desk+OMS, risk alone; background traders in
 pools), ``core`` (exchange + makers + desk side together, background pools) and ``crowd`` (the
+scenario's own ``placement`` section; for crowd.yaml: the
 exchange, makers and value traders together, everybody else in pools: only the 800 us retail
 links cross, see scenarios/crowd.yaml). By default baseline runs ``default`` and ``core``,
 crowd runs ``crowd``.
@@ -38,7 +39,7 @@ from sim.runtime.ray import run_ray  # noqa: E402
 PLACEMENTS: dict[str, Any] = {
     "default": None,
     "core": "core",
-    "crowd": {"exchange": "core", "mm-*": "core", "value-*": "core", "*": "pool/2"},
+    "crowd": None,  # the scenario's own placement section (scenarios/crowd.yaml)
 }
 DEFAULTS = {"baseline": (300.0, ["default", "core"]), "crowd": (60.0, ["crowd"])}
 
@@ -58,8 +59,8 @@ def bench(name: str, duration: float | None, placements: list[str], seed: int | 
     )
     for key in placements:
         placement = PLACEMENTS[key]
-        if key == "crowd" and pools != 2:
-            placement = {**placement, "*": f"pool/{pools}"}
+        if key == "crowd" and pools != 2 and isinstance(scenario.placement, dict):
+            placement = {**scenario.placement, "*": f"pool/{pools}"}
         res = run_ray(scenario, seed, placement=placement, pools=pools)
         s, r = res.summary, res.summary["ray"]
         same = "same digest" if s["digest"] == ls["digest"] else "DIGEST DIFFERS"

@@ -335,6 +335,22 @@ class Scenario(Strict):
         return value
 
     events: list[EventModel] = []
+    # Ray runtime: which Ray actor process each actor lives in. "default" (exchange side, each
+    # maker, desk + OMS, background pools), "core" (everything but the background pools
+    # together) or {actor-name glob: group}, first match wins; "group/N" deals the matching
+    # actors round-robin into N processes. `desksim run --placement` overrides it.
+    placement: Literal["default", "core"] | dict[str, str] | None = None
+
+    @field_validator("placement")
+    @classmethod
+    def _placement(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("an empty mapping places nobody (give globs, or default / core)")
+            for pattern, group in value.items():
+                if not group or not isinstance(group, str):
+                    raise ValueError(f"{pattern}: the group must be a non-empty name")
+        return value
 
     @property
     def reference_ticks(self) -> int:

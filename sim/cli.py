@@ -144,8 +144,10 @@ def cmd_mc(args: argparse.Namespace) -> int:
             resume=args.resume,
             duration_s=args.duration,
             progress=not args.quiet,
+            runtime=args.runtime,
+            placement=args.placement,
         )
-    except (ValueError, ConnectionError) as exc:  # ScenarioError is a ValueError
+    except (ValueError, ConnectionError, RuntimeError) as exc:  # ScenarioError is a ValueError
         return _fail(" ".join(str(exc).split()))
     s = res.summary
     ex = s["execution"]
@@ -210,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--address", default=None, help="join an existing Ray cluster (e.g. 127.0.0.1:6379)")
     mc.add_argument("--duration", type=float, default=None, help="simulate only the first N seconds of each run")
     mc.add_argument("--quiet", action="store_true", help="no progress bar")
+    mc.add_argument(
+        "--runtime",
+        choices=("local", "ray"),
+        default="local",
+        help="local: whole runs in parallel workers; ray: one run at a time, actors spread over Ray processes",
+    )
+    mc.add_argument("--placement", default=None, help="with --runtime ray: default or core")
     mc.set_defaults(func=cmd_mc)
 
     srv = sub.add_parser("serve", help="FIX 4.4 exchange on loopback (a quickfix SocketAcceptor)")

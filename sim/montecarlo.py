@@ -516,14 +516,23 @@ def _scenario_for(plan: Plan, overrides: dict[str, Any]) -> Any:
     return _shorten(parse(data, plan.source), plan.duration_s)
 
 
-def run_one(plan: Plan, index: int) -> dict[str, Any]:
-    """Run ``index`` of the plan in this process and return its metrics row."""
-    from sim.api import run_scenario
+def run_one(plan: Plan, index: int, runtime: str = "local", placement: Any = None) -> dict[str, Any]:
+    """Run ``index`` of the plan and return its metrics row.
 
+    ``runtime="local"`` runs it in this process; ``"ray"`` spreads its actors over Ray actor
+    processes (:mod:`sim.runtime.ray`, same results), for single runs too large for one core.
+    """
     seed = run_seed(plan.seed, index)
     overrides = sample_overrides(plan.distributions, seed)
     scenario = _scenario_for(plan, overrides)
-    result = run_scenario(scenario, seed, source=plan.source)
+    if runtime == "ray":
+        from sim.runtime.ray import run_ray
+
+        result = run_ray(scenario, seed, placement=placement, source=plan.source)
+    else:
+        from sim.api import run_scenario
+
+        result = run_scenario(scenario, seed, source=plan.source)
     row = run_metrics(result, index, seed, scenario.session.open_ns, scenario.tick_size)
     for path, value in overrides.items():
         row[f"param.{path}"] = _param_value(value, _param_type(plan.distributions[path]))
@@ -827,6 +836,8 @@ def monte_carlo(
     distributions: dict[str, Any] | None = None,
     report: bool = True,
     hook: Callable[[int, int], None] | None = None,
+    runtime: str = "local",
+    placement: Any = None,
 ) -> MCResult:
     """Run ``runs`` seeded runs of ``scenario`` on Ray and aggregate them (see the module docstring).
 
@@ -835,7 +846,9 @@ def monte_carlo(
     ``distributions`` overrides the scenario's ``monte_carlo`` section. With ``out``, the folder
     gets ``mc.json`` (the plan), ``parts/``, ``runs.parquet``, ``summary.json`` and (``report``)
     the HTML report; ``resume`` completes such a folder. ``hook(batch, index)`` runs in the
-    worker before each run (for fault-injection tests).
+    worker before each run (for fault-injection tests). ``runtime="ray"`` runs one run at a
+    time with its actors spread over Ray actor processes (``placement`` as for ``desksim run
+    --runtime ray``) instead of whole runs as Ray tasks: for a few very large runs.
     """
     import ray
 
@@ -851,6 +864,8 @@ def monte_carlo(
         raise ValueError("--resume needs --out (the folder to complete)")
     if seed is not None and seed < 0:
         raise ValueError("--seed must be >= 0")
+    if runtime not in ("local", "ray"):
+        raise ValueError(f"--runtime must be local or ray, not {runtime!r}")
 
     from scenarios.schema import parse
 
@@ -913,26 +928,35 @@ def monte_carlo(
             else:  # a shared cluster: `workers` caps the batches running at once
                 inflight_max = workers if workers else cpus * INFLIGHT_PER_WORKER
             bar = _Progress(progress, plan.runs, done_runs, f"{base.name} x{plan.runs}")
-            task = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=True)(run_batch)
-            plan_ref = ray.put(plan)
-            pending: dict[Any, int] = {}
-            queue = list(todo)
-            while queue or pending:
-                while queue and len(pending) < inflight_max:
-                    batch = queue.pop(0)
-                    pending[task.remote(plan_ref, batch, hook)] = batch
-                ready, _ = ray.wait(list(pending), num_returns=1)
-                for ref in ready:
-                    batch = pending.pop(ref)
-                    rows, where = ray.get(ref)
-                    nodes[where["node"]] = nodes.get(where["node"], 0) + 1
-                    table = _rows_table(plan, rows)
-                    if out_path is not None:
-                        _atomic_write_table(table, part_path(out_path, batch))
-                    else:
-                        in_memory[batch] = table
-                    written.append(batch)
-                    bar.advance(len(rows))
+
+            def store(batch: int, rows: list[dict[str, Any]], node: str) -> None:
+                nodes[node] = nodes.get(node, 0) + 1
+                table = _rows_table(plan, rows)
+                if out_path is not None:
+                    _atomic_write_table(table, part_path(out_path, batch))
+                else:
+                    in_memory[batch] = table
+                written.append(batch)
+                bar.advance(len(rows))
+
+            if runtime == "ray":  # one run at a time, its actors spread over Ray processes
+                for batch in todo:
+                    rows = [run_one(plan, i, "ray", placement) for i in plan.batch_indices(batch)]
+                    store(batch, rows, "partitioned")
+            else:
+                task = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=True)(run_batch)
+                plan_ref = ray.put(plan)
+                pending: dict[Any, int] = {}
+                queue = list(todo)
+                while queue or pending:
+                    while queue and len(pending) < inflight_max:
+                        batch = queue.pop(0)
+                        pending[task.remote(plan_ref, batch, hook)] = batch
+                    ready, _ = ray.wait(list(pending), num_returns=1)
+                    for ref in ready:
+                        batch = pending.pop(ref)
+                        rows, where = ray.get(ref)
+                        store(batch, rows, where["node"])
     finally:
         bar.close()
         if started:
@@ -948,6 +972,7 @@ def monte_carlo(
     summary["execution"] = {
         "workers": workers,
         "address": address,
+        "runtime": runtime,
         "wall_seconds": round(wall, 3),
         "ray_start_seconds": round(ray_ready - t0, 3),
         "runs_per_second": round(len(runs_df) / wall, 2) if wall > 0 and written else None,

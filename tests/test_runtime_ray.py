@@ -145,10 +145,43 @@ BUNDLED = sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("placement", ["default", "core"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("name", BUNDLED)
-def test_every_bundled_scenario_same_digest(ray_session, name):
-    seconds = 3 if name == "crowd" else 60
-    assert_same_run(shortened(name, seconds), None, "core")
+def test_every_bundled_scenario_same_digest(ray_session, name, seed, placement):
+    seconds = 3 if name == "crowd" else 40
+    assert_same_run(shortened(name, seconds), seed, placement)
+
+
+def test_scenario_placement_section_places_the_actors(ray_session):
+    scenario = shortened("quick", 60).model_copy(update={"placement": {"exchange": "market", "*": "rest/2"}})
+    summary = assert_same_run(scenario, 4)
+    assert set(summary["ray"]["partitions"]) == {"market", "rest-0", "rest-1"}
+
+
+@pytest.mark.parametrize(
+    "placement, message",
+    [("everything", "placement"), ({}, "empty mapping"), ({"mm-*": ""}, "non-empty name")],
+)
+def test_scenario_placement_section_is_validated(placement, message):
+    from scenarios.schema import ScenarioError, parse
+
+    data = {"name": "x", "placement": placement}
+    with pytest.raises(ScenarioError, match=message):
+        parse(data, "x.yaml")
+
+
+def test_mc_with_the_ray_runtime_gives_the_local_runs(ray_session, tmp_path):
+    """``desksim mc --runtime ray``: one run at a time, partitioned; the same rows as whole-run tasks."""
+    from sim.montecarlo import TIMING_COLUMNS, monte_carlo
+
+    kwargs = {"runs": 2, "seed": 3, "duration_s": 30.0, "progress": False, "report": False}
+    local = monte_carlo("quick", out=tmp_path / "local", **kwargs)
+    dist = monte_carlo("quick", out=tmp_path / "ray", runtime="ray", placement="core", **kwargs)
+    assert dist.summary["execution"]["runtime"] == "ray"
+    pd.testing.assert_frame_equal(
+        dist.runs.drop(columns=list(TIMING_COLUMNS)), local.runs.drop(columns=list(TIMING_COLUMNS))
+    )
 
 
 # -- failures -----------------------------------------------------------------------------------

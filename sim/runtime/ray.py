@@ -690,7 +690,8 @@ def run_ray(
 ) -> Any:
     """``sim.api.run_scenario`` on the Ray runtime: same summary keys, ``"runtime": "ray"``.
 
-    ``scenario`` is a validated ``scenarios.schema.Scenario``. Extra summary keys: ``windows``,
+    ``scenario`` is a validated ``scenarios.schema.Scenario``; ``placement`` defaults to its
+    ``placement`` section (and that to the ``default`` preset). Extra summary keys: ``windows``,
     ``messages_per_window`` and ``ray`` (placement, lookahead, transport, set-up time, calls).
     """
     from sim.api import actor_extras, summarise
@@ -699,7 +700,7 @@ def run_ray(
     stats, recorder = run_partitioned(
         ScenarioFactory(scenario),
         seed,
-        placement=placement,
+        placement=placement if placement is not None else getattr(scenario, "placement", None),
         pools=pools,
         address=address,
         num_cpus=num_cpus,
