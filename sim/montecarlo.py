@@ -942,7 +942,7 @@ def monte_carlo(
             if runtime == "ray":  # one run at a time, its actors spread over Ray processes
                 for batch in todo:
                     rows = [run_one(plan, i, "ray", placement) for i in plan.batch_indices(batch)]
-                    store(batch, rows, "partitioned")
+                    store(batch, rows, "partitioned (ray runtime)")
             else:
                 task = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=True)(run_batch)
                 plan_ref = ray.put(plan)

@@ -13,11 +13,16 @@ from dataclasses import dataclass  # noqa: E402
 import pytest  # noqa: E402
 
 
+def run_venv_command(name: str, *args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run this venv's ``name`` command (ray, desksim); fail the test with its output if it fails."""
+    exe = Path(sys.executable).with_name(name)
+    proc = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{name} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
 def _ray_cli(*args: str, env: dict[str, str]) -> None:
-    """Run the ``ray`` command of this venv; fail the test with its output if it fails."""
-    ray_bin = Path(sys.executable).with_name("ray")
-    proc = subprocess.run([str(ray_bin), *args], env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, f"ray {' '.join(args)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    run_venv_command("ray", *args, env=env, timeout=180)
 
 
 @dataclass(frozen=True)
@@ -27,10 +32,7 @@ class LoopbackCluster:
 
     def desksim(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run ``desksim ARGS`` as a driver process of this cluster; fail the test if it fails."""
-        exe = Path(sys.executable).with_name("desksim")
-        proc = subprocess.run([str(exe), *args], env=self.env, capture_output=True, text=True, timeout=timeout)
-        assert proc.returncode == 0, f"desksim {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        return proc
+        return run_venv_command("desksim", *args, env=self.env, timeout=timeout)
 
 
 @pytest.fixture

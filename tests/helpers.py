@@ -52,3 +52,12 @@ def market(*clients, open_ns=0, close_ns=10**12, latency_ns=1000, seed=1, record
     for client in clients:
         kernel.add(client)
     return kernel, exchange, recorder
+
+
+# summary keys that say how a run was executed, not what it computed (local vs Ray runtime)
+RUNTIME_KEYS = frozenset({"runtime", "wall_seconds", "messages_per_second", "windows", "messages_per_window", "ray"})
+
+
+def computed(summary: dict) -> dict:
+    """A run summary without its execution keys: what must agree between runtimes."""
+    return {k: v for k, v in summary.items() if k not in RUNTIME_KEYS}

@@ -278,9 +278,6 @@ class Partition:
             extras = self.extract(self.assembly, lambda actor: kernel.where[actor.id] == kernel.me)
         return tables, kernel.messages_delivered, kernel.wakeups_delivered, self.busy_s, extras
 
-    def ping(self) -> int:
-        return len(self.kernel.actors)
-
     def node(self) -> str:
         """The Ray node this partition runs on."""
         import ray
@@ -374,27 +371,26 @@ class _Calls:
         try:
             return list(ray.get(refs, timeout=self.timeout_s))
         except (RayActorError, RayTaskError, GetTimeoutError) as exc:
-            culprit, reason = self.diagnose(refs, which, exc)
-            if isinstance(exc, GetTimeoutError) and culprit is None:
-                raise RuntimeError(
-                    f"partitions {[self.names[i] for i in which]} did not finish {what} within {self.timeout_s} s"
-                ) from exc
-            verb = "failed" if isinstance(exc, RayTaskError) and not isinstance(exc, RayActorError) else "died"
-            raise RuntimeError(f"partition {culprit} {verb} during {what}: {reason}") from exc
+            raise self.failure(refs, which, exc, what) from exc
 
-    def diagnose(
-        self, refs: list[Any], which: list[int], exc: BaseException, wait_s: float = 0.5
-    ) -> tuple[str | None, str]:
-        """The first of ``which`` whose call failed, and why (``None`` if none failed within ``wait_s``)."""
+    def failure(
+        self, refs: list[Any], which: list[int], exc: BaseException, what: str, wait_s: float = 0.5
+    ) -> RuntimeError:
+        """The error for calls of ``which`` that went wrong: it names the first partition whose call
+        failed (raised: "failed"; process gone: "died") and why, else says they did not finish."""
         import ray
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
 
         for ref, i in zip(refs, which, strict=True):
             try:
                 ray.get(ref, timeout=wait_s)
             except Exception as inner:  # the first failing partition is the one to name
                 first = str(inner).strip().splitlines()
-                return self.names[i], (first[0] if first else type(inner).__name__)
-        return None, str(exc)
+                reason = first[0] if first else type(inner).__name__
+                verb = "failed" if isinstance(inner, RayTaskError) and not isinstance(inner, RayActorError) else "died"
+                return RuntimeError(f"partition {self.names[i]} {verb} during {what}: {reason}")
+        detail = f"within {self.timeout_s} s" if isinstance(exc, GetTimeoutError) else f"({exc})"
+        return RuntimeError(f"partitions {[self.names[i] for i in which]} did not finish {what} {detail}")
 
 
 Work = tuple[int, list[bytes]] | None
@@ -456,19 +452,16 @@ class _SocketWindows:
 
     def _failure(self, exc: BaseException, what: str, broken: int = -1) -> RuntimeError:
         """Name the partition whose connection broke (its Ray call says why), then close the rest."""
-        names = self.calls.names
-        suspects = [broken] if broken >= 0 else list(range(len(names)))
-        culprit, reason = self.calls.diagnose([self.serving[i] for i in suspects], suspects, exc, wait_s=5.0)
+        suspects = [broken] if broken >= 0 else list(range(len(self.serving)))
+        error = self.calls.failure([self.serving[i] for i in suspects], suspects, exc, what, wait_s=5.0)
         self.hub.close()
-        if culprit is None:
-            return RuntimeError(f"partitions {names} did not finish {what}: {exc}")
-        return RuntimeError(f"partition {culprit} died during {what}: {reason}")
+        return error
 
     def close(self) -> None:
         """Tell every partition to stop serving and wait until they do (they take plain calls again)."""
         import ray
 
-        if self.hub.peers and all(p is not None for p in self.hub.peers):
+        if all(p is not None for p in self.hub.peers):  # not after a failure closed them
             with contextlib.suppress(wire.WireError):
                 for q in range(len(self.serving)):
                     self.hub.send(q, b"")
