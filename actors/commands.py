@@ -41,3 +41,16 @@ class HaltTrading:
     symbol: str
     duration_s: float
     reason: str = "scenario halt"
+
+
+@dataclass(frozen=True, slots=True)
+class SetIndexLevel:
+    """The market index (the S&P 500 for today's breakers, the DJIA for 2010's) now stands
+    ``change_bp`` basis points from its previous close (negative: a decline), truncated toward
+    zero to a whole basis point so that a decline trips a breaker level only once it is reached.
+    ``level`` is the index level itself in hundredths of a point when the timeline gave one (for
+    the record). The exchange passes the change to every symbol's market-wide circuit breaker."""
+
+    change_bp: int
+    level: int | None = None
+    reason: str = "scenario"

@@ -14,10 +14,11 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from typing import Any, ClassVar
 
-from actors.commands import HaltTrading, ResumeQuotes, SendOrderNow, StartProgram, WithdrawQuotes
-from actors.messages import SubscribeMarketData, TradePrinted
+from actors.commands import HaltTrading, ResumeQuotes, SendOrderNow, SetIndexLevel, StartProgram, WithdrawQuotes
+from actors.messages import FixLinkDown, FixLinkUp, KillSwitch, SubscribeMarketData, TradePrinted
 from sim.actor import Actor, Wakeup, handles
 from sim.clock import SECOND
 from sim.record import Recorder
@@ -41,6 +42,8 @@ class TimedEvent:
 class Director(Actor):
     """Fires the scenario's events and records them."""
 
+    placement_role: ClassVar[str] = "hub"  # the exchange side: one process with the exchange
+
     def __init__(
         self,
         name: str,
@@ -57,6 +60,7 @@ class Director(Actor):
         self.table = recorder.table("scenario_events", EVENT_COLUMNS)
         self.pending_conditions = [e for e in events if e.time_ns is None]
         self.armed_price: dict[int, int] = {}  # event index -> price when its condition was armed
+        self.latency_at: dict[int, int] = {}  # event index -> when its latency change takes effect
         self.actions: dict[str, Callable[[TimedEvent], str]] = {
             "withdraw_makers": self._broadcast(WithdrawQuotes),
             "return_makers": self._broadcast(ResumeQuotes),
@@ -68,6 +72,7 @@ class Director(Actor):
             "fix_reconnect": self._fix_reconnect,
             "halt": self._halt,
             "kill_switch": self._kill_switch,
+            "set_index": self._set_index,
             "fundamental_jump": self._world_note,
             "volatility": self._world_note,
         }
@@ -76,6 +81,8 @@ class Director(Actor):
         for event in self.events:
             if event.time_ns is not None:
                 self.wake_at(max(self.now, event.time_ns), event.index)
+                if event.action == "latency":  # known ahead: asked for now, in effect at its time
+                    self._change_latency(event, event.time_ns)
         if self.pending_conditions:
             self.send(self.lookup(self.exchange_name), SubscribeMarketData(self.symbol, trades=True, quotes=False))
 
@@ -134,23 +141,29 @@ class Director(Actor):
             self.send(dst, msg)
         return f"{msg.side} {msg.qty} offset {msg.price_offset_pct}"
 
-    def _latency(self, event: TimedEvent) -> str:
+    def _change_latency(self, event: TimedEvent, at_ns: int) -> None:
+        """Ask the kernel for the change (and the restore after ``duration_s``): it takes effect at
+        ``at_ns`` or, if that is sooner, after the kernel's notice (see ``Kernel.change_latency``)."""
         assert self.kernel is not None
         p = event.params
-        self.kernel.network.set_scale(p["from"], p["to"], float(p["factor"]))
+        at = self.kernel.change_latency(self, at_ns, p["from"], p["to"], float(p["factor"]))
+        self.latency_at[event.index] = at
         if p.get("duration_s"):
-            self.wake_in(int(p["duration_s"] * SECOND), ("latency_restore", event))
+            self.kernel.change_latency(self, at + int(p["duration_s"] * SECOND), p["from"], p["to"], 1.0)
+
+    def _latency(self, event: TimedEvent) -> str:
+        p = event.params
+        if event.index not in self.latency_at:  # a condition fired it: in effect after the notice
+            self._change_latency(event, self.now)
+        if p.get("duration_s"):
+            self.wake_at(self.latency_at[event.index] + int(p["duration_s"] * SECOND), ("latency_restore", event))
         return f"{p['from']}<->{p['to']} x{p['factor']}"
 
     def _latency_restore(self, event: TimedEvent) -> str:
-        assert self.kernel is not None
         p = event.params
-        self.kernel.network.set_scale(p["from"], p["to"], 1.0)
         return f"{p['from']}<->{p['to']} x1"
 
     def _fix_disconnect(self, event: TimedEvent) -> str:
-        from fix.session import FixLinkDown
-
         ids = self.targets(event.target)
         for dst in ids:
             self.send(dst, FixLinkDown(reason="scenario"))
@@ -160,8 +173,6 @@ class Director(Actor):
         return f"{len(ids)} sessions down for {duration} s"
 
     def _fix_reconnect(self, event: TimedEvent) -> str:
-        from fix.session import FixLinkUp
-
         ids = self.targets(event.target)
         for dst in ids:
             self.send(dst, FixLinkUp())
@@ -173,16 +184,36 @@ class Director(Actor):
         return f"halt {duration} s"
 
     def _kill_switch(self, event: TimedEvent) -> str:
-        from actors import messages
-
-        command = getattr(messages, "KillSwitch", None)
-        if command is None:
-            raise RuntimeError("this build has no risk officer KillSwitch command")
         on = bool(event.params.get("on", True))
         account = str(event.params.get("account", ""))
         for dst in self.targets(event.target):
-            self.send(dst, command(account, on, "scenario"))
+            self.send(dst, KillSwitch(account, on, "scenario"))
         return f"kill switch {'on' if on else 'off'} {account}"
+
+    def _set_index(self, event: TimedEvent) -> str:
+        """The market index moves (``change_pct`` from its previous close, or ``level`` against
+        ``previous_close``): the exchange's market-wide circuit breakers see it."""
+        msg = index_command(event.params)
+        self.send(self.lookup(self.exchange_name), msg)
+        level = "" if msg.level is None else f"level {msg.level / 100:g} "
+        return f"index {level}{msg.change_bp:+d} bp"
 
     def _world_note(self, event: TimedEvent) -> str:
         return ", ".join(f"{k}={v}" for k, v in sorted(event.params.items()))
+
+
+def _hundredths(value: Any) -> int:
+    """An index level or percentage in exact hundredths (no binary-float surprises: 4650.01 stays 465001)."""
+    return int((Decimal(str(value)) * 100).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+def index_command(params: dict[str, Any]) -> SetIndexLevel:
+    """``SetIndexLevel`` from a ``set_index`` event's params: ``change_pct`` (percent from the
+    previous close), or ``level`` and ``previous_close`` (index points). The change is truncated
+    toward zero to whole basis points, so a fall of 6.999 % is 699 bp and trips no 7 % level."""
+    if params.get("change_pct") is not None:
+        change = Decimal(str(params["change_pct"])) * 100
+        return SetIndexLevel(int(change.to_integral_value(rounding=ROUND_DOWN)))
+    level, close = _hundredths(params["level"]), _hundredths(params["previous_close"])
+    change_bp = abs(level - close) * 10_000 // close
+    return SetIndexLevel(change_bp if level >= close else -change_bp, level)

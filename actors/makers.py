@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import ConfigDict, Field, with_config
 
@@ -88,6 +88,8 @@ class LadderMaker(ScenarioQuoteControl, Trader):
     Public state: ``quoting`` (False while withdrawn) and ``withdrawals`` (how many times it
     pulled its quotes because of volatility).
     """
+
+    placement_role: ClassVar[str] = "solo"
 
     def __init__(
         self,
@@ -292,6 +294,8 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
       Quotes never cross the visible book (post-only). A side whose fill would take
       ``|position|`` beyond ``max_inventory`` is not quoted.
     """
+
+    placement_role: ClassVar[str] = "solo"
 
     def __init__(
         self,

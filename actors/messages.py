@@ -46,9 +46,16 @@ class OrderCanceled:
 
 @dataclass(frozen=True, slots=True)
 class OrderReplaced:
+    """A replace took effect: ``qty`` is the order's open (leaves) quantity after it, 0 when a
+    ``ReplaceOrder.total_qty`` at or below the filled quantity ended the order (nothing rests).
+    ``cum_qty`` is the order's filled quantity when the replace was applied, given only for a
+    ``total_qty`` replace (None for an open-quantity one), so the new total OrderQty is
+    ``cum_qty + qty`` as the book computed it."""
+
     order_id: int
     price: int
     qty: int
+    cum_qty: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +96,20 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ReplaceOrder:
+    """Change a live order's size and/or price. Give at most one of the two sizes:
+
+    * ``qty``: the new *open* (leaves) quantity, as native (OUCH-style) participants use it;
+    * ``total_qty``: the new *total* order quantity (FIX OrderQty). The book sets leaves =
+      ``total_qty`` - the order's filled quantity at the moment it applies the replace, so a
+      fill crossing the request in flight can never make the order fill more than
+      ``total_qty``; when that is <= 0 the order is done (``OrderReplaced`` with ``qty=0``).
+    """
+
     order_id: int
     symbol: str
     qty: int | None = None  # new open quantity
     price: int | None = None
+    total_qty: int | None = None  # new total quantity (FIX OrderQty): leaves = total - filled
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,9 +119,14 @@ class ReplaceOrder:
 
 @dataclass(frozen=True, slots=True)
 class SubscribeMarketData:
+    """Subscribe to a symbol's trades (``TradePrinted``), top of book (``QuoteUpdated``) and, with
+    ``depth`` set, book depth (``BookDepthChanged``: the top ``depth`` levels, 0 = the full book;
+    sent at once, then on every change of those levels). Sending it again replaces the choice."""
+
     symbol: str
     trades: bool = True
     quotes: bool = True
+    depth: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +143,18 @@ class BookSnapshot:
     bids: tuple[tuple[int, int], ...]
     asks: tuple[tuple[int, int], ...]
     last_price: int | None
+    time_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookDepthChanged:
+    """The top ``depth`` levels of a book (0: every level) as they are now, aggregated per price:
+    bids best (highest) first, asks best (lowest) first. Sent to depth subscribers only."""
+
+    symbol: str
+    depth: int
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
     time_ns: int
 
 
@@ -200,7 +234,7 @@ class TradingResumed:
 
 
 # ---------------------------------------------------------------------------------------------
-# Drop copies (fix.gateway_actor.FixGateway) and parent orders (actors.oms.OMS)
+# Drop copies (fix.gateway_actor.FixGateway) and parent orders (fix.oms.OMS)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -286,4 +320,59 @@ class KillSwitchReleased:
 
     account: str
     reason: str
+    time_ns: int
+
+
+# -- FIX transport on the simulated wire (encoded and decoded by fix/) --------------------------
+@dataclass(frozen=True, slots=True)
+class FixFrame:
+    """One FIX message on the simulated wire: the raw SOH-delimited string."""
+
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class FixLinkDown:
+    """Scenario event: the transport of a FIX session drops (frames in flight are lost).
+
+    ``target`` names the counterparty's CompID when an actor holds several sessions; empty
+    means all of the receiving actor's sessions.
+    """
+
+    target: str = ""
+    reason: str = "link down"
+
+
+@dataclass(frozen=True, slots=True)
+class FixLinkUp:
+    """Scenario event: the transport is back; the initiator logs on again (no reset)."""
+
+    target: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeAuctionInfo:
+    """Subscribe (``subscribe=False``: unsubscribe) to ``AuctionImbalanceUpdated`` of ``symbol``."""
+
+    symbol: str
+    subscribe: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionImbalanceUpdated:
+    """Market data while ``symbol`` is halted: what the reopening auction would do now (sent every
+    ``auction_info_interval_s`` when it changed). ``indicative_price`` None: no price yet;
+    ``imbalance_qty`` is the unpaired quantity at that price on ``imbalance_side`` ("B", "S" or "").
+    The collars (None: none) and ``extensions`` are those of a LULD reopening; ``reopen_ns`` is
+    when the auction is due (None: not before the close)."""
+
+    symbol: str
+    indicative_price: int | None
+    paired_qty: int
+    imbalance_qty: int
+    imbalance_side: str
+    lower_collar: int | None
+    upper_collar: int | None
+    extensions: int
+    reopen_ns: int | None
     time_ns: int

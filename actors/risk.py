@@ -39,20 +39,20 @@ long / short) come from that lookup for the order's symbol; account-wide limits 
 daily loss, throttles, VaR / ES, kill-switch triggers) from the account's entry (``"ACCOUNT"`` or
 the default).
 
-The account of an order is its FIX Account(1), else the FIX session key. Risk events are
+The account of an order is its FIX session (SenderCompID: who is authenticated), never the
+client-supplied Account(1) tag, which may only narrow (its own per-order limits apply on top). Risk events are
 ``(time_ns, actor, kind, limit, value, action)`` with ``actor`` the account concerned.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, with_config
 
@@ -67,11 +67,14 @@ from actors.messages import (
     SubscribeMarketData,
     TradePrinted,
 )
+from actors.riskstats import CONVENTION, normal_var_es, var_es
 from sim.actor import Actor, Wakeup, handles
 from sim.clock import MINUTE, MS, SECOND
 from sim.record import Recorder
 
 __all__ = [
+    "OFFICER_LEG",
+    "OMS_LEG",
     "RISK_EVENT_COLUMNS",
     "Break",
     "ExecReport",
@@ -123,7 +126,7 @@ class RiskLimits:
     # account-wide
     max_gross_notional: PositiveInt | None = None  # sum |position| x mark + open orders, ticks x shares
     max_daily_loss: NonNegativeInt | None = None  # -(cash + position x mark), ticks x shares
-    max_messages: PositiveInt | None = None  # new orders + replaces per window
+    max_messages: PositiveInt | None = None  # new orders + replaces + cancels per window
     message_window_ms: PositiveFloat = 1000.0
     max_orders: PositiveInt | None = None  # new orders per window
     order_window_ms: PositiveFloat = 1000.0
@@ -152,7 +155,7 @@ class RiskEvent:
     kind: str
     limit: float
     value: float
-    action: str  # "reject" | "kill" | "alert" | "mass_cancel" | "cancels_acked" | "unblock"
+    action: str  # "reject" | "kill" | "alert" | "mass_cancel" | "cancels_acked" | "unblock" | "refused"
 
     def row(self) -> tuple[int, str, str, float, float, str]:
         return (self.time_ns, self.actor, self.kind, self.limit, self.value, self.action)
@@ -341,8 +344,10 @@ class Ledger:
         self.fills.append((account, symbol, side, qty, price))
 
     def apply(self, session: str, er: ExecReport) -> tuple[str, bool]:
-        """Update from one execution report; returns (account, whether it was a fill)."""
-        account = er.account or session
+        """Update from one execution report; returns (account, whether it was a fill). The account
+        is the FIX session that carried the order (its authenticated identity), never the
+        client-supplied Account(1) tag."""
+        account = session
         oid = er.order_id if er.order_id and er.order_id != "NONE" else None
         if oid is not None:
             for cl in (er.cl_ord_id, er.orig_cl_ord_id):
@@ -353,11 +358,9 @@ class Ledger:
         pend = self.pending.pop((session, er.cl_ord_id), None) if er.cl_ord_id else None
         if pend is not None:
             self._book(pend, -1)
-            account = er.account or pend.account
         old = self.orders.pop(oid, None) if oid is not None else None
         if old is not None:
             self._book(old, -1)
-            account = er.account or old.account
         filled = er.exec_type == "F" and er.last_qty > 0 and er.last_px is not None
         if filled:
             self.apply_fill(account, er.symbol, er.side, er.last_qty, er.last_px)  # type: ignore[arg-type]
@@ -392,8 +395,10 @@ class PreTradeGate:
     message throttle, order throttle, order quantity, order notional, price collar, duplicate,
     position, gross notional, daily loss. Throttle windows count messages that passed the
     throttle (a throttled message does not count, so a well-behaved sender recovers when the
-    window slides). Every refusal, kill and release is a :class:`RiskEvent` passed to ``sink``
-    (or kept in ``events`` when there is no sink)."""
+    window slides); cancels count as messages (:meth:`on_cancel`) and are never refused. A
+    collar fails closed: its reference is the last trade or mid, else the static reference price
+    (``reference_prices``), else the order is refused. Every refusal, kill and release is a
+    :class:`RiskEvent` passed to ``sink`` (or kept in ``events`` when there is no sink)."""
 
     def __init__(
         self,
@@ -402,6 +407,7 @@ class PreTradeGate:
         *,
         ledger: Ledger | None = None,
         sink: Callable[[RiskEvent], None] | None = None,
+        reference_prices: Mapping[str, int] | None = None,
     ) -> None:
         self.default = default or RiskLimits()
         self.overrides = dict(overrides or {})
@@ -412,6 +418,13 @@ class PreTradeGate:
         self.block_all: str | None = None  # reason when every account is blocked
         self.reference: dict[str, int] = {}  # symbol -> last trade
         self.mid: dict[str, int] = {}  # symbol -> floor((bid + ask) / 2)
+        # symbol -> the day's static reference (the scenario's reference price / prior close): the
+        # collar's reference before the market has one, and the mark until the first trade (so the
+        # account's P&L is never marked on its own prints)
+        self.prior: dict[str, int] = dict(reference_prices or {})
+        for symbol, price in self.prior.items():
+            self.ledger.marks[symbol] = price
+            self.ledger.market_marks.add(symbol)
         self.now_ns = 0
         self.accepted = 0
         self.rejected = 0
@@ -457,11 +470,17 @@ class PreTradeGate:
             self.evaluate(account, now)
 
     def _ref(self, lim: RiskLimits, symbol: str) -> int | None:
+        """The collar / notional reference: the limit's own ("last" trade or "mid"), else the
+        other market one, else the static reference price; None when nothing is known."""
         if lim.reference == "mid":
             m = self.mid.get(symbol)
             if m is not None:
                 return m
-        return self.reference.get(symbol)
+        last = self.reference.get(symbol)
+        if last is not None:
+            return last
+        m = self.mid.get(symbol)
+        return m if m is not None else self.prior.get(symbol)
 
     # -- order-flow inputs (the drop-copy view) ---------------------------------------------------
     def on_execution_report(self, session: str, raw: Any, now_ns: int | None = None, tick_size: Any = "0.01") -> Any:
@@ -548,10 +567,28 @@ class PreTradeGate:
         return kills
 
     # -- the check ----------------------------------------------------------------------------------
+    def on_cancel(self, session_key: str, account: str | None = None, now_ns: int | None = None) -> None:
+        """A cancel (F) or mass cancel (q) received by the gateway: one message in the account's
+        message-rate window (RTS 6 counts every message). A cancel is never refused -- it only
+        takes risk off -- but the new orders and replaces after it meet a fuller window."""
+        who = account or session_key
+        lim = self.limits_for(who)
+        if lim.max_messages is not None:
+            now = self._clock(now_ns)
+            _window(self._messages, who, now, _ns(lim.message_window_ms)).append(now)
+
     def __call__(self, session_key: str, req: Any, now_ns: int | None = None) -> str | None:
         """The ``pretrade`` hook of :class:`fix.gateway.GatewayCore` (a ``NewOrder`` or a
-        ``ReplaceRequest`` of ``fix.codec``)."""
-        account = req.account or session_key
+        ``ReplaceRequest`` of ``fix.codec``). Every control keys on the session (SenderCompID, the
+        authenticated client); an Account(1) tag may only narrow: when the tag has limits of its
+        own, its per-order limits apply on top of the session's."""
+        account = session_key
+        tag = getattr(req, "account", None)
+        if tag and tag != session_key:
+            refused = self._narrow(account, tag, req.symbol, req.qty, req.price_ticks, now_ns)
+            if refused is not None:
+                self.rejected += 1
+                return refused
         if hasattr(req, "orig_cl_ord_id"):  # a replace: OrderQty is the new total
             old = self.ledger.find(session_key, req.orig_cl_ord_id, req.order_id)
             return self.check(
@@ -567,6 +604,22 @@ class PreTradeGate:
             session=session_key,
             cl_ord_id=req.cl_ord_id,
         )
+
+    def _narrow(
+        self, account: str, tag: str, symbol: str, qty: int, price: int | None, now_ns: int | None
+    ) -> str | None:
+        """The per-order limits (quantity, notional) of an Account tag's own entry, if it has one."""
+        names = (f"{tag}/{symbol}", tag)
+        lim = next((self.overrides[n] for n in names if n in self.overrides), None)
+        if lim is None:
+            return None
+        now = self._clock(now_ns)
+        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+            return self._reject(now, account, "max_order_qty", lim.max_order_qty, qty)
+        px = price if price is not None else self._ref(lim, symbol)
+        if lim.max_order_notional is not None and px is not None and qty * px > lim.max_order_notional:
+            return self._reject(now, account, "max_order_notional", lim.max_order_notional, qty * px)
+        return None
 
     def check(
         self,
@@ -611,17 +664,21 @@ class PreTradeGate:
             return f"risk: kill switch active ({self.blocked.get(account) or self.block_all})"
         acct = self.limits_for(account)
         lim = self.limits_for(account, symbol)
-        # -- throttles --------------------------------------------------------------------------
+        # -- throttles (both windows are checked before either counts: a throttled message takes
+        # no slot, so a well-behaved sender recovers when the window slides) --------------------
+        msg_dq = order_dq = None
         if acct.max_messages is not None:
-            dq = _window(self._messages, account, now, _ns(acct.message_window_ms))
-            if len(dq) >= acct.max_messages:
-                return self._throttled(now, account, acct, "message_rate", acct.max_messages, len(dq) + 1)
-            dq.append(now)
+            msg_dq = _window(self._messages, account, now, _ns(acct.message_window_ms))
+            if len(msg_dq) >= acct.max_messages:
+                return self._throttled(now, account, acct, "message_rate", acct.max_messages, len(msg_dq) + 1)
         if is_new and acct.max_orders is not None:
-            dq = _window(self._orders, account, now, _ns(acct.order_window_ms))
-            if len(dq) >= acct.max_orders:
-                return self._throttled(now, account, acct, "order_rate", acct.max_orders, len(dq) + 1)
-            dq.append(now)
+            order_dq = _window(self._orders, account, now, _ns(acct.order_window_ms))
+            if len(order_dq) >= acct.max_orders:
+                return self._throttled(now, account, acct, "order_rate", acct.max_orders, len(order_dq) + 1)
+        if msg_dq is not None:
+            msg_dq.append(now)
+        if order_dq is not None:
+            order_dq.append(now)
         # -- the order itself ------------------------------------------------------------------
         if lim.max_order_qty is not None and qty > lim.max_order_qty:
             return self._reject(now, account, "max_order_qty", lim.max_order_qty, qty)
@@ -632,7 +689,9 @@ class PreTradeGate:
         notional = qty * (px or 0)
         if lim.max_order_notional is not None and notional > lim.max_order_notional:
             return self._reject(now, account, "max_order_notional", lim.max_order_notional, notional)
-        if price is not None and ref is not None and (lim.collar_pct is not None or lim.collar_ticks is not None):
+        if price is not None and (lim.collar_pct is not None or lim.collar_ticks is not None):
+            if ref is None:  # fail closed: a collar that cannot be checked refuses the order
+                return self._reject(now, account, "no_reference", 0, 0, "risk: no reference price for the collar")
             width = _collar_width(ref, lim)
             if abs(price - ref) > width:
                 bound = ref + width if price > ref else ref - width
@@ -743,32 +802,55 @@ def _collar_width(ref: int, lim: RiskLimits) -> int:
 # =============================================================================================
 
 
-def _k(n: int, alpha: float) -> int:
-    return max(1, math.ceil(n * (1 - Fraction(str(alpha)))))
+#: the officer's VaR: losses of the current exposure over this horizon ...
+VAR_HORIZON_S = 60
+#: ... from mid-price returns over the horizon, sampled (overlapping) on this grid ...
+VAR_STEP_S = 10
+#: ... and shown only with at least this many observations in the tail (N (1 - alpha) >= 3),
+#: else "n/a" (None): a 99% VaR needs 300 observations, 51 minutes of quotes.
+VAR_MIN_TAIL = 3
+
+
+def var_min_observations(alpha: float) -> int:
+    """Fewest observations for an intraday VaR at ``alpha``: ``ceil(VAR_MIN_TAIL / (1 - alpha))``."""
+    return math.ceil(VAR_MIN_TAIL / (1 - Fraction(str(alpha))))
 
 
 def historical_var_es(losses: Sequence[float], alpha: float = 0.99) -> tuple[float, float]:
-    """Empirical VaR and ES at level ``alpha`` over N outcomes (losses positive): sort the losses,
-    VaR is the ``ceil(N (1 - alpha))``-th largest, ES the mean of the losses from it upwards (the
-    ``k`` largest). ``(0, 0)`` without outcomes."""
-    n = len(losses)
-    if n == 0:
-        return 0.0, 0.0
-    k = min(_k(n, alpha), n)
-    worst = sorted(losses, reverse=True)[:k]
-    return float(worst[-1]), float(math.fsum(worst) / k)
+    """Historical VaR (the ``ceil(N (1 - alpha))``-th largest loss) and Acerbi-Tasche ES, from
+    :mod:`actors.riskstats` (the one definition Monte Carlo uses too). ``(nan, nan)`` without
+    outcomes."""
+    return var_es(losses, alpha)
 
 
 def parametric_var_es(losses: Sequence[float], alpha: float = 0.99) -> tuple[float, float]:
     """Normal VaR and ES of losses with the sample mean ``mu`` and standard deviation ``s``
-    (n - 1): VaR = mu + z s, ES = mu + s phi(z) / (1 - alpha), z = Phi^-1(alpha)."""
-    if len(losses) < 2:
-        return 0.0, 0.0
-    mu = statistics.fmean(losses)
-    sd = statistics.stdev(losses)
-    nd = statistics.NormalDist()
-    z = nd.inv_cdf(alpha)
-    return mu + z * sd, mu + sd * nd.pdf(z) / (1 - alpha)
+    (n - 1): VaR = mu + z s, ES = mu + s phi(z) / (1 - alpha), z = Phi^-1(alpha); nan below 2."""
+    return normal_var_es(losses, alpha)
+
+
+def grid_returns(
+    series: Mapping[str, Sequence[tuple[int, int]]], symbols: Iterable[str], lag: int, last: int
+) -> list[dict[str, float]]:
+    """Returns over ``lag`` grid steps of ``symbols`` at every grid slot up to ``last`` (overlapping
+    windows), on a common grid of forward-filled prices starting where every symbol has one.
+    ``series[symbol]`` is (slot, price) in increasing slot order (any price unit: 2 x mid)."""
+    symbols = sorted(set(symbols))
+    data = {s: dict(series.get(s, ())) for s in symbols}
+    if not symbols or any(not v for v in data.values()):
+        return []
+    start = max(min(v) for v in data.values())
+    if last - start < lag:
+        return []
+    filled: dict[str, list[int]] = {}
+    for s in symbols:
+        px = data[s][max(t for t in data[s] if t <= start)]
+        col = []
+        for t in range(start, last + 1):
+            px = data[s].get(t, px)
+            col.append(px)
+        filled[s] = col
+    return [{s: filled[s][i] / filled[s][i - lag] - 1.0 for s in symbols} for i in range(lag, last - start + 1)]
 
 
 def minute_returns(closes: Mapping[str, Sequence[tuple[int, int]]], symbols: Iterable[str]) -> list[dict[str, float]]:
@@ -801,6 +883,10 @@ def minute_returns(closes: Mapping[str, Sequence[tuple[int, int]]], symbols: Ite
 # =============================================================================================
 
 
+OMS_LEG = "OMS vs exchange"
+OFFICER_LEG = "officer vs exchange"
+
+
 @dataclass(frozen=True, slots=True)
 class Break:
     """A disagreement: ``what`` is "position" (shares) or "cash" (ticks x shares = cents at tick
@@ -813,9 +899,16 @@ class Break:
     risk: int
     exchange: int
 
+    @property
+    def legs(self) -> list[str]:
+        """The legs that disagree with the exchange (the book of record): ``"OMS vs exchange"``,
+        ``"officer vs exchange"``, or both."""
+        return [name for name, v in ((OMS_LEG, self.oms), (OFFICER_LEG, self.risk)) if v != self.exchange]
+
     def __str__(self) -> str:
         where = f"{self.account}/{self.symbol}" if self.symbol else self.account
-        return f"{self.what} break {where}: oms={self.oms} risk={self.risk} exchange={self.exchange}"
+        legs = ", ".join(self.legs)
+        return f"{legs}: {self.what} break {where}: oms={self.oms} risk={self.risk} exchange={self.exchange}"
 
 
 def _fill_tuple(f: Any) -> tuple[str, str, str, int, int]:
@@ -901,18 +994,31 @@ class _KillRun:
     trigger_ns: int
     done_ns: int | None = None
     resent: int = 0
+    account: str = ""
+    canceled: int = 0  # orders the gateway reported canceled for this kill (ExecType 4, Text = reason)
 
 
 @dataclass(slots=True)
 class VaRFigures:
+    """VaR / ES of one account at ``time_ns`` over ``horizon_s``; the figures are None ("n/a")
+    with fewer than ``min_n`` observations."""
+
     time_ns: int
     account: str
     n: int
-    hist_var: float
-    hist_es: float
-    param_var: float
-    param_es: float
+    hist_var: float | None
+    hist_es: float | None
+    param_var: float | None
+    param_es: float | None
     exposure: dict[str, int] = field(default_factory=dict)
+    horizon_s: int = VAR_HORIZON_S
+    min_n: int = 0
+
+    def view(self) -> dict[str, Any]:
+        figs = {"hist_var": self.hist_var, "hist_es": self.hist_es, "param_var": self.param_var}
+        figs["param_es"] = self.param_es
+        status = "ok" if self.hist_var is not None else f"n/a: {self.n} of {self.min_n} observations"
+        return {**figs, "n": self.n, "horizon_s": self.horizon_s, "status": status}
 
 
 class RiskOfficer(Actor):
@@ -930,6 +1036,8 @@ class RiskOfficer(Actor):
     the mass cancel again.
     """
 
+    placement_role: ClassVar[str] = "hub"  # the exchange side: one process with the exchange
+
     def __init__(
         self,
         name: str,
@@ -945,8 +1053,10 @@ class RiskOfficer(Actor):
         var_lookback_min: int = 60,
         var_alpha: float = 0.99,
         location: str = "risk",
+        accounts: Sequence[str] = (),
     ) -> None:
         super().__init__(name, location)
+        self.known_accounts = set(accounts)  # the FIX sessions the officer answers for
         self.recorder = recorder
         self.table = recorder.table("risk_events", RISK_EVENT_COLUMNS)
         self.gate = gate if gate is not None else PreTradeGate()
@@ -964,7 +1074,9 @@ class RiskOfficer(Actor):
         self.exchange = -1
         self.desks: list[int] = []
         self.closes: dict[str, deque[tuple[int, int]]] = {}
+        self.mids: dict[str, deque[tuple[int, int]]] = {}  # symbol -> (grid slot, bid + ask) closes
         self.kills: dict[str, _KillRun] = {}
+        self.kill_log: list[_KillRun] = []  # every kill of the run, released or not
         self.kill_latency_ns: dict[str, list[int]] = {}
         self.var: dict[str, VaRFigures] = {}
         self.drop_copies = 0
@@ -977,11 +1089,8 @@ class RiskOfficer(Actor):
             self.send(self.gateway, SubscribeDropCopy())
         if self.exchange_name is not None:
             self.exchange = self.lookup(self.exchange_name)
-            mid = self.gate.default.reference == "mid" or any(
-                lim.reference == "mid" for lim in self.gate.overrides.values()
-            )
-            for symbol in self.symbols:
-                self.send(self.exchange, SubscribeMarketData(symbol, trades=True, quotes=mid))
+            for symbol in self.symbols:  # quotes: the VaR runs on mid prices (no bid-ask bounce)
+                self.send(self.exchange, SubscribeMarketData(symbol, trades=True, quotes=True))
         self.desks = [self.lookup(n) for n in self.desk_names]
         if self.var_interval_ns > 0:
             self.wake_in(self.var_interval_ns, "var")
@@ -1002,7 +1111,11 @@ class RiskOfficer(Actor):
         if er is None:
             return
         self.gate.on_execution_report(session, er, self.now)
-        account = er.account or session
+        account = session  # controls key on the session, never on the Account(1) tag
+        if er.exec_type == "4":  # the gateway's answer to a kill: a cancel carrying its reason
+            killed = self.kills.get(account) or self.kills.get("")
+            if killed is not None and er.text == killed.reason:
+                killed.canceled += 1
         if er.exec_type in ("0", "5") and self.gate.is_blocked(account):
             run = self.kills.get(account) or self.kills.get("")
             if run is not None and self.gateway >= 0:
@@ -1026,6 +1139,17 @@ class RiskOfficer(Actor):
     @handles(QuoteUpdated)
     def on_quote(self, msg: QuoteUpdated, src: int) -> None:
         self.gate.on_quote(msg.symbol, msg.bid, msg.ask)
+        if msg.bid is None or msg.ask is None:
+            return
+        slot = msg.time_ns // (VAR_STEP_S * SECOND)
+        dq = self.mids.get(msg.symbol)
+        if dq is None:
+            steps = (self.var_lookback_min * 60 + VAR_HORIZON_S) // VAR_STEP_S + 2
+            dq = self.mids[msg.symbol] = deque(maxlen=steps)
+        if dq and dq[-1][0] == slot:
+            dq[-1] = (slot, msg.bid + msg.ask)
+        else:
+            dq.append((slot, msg.bid + msg.ask))
 
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
@@ -1034,8 +1158,20 @@ class RiskOfficer(Actor):
             self.wake_in(self.var_interval_ns, "var")
         self._after()
 
+    def is_known(self, account: str) -> bool:
+        """An account the kill switch can act on: ``""`` / ``"*"`` (all), a configured session, one
+        seen in the drop copies, or one with limits of its own. Case-sensitive, as CompIDs are."""
+        if account in ("", "*") or account in self.known_accounts or account in self.gate.overrides:
+            return True
+        return account in self.ledger.accounts()
+
     @handles(KillSwitch)
     def on_kill_switch(self, msg: KillSwitch, src: int) -> None:
+        if not self.is_known(msg.account):  # nothing would be canceled or blocked: refuse, say so
+            on = 1.0 if msg.on else 0.0
+            self._record(RiskEvent(self.now, msg.account, "kill_switch_command", 0.0, on, "refused"))
+            self._error(f"kill switch {'on' if msg.on else 'off'} for unknown account {msg.account!r} refused")
+            return
         if msg.on:
             self.gate.kill(msg.account, msg.reason or "command", self.now, kind="kill_switch_command")
         else:
@@ -1068,7 +1204,8 @@ class RiskOfficer(Actor):
         return self.ledger.open_count(account) == 0
 
     def _start_kill(self, account: str, reason: str, t0: int) -> None:
-        self.kills[account] = _KillRun(reason, t0)
+        run = self.kills[account] = _KillRun(reason, t0, account=account)
+        self.kill_log.append(run)
         self._record(RiskEvent(self.now, account or "*", "kill_switch", 0.0, float(self.now - t0), "mass_cancel"))
         if self.gateway >= 0:
             self.send(self.gateway, self._mass_cancel(account, reason))
@@ -1077,11 +1214,14 @@ class RiskOfficer(Actor):
 
     # -- VaR / ES ------------------------------------------------------------------------------
     def compute_var(self) -> dict[str, VaRFigures]:
-        """VaR / ES of every account's current position over recent 1-minute returns (historical
-        and parametric normal, level ``var_alpha``), checked against ``max_var`` / ``max_es``."""
+        """VaR / ES (historical and parametric normal, level ``var_alpha``) of every account's
+        current exposure over a ``VAR_HORIZON_S`` horizon, from mid-price returns over that
+        horizon sampled every ``VAR_STEP_S`` (overlapping windows) in the last
+        ``var_lookback_min`` minutes of complete grid steps; "n/a" (None) with fewer than
+        :func:`var_min_observations`; checked against ``max_var`` / ``max_es`` when known."""
         now = self.now
-        current = now // MINUTE
-        closes = {s: [c for c in dq if c[0] < current] for s, dq in self.closes.items()}
+        current = now // (VAR_STEP_S * SECOND)
+        closes = {s: [c for c in dq if c[0] < current] for s, dq in self.mids.items()}
         out = {}
         desk: dict[str, int] = {}
         books = [(a, self.ledger.positions[a]) for a in sorted(self.ledger.positions)]
@@ -1096,11 +1236,17 @@ class RiskOfficer(Actor):
         return out
 
     def _var_of(self, account: str, exposure: dict[str, int], closes: Mapping[str, Any], now: int) -> VaRFigures:
-        rets = minute_returns(closes, exposure)[-self.var_lookback_min :]
+        last = now // (VAR_STEP_S * SECOND) - 1
+        keep = self.var_lookback_min * 60 // VAR_STEP_S
+        rets = grid_returns(closes, exposure, VAR_HORIZON_S // VAR_STEP_S, last)[-keep:]
         losses = [-math.fsum(v * r[s] for s, v in exposure.items()) for r in rets]
-        hv, he = historical_var_es(losses, self.var_alpha)
-        pv, pe = parametric_var_es(losses, self.var_alpha)
-        fig = self.var[account] = VaRFigures(now, account, len(losses), hv, he, pv, pe, exposure)
+        need = var_min_observations(self.var_alpha)
+        hv = he = pv = pe = None
+        if len(losses) >= need:
+            hv, he = historical_var_es(losses, self.var_alpha)
+            pv, pe = parametric_var_es(losses, self.var_alpha)
+        fig = VaRFigures(now, account, len(losses), hv, he, pv, pe, exposure=exposure, min_n=need)
+        self.var[account] = fig
         if account != "*" or "*" in self.gate.overrides:  # desk-wide limits: an override "*"
             self._check_var(account, fig)
         return fig
@@ -1112,10 +1258,10 @@ class RiskOfficer(Actor):
             breached += [(k, lim.max_var, v) for k, v in (("var_hist", fig.hist_var), ("var_param", fig.param_var))]
         if lim.max_es is not None:
             breached += [(k, lim.max_es, v) for k, v in (("es_hist", fig.hist_es), ("es_param", fig.param_es))]
-        breached = [b for b in breached if b[2] > b[1]]
+        breached = [(k, limit, v) for k, limit, v in breached if v is not None and v > limit]
         for kind, limit, value in breached:
             self._record(
-                RiskEvent(self.now, account, kind, float(limit), float(value), "kill" if lim.kill_on_var else "alert")
+                RiskEvent(self.now, account, kind, float(limit), float(value), "kill" if lim.kill_on_var else "alert")  # type: ignore[arg-type]
             )
         if breached and lim.kill_on_var:
             self.gate.kill(
@@ -1144,10 +1290,23 @@ class RiskOfficer(Actor):
             "events": dict(sorted(counts.items())),
             "blocked": sorted(self.gate.blocked),
             "kill_latency_ns": {a: list(v) for a, v in sorted(self.kill_latency_ns.items())},
-            "var": {
-                a: {"hist_var": f.hist_var, "hist_es": f.hist_es, "param_var": f.param_var, "param_es": f.param_es}
-                for a, f in sorted(self.var.items())
-            },
+            "kills": [
+                {
+                    "account": k.account or "*",
+                    "reason": k.reason,
+                    "trigger_ns": k.trigger_ns,
+                    "canceled": k.canceled,  # from the gateway's execution reports
+                    "acked_ns": k.done_ns,
+                    "blocked": self.gate.is_blocked(k.account),
+                }
+                for k in self.kill_log
+            ],
+            "var": {a: f.view() for a, f in sorted(self.var.items())},
+            "var_method": (
+                f"{self.var_alpha:g} VaR / ES of the current exposure over {VAR_HORIZON_S} s, from mid-price returns "
+                f"over {VAR_HORIZON_S} s sampled every {VAR_STEP_S} s in the last {self.var_lookback_min} min; "
+                f"historical ({CONVENTION}) and normal; n/a below {var_min_observations(self.var_alpha)} observations"
+            ),
             "gate": {"accepted": self.gate.accepted, "rejected": self.gate.rejected},
         }
 

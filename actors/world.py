@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import ConfigDict, Field, with_config
 from scipy.signal import lfilter
 
+from sim import detmath
 from sim.clock import SECOND
 from sim.rng import RandomStreams
 
@@ -320,8 +321,10 @@ class Activity:
         lengths[-1] = (self.end_ns - self.start_ns - (n - 1) * self.step_ns) / SECOND
         mids = (np.arange(n) * dt + lengths / 2.0) / ((self.end_ns - self.start_ns) / SECOND)
         profile = 1.0 + params.u_shape * (12.0 * (mids - 0.5) ** 2 - 1.0)
-        intensity = np.exp(log_i - log_i.max()) * profile
-        intensity /= float(np.dot(intensity, lengths)) / float(lengths.sum())
+        intensity = detmath.exp(log_i - log_i.max()) * profile  # np.exp differs between CPUs
+        # an exactly rounded sum, not np.dot: BLAS splits a long dot product over its threads, so the
+        # result (and every arrival time after it) depended on the thread count of the process
+        intensity /= math.fsum((intensity * lengths).tolist()) / math.fsum(lengths.tolist())
         self._intensity = intensity
         cum = np.empty(n + 1)
         cum[0] = 0.0

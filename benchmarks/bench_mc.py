@@ -1,6 +1,6 @@
 """Monte Carlo scaling: the same experiment on 1 and on 2 Ray workers, timed and compared.
 
-Runs ``desksim mc``'s engine (``sim.montecarlo.monte_carlo``) on the bundled ``flash_crash``
+Runs ``desksim mc``'s engine (``desksim.montecarlo.monte_carlo``) on the bundled ``flash_crash``
 scenario (``quick`` if that scenario is not bundled) with ``--runs`` runs at ``--workers-list``
 worker counts (default 1 and 2), each into its own folder, and prints the wall time of each, the
 speed-up over the first, and whether every ``runs.parquet`` holds the same digests and metrics
@@ -27,8 +27,8 @@ if str(REPO) not in sys.path:
 
 import pandas as pd  # noqa: E402
 
+from desksim.montecarlo import TIMING_COLUMNS, monte_carlo  # noqa: E402
 from scenarios import bundled  # noqa: E402
-from sim.montecarlo import TIMING_COLUMNS, monte_carlo  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

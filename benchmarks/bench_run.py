@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from sim import api  # noqa: E402
+from desksim import api  # noqa: E402
 from sim.actor import Actor, handles  # noqa: E402
 from sim.kernel import Kernel  # noqa: E402
 from sim.network import LinkSpec, Network, NetworkSpec  # noqa: E402

@@ -32,9 +32,9 @@ if str(REPO) not in sys.path:
 
 import ray  # noqa: E402
 
+from desksim import api  # noqa: E402
+from desksim.ray_run import run_ray  # noqa: E402
 from scenarios.schema import load  # noqa: E402
-from sim import api  # noqa: E402
-from sim.runtime.ray import run_ray  # noqa: E402
 
 PLACEMENTS: dict[str, Any] = {
     "default": None,
@@ -47,7 +47,7 @@ DEFAULTS = {"baseline": (300.0, ["default", "core"]), "crowd": (60.0, ["crowd"])
 def bench(name: str, duration: float | None, placements: list[str], seed: int | None, pools: int) -> None:
     scenario = load(name)
     if duration:
-        scenario = api._shorten(scenario, duration)
+        scenario = api.shorten(scenario, duration)
     sim_s = (scenario.session.close_ns - scenario.session.open_ns) / 1e9
     print(f"\n== {name}: {sim_s:.0f} simulated seconds, seed {seed if seed is not None else scenario.seed}")
     t0 = time.perf_counter()

@@ -15,6 +15,10 @@ Conventions inside desksim (the readers' output, the builders' input): side ``"B
 ord_type ``"LIMIT"``/``"MARKET"``, tif ``"DAY"``/``"IOC"``/``"FOK"``, prices in integer ticks,
 quantities ``int``. Post-only is ExecInst(18) containing ``'6'`` (Participate don't initiate).
 
+Timestamps: builders stamp TransactTime(60) from their ``now_ns`` argument, simulated time in
+ns since midnight UTC of the trading date, through ``codec.clock`` (a :class:`FixClock`; the
+session layer stamps SendingTime with the same clock, so both carry the scenario's date).
+
 Builders set only BeginString(8) and MsgType(35) in the header; the session layer adds
 SenderCompID, TargetCompID, MsgSeqNum and SendingTime. ``validate_body`` validates such a
 message by filling those four with placeholders on a copy.
@@ -26,7 +30,6 @@ quickfix field classes.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -36,11 +39,16 @@ from typing import Any
 import quickfix as fix
 import quickfix44 as fix44
 
+from fix.clock import DEFAULT_TRADING_DATE, FixClock, fix_timestamp
+
 __all__ = [
+    "DEFAULT_TRADING_DATE",
+    "MAX_MARKET_DEPTH",
     "SIDE_FROM_FIX",
     "SIDE_TO_FIX",
     "CancelRequest",
     "Codec",
+    "FixClock",
     "FixValidationError",
     "Invalid",
     "MDEntry",
@@ -186,6 +194,11 @@ class MassCancelRequest:
     symbol: str | None
 
 
+MAX_MARKET_DEPTH = 100
+"""Deepest MarketDepth(264) served level by level; 0 asks for the full book (every level). A
+deeper request is refused with MarketDataRequestReject (Y) reason 5, unsupported MarketDepth."""
+
+
 @dataclass(frozen=True, slots=True)
 class MarketDataReq:
     md_req_id: str
@@ -231,21 +244,6 @@ def _load_dd(path: str) -> Any:
         dd = fix.DataDictionary(path)
         _DD_CACHE[path] = dd
     return dd
-
-
-_ts_cache: list[Any] = [None, ""]
-
-
-def fix_timestamp(now_ns: int | None = None) -> str:
-    """UTCTimestamp with milliseconds (``YYYYMMDD-HH:MM:SS.sss``) for ``now_ns`` nanoseconds since
-    the epoch (wall clock when None). Simulated time starting at 0 reads as 1970-01-01."""
-    if now_ns is None:
-        now_ns = time.time_ns()
-    sec, rem = divmod(int(now_ns), 1_000_000_000)
-    if _ts_cache[0] != sec:
-        _ts_cache[0] = sec
-        _ts_cache[1] = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec))
-    return f"{_ts_cache[1]}.{rem // 1_000_000:03d}"
 
 
 def _new(msg_type: str) -> Any:
@@ -309,7 +307,10 @@ class Codec:
     builders and readers of the order-entry application messages. One instance per tick size;
     the DataDictionary is loaded once per path and shared."""
 
-    def __init__(self, tick_size: float | str | Decimal, data_dictionary_path: str | None = None) -> None:
+    def __init__(
+        self, tick_size: float | str | Decimal, data_dictionary_path: str | None = None, clock: FixClock | None = None
+    ) -> None:
+        self.clock = clock if clock is not None else FixClock()  # now_ns of the builders -> TransactTime
         tick = Decimal(str(tick_size))
         if not tick.is_finite() or tick <= 0:
             raise ValueError(f"tick_size must be positive, got {tick_size!r}")
@@ -427,7 +428,7 @@ class Codec:
             m.setField(1, account)
         m.setField(55, symbol)
         m.setField(54, SIDE_TO_FIX.get(side, side))
-        m.setField(60, fix_timestamp(now_ns))
+        m.setField(60, self.clock.timestamp(now_ns))
         m.setField(38, str(int(qty)))
         m.setField(40, ORD_TYPE_TO_FIX.get(ord_type, ord_type))
         if price_ticks is not None:
@@ -454,7 +455,7 @@ class Codec:
         m.setField(11, cl_ord_id)
         m.setField(55, symbol)
         m.setField(54, SIDE_TO_FIX.get(side, side))
-        m.setField(60, fix_timestamp(now_ns))
+        m.setField(60, self.clock.timestamp(now_ns))
         if qty is not None:
             m.setField(38, str(int(qty)))
         return m
@@ -483,7 +484,7 @@ class Codec:
             m.setField(1, account)
         m.setField(55, symbol)
         m.setField(54, SIDE_TO_FIX.get(side, side))
-        m.setField(60, fix_timestamp(now_ns))
+        m.setField(60, self.clock.timestamp(now_ns))
         m.setField(38, str(int(qty)))
         m.setField(40, ORD_TYPE_TO_FIX.get(ord_type, ord_type))
         if price_ticks is not None:
@@ -511,7 +512,7 @@ class Codec:
         m.setField(530, request_type)
         if symbol is not None:
             m.setField(55, symbol)
-        m.setField(60, fix_timestamp(now_ns))
+        m.setField(60, self.clock.timestamp(now_ns))
         return m
 
     def market_data_request(
@@ -599,7 +600,7 @@ class Codec:
             ap(f"\x0132={last_qty}")
         if last_px_ticks is not None:
             ap(f"\x0131={self.from_ticks(last_px_ticks)}")
-        ap(f"\x01151={leaves_qty}\x0114={cum_qty}\x016={avg_px}\x0160={fix_timestamp(now_ns)}")
+        ap(f"\x01151={leaves_qty}\x0114={cum_qty}\x016={avg_px}\x0160={self.clock.timestamp(now_ns)}")
         if text:
             ap("\x0158=" + text.replace("\x01", " "))
         if liquidity is not None:
@@ -629,7 +630,7 @@ class Codec:
         m.setField(39, ord_status)
         if account:
             m.setField(1, account)
-        m.setField(60, fix_timestamp(now_ns))
+        m.setField(60, self.clock.timestamp(now_ns))
         m.setField(434, response_to)
         if reason is not None:
             m.setField(102, reason)
@@ -669,7 +670,7 @@ class Codec:
             m.addGroup(g)
         if symbol is not None:
             m.setField(55, symbol)
-        m.setField(60, fix_timestamp(now_ns))
+        m.setField(60, self.clock.timestamp(now_ns))
         if text:
             m.setField(58, text)
         return m
@@ -901,6 +902,10 @@ class Codec:
             return Invalid(f"invalid MarketDepth {raw_depth!r}", 264, "5")
         if depth < 0:
             return Invalid(f"invalid MarketDepth {raw_depth!r}", 264, "5")
+        if depth > MAX_MARKET_DEPTH:
+            return Invalid(
+                f"unsupported MarketDepth {depth}: 1..{MAX_MARKET_DEPTH} levels, or 0 for the full book", 264, "5"
+            )
         update_type = _get(msg, 265)
         if update_type not in (None, "0", "1"):
             return Invalid(f"unsupported MDUpdateType {update_type!r}", 265, "6")

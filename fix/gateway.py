@@ -28,10 +28,17 @@ Choices (the FIX spec leaves them to the venue):
   OrigClOrdID is unknown.
 * A replace may change OrderQty and Price only: Side, Symbol, OrdType and TimeInForce must match
   (else 9, CxlRejReason 99). ExecInst on a replace is ignored (post-only stays as entered).
-  OrderQty is the new total: the book receives open qty = OrderQty - CumQty (9 if <= 0).
-  Race (documented, not compensated): a fill executed by the book after the G was translated
-  and before the book applied it leaves the order with OrderQty = CumQty + LeavesQty larger
-  than requested; the reports always state the book's truth, so the invariant holds.
+  OrderQty is the new total and goes to the book as it is (``ReplaceOrder.total_qty``): the
+  book sets LeavesQty = OrderQty - CumQty in the step that applies the replace, with the CumQty
+  of every fill it executed so far -- the gateway's own CumQty may be stale while a fill is on
+  its way, so it is never used for this. FIX 4.4 Vol. 4 App. D (cancel/replace request sent
+  whilst execution is being reported): if OrderQty <= CumQty the replace is accepted and the
+  order is done -- ExecutionReport ExecType=5 (Replaced), OrdStatus=2 (Filled takes precedence
+  over Replaced and Canceled), OrderQty amended to CumQty, LeavesQty=0 -- whether or not the
+  gateway had heard of the fills (one rule, decided where the fills happen). If the order was
+  already filled (or otherwise done) when the replace reached the book: OrderCancelReject (9),
+  CxlRejReason 0 (too late). So CumQty never exceeds the last OrderQty accepted, and a replace
+  is never granted more than the OrderQty it asked for.
 * Every ClOrdID seen in a session (D, F, G, q) is remembered; reusing one -> reject (ER with
   OrdRejReason 6 for D, 9 with CxlRejReason 6 for F/G). A duplicate D with PossResend(97)=Y is
   ignored silently (FIX: a resent order already received).
@@ -94,7 +101,7 @@ PreTrade = Callable[[str, Any, int | None], str | None]  # (session, NewOrder | 
 NEW, PARTIAL, FILLED, CANCELED, REJECTED, PENDING_NEW = "0", "1", "2", "4", "8", "A"
 _DONE = frozenset((FILLED, CANCELED, REJECTED))
 
-_CANCEL_KINDS = frozenset(("cancel", "mass", "disconnect"))
+_CANCEL_KINDS = frozenset(("cancel", "mass", "disconnect", "kill"))  # "kill": cancel_account (kill switch)
 _ADMIN_MSG_TYPES = frozenset(("0", "1", "2", "3", "4", "5", "A"))
 
 # OrdRejReason(103) for the book's / exchange's reject reasons
@@ -388,7 +395,19 @@ class GatewayCore:
             order = sess.by_order_id.get(order_id)
         return order
 
+    def _count_cancel(self, sess: _Session) -> None:
+        """Tell the pre-trade gate a cancel arrived (it counts toward message-rate limits, RTS 6);
+        a gate without ``on_cancel`` ignores cancels. Never raises, never refuses the cancel."""
+        counter = getattr(self.pretrade, "on_cancel", None)
+        if counter is None:
+            return
+        try:
+            counter(sess.key, None, self.now_ns)
+        except Exception as exc:
+            self._record_error(f"pretrade on_cancel: {type(exc).__name__}: {exc}")
+
     def _on_cancel_request(self, sess: _Session, msg: Any) -> None:
+        self._count_cancel(sess)
         req = self.codec.read_cancel(msg)
         if isinstance(req, Invalid):
             self._cancel_reject_raw(sess, msg, "1", req.text)
@@ -438,9 +457,6 @@ class GatewayCore:
             problem = "only limit orders can be replaced"
         elif req.tif is not None and req.tif != order.tif:
             problem = "TimeInForce cannot change"
-        open_qty = req.qty - order.cum_qty
-        if problem is None and open_qty <= 0:
-            problem = f"OrderQty {req.qty} must exceed CumQty {order.cum_qty}"
         if problem is not None:
             self._cancel_reject(sess.key, order, cl, req.orig_cl_ord_id, response_to, "99", problem)
             return
@@ -450,7 +466,8 @@ class GatewayCore:
                 self._cancel_reject(sess.key, order, cl, req.orig_cl_ord_id, response_to, "2", refused)
                 return
         order.pending.append(_Pending("replace", cl))
-        self.send_command(ReplaceOrder(order.order_id, order.symbol, open_qty, req.price_ticks))
+        # the new total OrderQty: the book, not this core's possibly stale CumQty, sets the leaves
+        self.send_command(ReplaceOrder(order.order_id, order.symbol, None, req.price_ticks, total_qty=req.qty))
 
     def _cancel_reject_raw(self, sess: _Session, msg: Any, response_to: str, text: str) -> None:
         cl = _field(msg, 11)
@@ -515,6 +532,7 @@ class GatewayCore:
         self._er(order, "I", cl_ord_id=order.cl_ord_id)
 
     def _on_mass_cancel_request(self, sess: _Session, msg: Any) -> None:
+        self._count_cancel(sess)
         req = self.codec.read_mass_cancel(msg)
         self._mass_seq += 1
         report_id = f"MC{self._mass_seq}"
@@ -786,8 +804,15 @@ class GatewayCore:
                 break
         order.price = ev.price
         order.leaves_qty = ev.qty
-        order.order_qty = order.cum_qty + ev.qty
-        order.status = PARTIAL if order.cum_qty else NEW
+        if ev.cum_qty is not None and ev.cum_qty != order.cum_qty:
+            # cannot happen: the book's fills reach us before its OrderReplaced (FIFO link)
+            self._record_error(f"OrderReplaced {order.order_id}: book CumQty {ev.cum_qty} != {order.cum_qty}")
+        order.order_qty = order.cum_qty + ev.qty  # OrderQty amended to CumQty when the replace ended it
+        if ev.qty == 0:  # a total at or below CumQty: done, Filled takes precedence (App. D)
+            order.status = FILLED
+            self._finish(order)
+        else:
+            order.status = PARTIAL if order.cum_qty else NEW
         if pending is None or pending.cl_ord_id is None:
             self._er(order, "D", cl_ord_id=order.cl_ord_id, text="restated")
             return

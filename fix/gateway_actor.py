@@ -13,14 +13,25 @@
   the right session.
 * Every ExecutionReport is copied, as stamped for the wire, to the ``SubscribeDropCopy``
   subscribers as a native ``DropCopy`` message (the risk officer reads them).
-* A MarketDataRequest (V) subscribes the gateway to the exchange's native market data once per
-  symbol and asks for a book snapshot (``QueryBook``) that is answered as a W; trades and
-  top-of-book changes then stream as X (incremental subscribers) or W (full-refresh ones).
+* Market data: a MarketDataRequest (V) is served by :class:`fix.marketdata.MarketDataFeed` (the
+  one ``desksim serve`` uses too) from the exchange's native depth and trade feeds: a W, then
+  every change within the requested depth (0 = the full book) as X (or W for MDUpdateType 0).
 * Cancel-on-disconnect (on by default): when a session drops (link down, logout, silence) the
   core cancels the session's live orders; their ExecutionReports are stored and reach the client
   by resend after it logs on again.
 * ``FixLinkDown`` / ``FixLinkUp`` (scenario events; ``target`` = a client CompID, or empty for
   every session) drop and restore the transport: frames that arrive while it is down are lost.
+
+Two transports, one gateway. In a run (``transport=None``) frames travel over the simulated
+links as above, and the sessions' clock is the kernel's. In ``desksim serve`` a
+:class:`fix.transport.FrameTransport` (the TCP acceptor) carries them: it hands inbound frames
+to :meth:`FixGateway.receive` (the connection's first frame has named the session) and
+connection losses to :meth:`FixGateway.transport_lost`, takes outbound frames, and closes a
+session's connection when the session ends. Its sessions then run on ``session_clock`` (wall
+time: SendingTime is real UTC, heartbeats and timeouts on wall time) and their timers are polled
+by the owner (:meth:`FixGateway.poll_session_timers`); TransactTime stays the codec's
+(simulated) time. Application messages are screened (:func:`fix.screen.screen_inbound`) before
+the core reads them, on either transport.
 
 Every FIX frame in and out is recorded in the ``fix_messages`` table
 ``(time_ns, session, direction, msg_type, seq, cl_ord_id, text)`` where ``direction`` is
@@ -30,13 +41,14 @@ lets an exception escape: errors are counted in ``errors`` and kept in ``last_er
 
 from __future__ import annotations
 
-from collections import deque
+import logging
+import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from actors.messages import (
     ORDER_ID_SHIFT,
-    BookSnapshot,
+    BookDepthChanged,
     CancelRejected,
     DropCopy,
     LimitStateEntered,
@@ -47,8 +59,6 @@ from actors.messages import (
     OrderFilled,
     OrderRejected,
     OrderReplaced,
-    QueryBook,
-    QuoteUpdated,
     SubscribeDropCopy,
     SubscribeMarketData,
     SubscribeTradingStatus,
@@ -56,41 +66,43 @@ from actors.messages import (
     TradingHalted,
     TradingResumed,
 )
-from fix.codec import Codec, MarketDataReq
+from fix.codec import Codec, FixClock, MarketDataReq
 from fix.gateway import GatewayCore
+from fix.marketdata import MarketDataFeed
+from fix.screen import screen_inbound
 from fix.session import FixFrame, FixLinkDown, FixLinkUp, FixSession, SessionState
+from fix.transport import FrameTransport, SessionClock
 from sim.actor import Actor, Wakeup, handles
 from sim.record import Recorder
 
 __all__ = ["FIX_MESSAGE_COLUMNS", "FixGateway", "scan_frame"]
 
+log = logging.getLogger("desksim.gateway")
+
+MAX_LATENCY_S = 120.0
+"""SendingTime tolerance of a session on a real transport (quickfix's default MaxLatency)."""
+
 FIX_MESSAGE_COLUMNS = ("time_ns", "session", "direction", "msg_type", "seq", "cl_ord_id", "text")
 
 _BOOK_EVENTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, OrderReplaced, CancelRejected)
-_SNAPSHOT_LEVELS = 10  # levels asked for a MarketDepth=0 (full book) request
+
+
+_SCAN_RE = re.compile(r"(?:^|\x01)(35|34|11|58|49)=([^\x01]*)")
 
 
 def scan_frame(raw: str) -> tuple[str, int, str, str, str]:
-    """(MsgType, MsgSeqNum, ClOrdID, Text, SenderCompID) of a raw frame; "" / -1 when absent."""
-    msg_type = cl = text = sender = ""
-    seq = -1
-    for part in raw.split("\x01"):
-        tag, _, value = part.partition("=")
-        if tag == "35":
-            msg_type = value
-        elif tag == "34":
-            seq = int(value) if value.isdigit() and len(value) < 19 else -1
-        elif tag == "11":
-            cl = value
-        elif tag == "58":
-            text = value
-        elif tag == "49":
-            sender = value
-    return msg_type, seq, cl, text, sender
+    """(MsgType, MsgSeqNum, ClOrdID, Text, SenderCompID) of a raw frame; "" / -1 when absent
+    (the last occurrence of a repeated tag)."""
+    found = dict(_SCAN_RE.findall(raw))
+    seq_text = found.get("34", "")
+    seq = int(seq_text) if seq_text.isdigit() and len(seq_text) < 19 else -1
+    return found.get("35", ""), seq, found.get("11", ""), found.get("58", ""), found.get("49", "")
 
 
 class FixGateway(Actor):
     """Exchange-side FIX 4.4 order-entry gateway actor. See the module docstring."""
+
+    placement_role: ClassVar[str] = "hub"  # the exchange side: one process with the exchange
 
     def __init__(
         self,
@@ -105,13 +117,20 @@ class FixGateway(Actor):
         cancel_on_disconnect: bool = True,
         heartbeat_s: int = 30,
         codec: Codec | None = None,
+        clock: FixClock | None = None,
         location: str = "exchange",
+        transport: FrameTransport | None = None,
+        session_clock: SessionClock | None = None,
+        record_frames: bool = True,
     ) -> None:
         super().__init__(name, location)
+        self.transport = transport  # None: the simulated links (FixFrame messages)
+        self.session_clock = session_clock  # None: the kernel's clock
+        self.record_frames = record_frames  # the fix_messages table (a long-running server may not want it)
         self.exchange_name = exchange
         self.exchange = -1
         self.sender_comp_id = sender_comp_id
-        self.codec = codec if codec is not None else Codec(tick_size)
+        self.codec = codec if codec is not None else Codec(tick_size, clock=clock)  # clock: the trading date
         self.fix_messages = recorder.table("fix_messages", FIX_MESSAGE_COLUMNS)
         self.core = GatewayCore(
             self.codec,
@@ -133,9 +152,8 @@ class FixGateway(Actor):
             self.sessions[comp] = self._make_session(comp, heartbeat_s)
             self.link_up[comp] = True
         self._drop_subs: list[tuple[int, str]] = []  # (actor id, session filter)
-        self._md_symbols: set[str] = set()
+        self.md = MarketDataFeed(self.codec, self._send_app, self.core.subscriptions, self._md_subscribe)
         self.status_symbols: list[str] = list(symbols) if symbols is not None else []
-        self._snapshots: dict[str, deque[tuple[str, str]]] = {}  # symbol -> (session, MDReqID)
         self._next_order = 0
         self.counters: dict[str, int] = {
             "frames_in": 0,
@@ -151,17 +169,28 @@ class FixGateway(Actor):
         self.last_errors: list[str] = []
 
     def _make_session(self, comp: str, heartbeat_s: int) -> FixSession:
+        wall = self.session_clock
         return FixSession(
             self.sender_comp_id,
             comp,
             initiator=False,
             heartbeat_s=heartbeat_s,
             send_raw=lambda raw, comp=comp: self._send_raw(comp, raw),  # type: ignore[misc]
-            now_ns=lambda: self.now,
-            on_app=lambda msg, comp=comp: self.core.on_app(comp, msg, self.now),  # type: ignore[misc]
+            now_ns=(lambda: self.now) if wall is None else wall.now_ns,
+            on_app=lambda msg, comp=comp: self._on_app(comp, msg),  # type: ignore[misc]
             on_state=lambda old, new, comp=comp: self._on_state(comp, old, new),  # type: ignore[misc]
-            set_timer=lambda t, comp=comp: self.wake_at(t, ("fix", comp)),  # type: ignore[misc]
+            set_timer=self._timer_setter(comp) if wall is None else None,  # polled by the owner on wall time
+            clock=self.codec.clock if wall is None else wall.fix_clock,  # SendingTime
+            max_latency_s=None if wall is None else MAX_LATENCY_S,  # a peer on the wall clock
+            reject_garbled=self.transport is None,  # on TCP a garbled frame is ignored (FIX, quickfix)
         )
+
+    def _timer_setter(self, comp: str) -> Any:
+        return lambda t: self.wake_at(t, ("fix", comp))
+
+    def _on_app(self, comp: str, msg: Any) -> None:
+        screen_inbound(msg)  # raises what the session answers with a Reject (3)
+        self.core.on_app(comp, msg, self.now)
 
     def on_start(self) -> None:
         self.exchange = self.lookup(self.exchange_name)
@@ -215,6 +244,9 @@ class FixGateway(Actor):
     def _send_raw(self, comp: str, raw: str) -> None:
         self._record(comp, "out", raw)
         self.counters["frames_out"] += 1
+        if self.transport is not None:
+            self.transport.send(comp, raw)
+            return
         dst = self.peers.get(comp)
         if dst is not None and self.link_up.get(comp, True):
             self.send(dst, FixFrame(raw))
@@ -222,8 +254,47 @@ class FixGateway(Actor):
     def _on_state(self, comp: str, old: SessionState, new: SessionState) -> None:
         if new is SessionState.DISCONNECTED:
             self.core.on_disconnect(comp)  # cancel-on-disconnect (never raises)
+        if self.transport is None:
+            return
+        if new is SessionState.ACTIVE:
+            log.info("%s logged on", comp)
+        elif new is SessionState.DISCONNECTED:
+            log.info("%s disconnected: %s", comp, self.sessions[comp].last_disconnect_reason)
+            self.transport.close(comp)
+
+    # -- a real transport -----------------------------------------------------------------------
+    def receive(self, comp: str, raw: str) -> None:
+        """A frame from the transport's connection of session ``comp``. Never raises."""
+        try:
+            session = self.sessions.get(comp)
+            if session is None:
+                self.counters["unknown_session"] += 1
+                return
+            self.counters["frames_in"] += 1
+            self._record(comp, "in", raw)
+            session.on_raw(raw)  # never raises
+        except Exception as exc:
+            self._error(f"frame: {type(exc).__name__}: {exc}")
+
+    def transport_lost(self, comp: str, reason: str) -> None:
+        """The transport's connection of session ``comp`` is gone (cancel-on-disconnect follows)."""
+        session = self.sessions.get(comp)
+        if session is not None:
+            session.disconnect(reason)
+
+    def poll_session_timers(self) -> None:
+        """Heartbeats, TestRequests and timeouts of the sessions due now (on ``session_clock``)."""
+        if self.session_clock is None:
+            return
+        now = self.session_clock.now_ns()
+        for session in self.sessions.values():
+            due = session.next_timer_ns()
+            if due is not None and now >= due:
+                session.on_timer()
 
     def _record(self, comp: str, direction: str, raw: str) -> None:
+        if not self.record_frames:
+            return
         try:
             msg_type, seq, cl, text, _ = scan_frame(raw)
         except Exception:  # pragma: no cover - split/partition do not raise on str
@@ -315,43 +386,22 @@ class FixGateway(Actor):
 
     # -- market data ----------------------------------------------------------------------------
     def _on_md_request(self, comp: str, req: MarketDataReq) -> None:
-        levels = req.depth if req.depth > 0 else _SNAPSHOT_LEVELS
-        for symbol in req.symbols:
-            if symbol not in self._md_symbols:
-                self._md_symbols.add(symbol)
-                self.send(self.exchange, SubscribeMarketData(symbol, trades=True, quotes=True))
-            self._snapshots.setdefault(symbol, deque()).append((comp, req.md_req_id))
-            self.send(self.exchange, QueryBook(symbol, levels))
+        self.md.on_request(comp, req)
 
-    @handles(BookSnapshot)
-    def on_book_snapshot(self, msg: BookSnapshot, src: int) -> None:
-        try:
-            pending = self._snapshots.get(msg.symbol)
-            if not pending:
-                return
-            comp, md_req_id = pending.popleft()
-            self.core.publish_snapshot(comp, msg.symbol, msg.bids, msg.asks, (), md_req_id)
-        except Exception as exc:
-            self._error(f"snapshot: {type(exc).__name__}: {exc}")
+    def _md_subscribe(self, symbol: str, depth: int | None) -> None:
+        self.send(self.exchange, SubscribeMarketData(symbol, trades=True, quotes=False, depth=depth))
 
-    @handles(QuoteUpdated)
-    def on_quote(self, msg: QuoteUpdated, src: int) -> None:
+    @handles(BookDepthChanged)
+    def on_depth(self, msg: BookDepthChanged, src: int) -> None:
         try:
-            core = self.core
-            entries = core.top_of_book_entries(msg.symbol, msg.bid, msg.bid_qty, msg.ask, msg.ask_qty)
-            core.publish_incremental(msg.symbol, entries)
-            for comp, req in core.subscriptions(msg.symbol):
-                if req.update_type == "0":  # full-refresh subscribers get a top-of-book W
-                    bids = [(msg.bid, msg.bid_qty)] if msg.bid is not None else []
-                    asks = [(msg.ask, msg.ask_qty)] if msg.ask is not None else []
-                    core.publish_snapshot(comp, msg.symbol, bids, asks, (), req.md_req_id)
+            self.md.on_depth(msg)
         except Exception as exc:
-            self._error(f"quote: {type(exc).__name__}: {exc}")
+            self._error(f"market data: {type(exc).__name__}: {exc}")
 
     @handles(TradePrinted)
     def on_trade(self, msg: TradePrinted, src: int) -> None:
         try:
-            self.core.publish_incremental(msg.symbol, [self.core.trade_entry(msg.symbol, msg.price, msg.qty)])
+            self.md.on_trade(msg)
         except Exception as exc:
             self._error(f"trade: {type(exc).__name__}: {exc}")
 

@@ -70,6 +70,10 @@ from typing import Any
 
 import quickfix as fix
 
+from actors.messages import FixFrame, FixLinkDown, FixLinkUp
+from fix.clock import DEFAULT_TRADING_DATE, FixClock
+from sim.clock import SECOND
+
 __all__ = [
     "BEGIN_STRING",
     "SESSION_DATE",
@@ -86,11 +90,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BEGIN_STRING = "FIX.4.4"
-SESSION_DATE = _dt.datetime(2026, 1, 5, tzinfo=_dt.UTC)
-"""Simulated time 0 is midnight UTC of this date in SendingTime (runs are deterministic)."""
+SESSION_DATE = _dt.datetime.combine(DEFAULT_TRADING_DATE, _dt.time(), tzinfo=_dt.UTC)
+"""Midnight UTC of the default trading date: simulated time 0 of a session built without a clock."""
+_DEFAULT_CLOCK = FixClock()
 
-_SECOND = 1_000_000_000
-_EPOCH_S = int(SESSION_DATE.timestamp())
+
 _ADMIN_TYPES = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 _SEQNUM_RE = re.compile(r"(?:^|\x01)34=(\d{1,18})\x01")
 
@@ -110,36 +114,11 @@ _REJECT_REASONS: tuple[tuple[type[BaseException], int], ...] = (
     (fix.FieldConvertError, 6),
 )
 REASON_COMPID = 9
+REASON_SENDING_TIME = 10
 REASON_OTHER = 99
 
 
 # -- messages the owning actors exchange -------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class FixFrame:
-    """One FIX message on the simulated wire: the raw SOH-delimited string."""
-
-    raw: str
-
-
-@dataclass(frozen=True, slots=True)
-class FixLinkDown:
-    """Scenario event: the transport of a FIX session drops (frames in flight are lost).
-
-    ``target`` names the counterparty's CompID when an actor holds several sessions; empty
-    means all of the receiving actor's sessions.
-    """
-
-    target: str = ""
-    reason: str = "link down"
-
-
-@dataclass(frozen=True, slots=True)
-class FixLinkUp:
-    """Scenario event: the transport is back; the initiator logs on again (no reset)."""
-
-    target: str = ""
-
-
 class SessionState(StrEnum):
     DISCONNECTED = "disconnected"
     AWAITING_LOGON = "awaiting_logon"  # acceptor: transport up, waiting for the peer's Logon
@@ -179,18 +158,9 @@ def default_data_dictionary() -> fix.DataDictionary:
     return fix.DataDictionary(str(path))
 
 
-@functools.lru_cache(maxsize=4096)
-def _second_stamp(seconds: int) -> str:
-    return _dt.datetime.fromtimestamp(_EPOCH_S + seconds, _dt.UTC).strftime("%Y%m%d-%H:%M:%S")
-
-
 def utc_timestamp(t_ns: int, precision: int = 3) -> str:
-    """FIX UTCTimestamp of simulated time ``t_ns`` (ns since ``SESSION_DATE`` midnight UTC)."""
-    seconds, frac = divmod(int(t_ns), _SECOND)
-    stamp = _second_stamp(seconds)
-    if precision <= 0:
-        return stamp
-    return f"{stamp}.{frac:09d}"[: len(stamp) + 1 + min(precision, 9)]
+    """FIX UTCTimestamp of simulated time ``t_ns`` on the default trading date (``FixClock()``)."""
+    return _DEFAULT_CLOCK.timestamp(t_ns, precision)
 
 
 def _reject_reason(exc: BaseException) -> int:
@@ -216,6 +186,46 @@ def _printable(text: str, limit: int = 200) -> str:
     """Text safe for a STRING field: printable ASCII only (an SOH echoed from a garbled frame
     would garble our own Reject and start a reject ping-pong)."""
     return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
+
+
+_UNDECODABLE_RE = re.compile("[\udc80-\udcff]")
+
+
+def _undecodable_tag(raw: str, msg: fix.Message, dd: fix.DataDictionary) -> int:
+    """For a frame holding bytes that are not UTF-8 (lone surrogates from ``surrogateescape``,
+    which quickfix's Python binding cannot take): parse it with each such byte read as ``?`` into
+    ``msg`` and return the tag of the first field concerned; 0 when that is not possible (a
+    tag itself is not UTF-8, or the frame does not parse either way). The byte count is kept, and
+    BodyLength and CheckSum were checked by the transport on the bytes as received."""
+    match = _UNDECODABLE_RE.search(raw)
+    if match is None:
+        return 0
+    start = raw.rfind("\x01", 0, match.start()) + 1
+    tag = raw[start : raw.find("=", start)]
+    if not tag.isdigit() or len(tag) > 9:
+        return 0
+    try:
+        msg.setString(_UNDECODABLE_RE.sub("?", raw), False, dd)
+    except Exception:
+        return 0
+    return int(tag)
+
+
+def _utc_ns(text: str) -> int | None:
+    """ns since the Unix epoch of a UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fff...]`` (None if malformed)."""
+    if len(text) < 17 or text[8] != "-" or text[11] != ":" or text[14] != ":":
+        return None
+    try:
+        day = _dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+        secs = int(text[9:11]) * 3600 + int(text[12:14]) * 60 + int(text[15:17])
+        frac = text[18:] if len(text) > 18 and text[17] == "." else ""
+        ns = int(frac.ljust(9, "0")[:9]) if frac else 0
+    except ValueError:
+        return None
+    return (day.toordinal() - _EPOCH_ORDINAL) * 86_400 * SECOND + secs * SECOND + ns
+
+
+_EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
 
 
 class _Fatal(Exception):
@@ -246,6 +256,8 @@ class FixSession:
         logon_timeout_s: float = 10.0,
         logout_timeout_s: float = 2.0,
         time_precision: int = 3,
+        clock: FixClock | None = None,
+        max_latency_s: float | None = None,
     ) -> None:
         self.sender_comp_id = sender_comp_id
         self.target_comp_id = target_comp_id
@@ -259,9 +271,13 @@ class FixSession:
         self.dd: fix.DataDictionary = data_dictionary
         self.validate = validate
         self.reject_garbled = reject_garbled
-        self.logon_timeout_ns = int(logon_timeout_s * _SECOND)
-        self.logout_timeout_ns = int(logout_timeout_s * _SECOND)
+        self.logon_timeout_ns = int(logon_timeout_s * SECOND)
+        self.logout_timeout_ns = int(logout_timeout_s * SECOND)
         self.time_precision = time_precision
+        # SendingTime further than this from our clock: Reject (373=10) + Logout, as quickfix's
+        # CheckLatency/MaxLatency (for a peer on the wall clock; None: not checked)
+        self.max_latency_ns = None if max_latency_s is None else int(max_latency_s * SECOND)
+        self.clock = clock if clock is not None else _DEFAULT_CLOCK  # simulated time -> SendingTime
         self._send_raw = send_raw
         self._now = now_ns
         self._on_app = on_app
@@ -290,11 +306,12 @@ class FixSession:
         self._resend_sent_ns = 0
         self._deadline_ns = 0  # logon / logout timeout
         self._armed: int | None = None
+        self._undecodable: dict[int, int] = {}  # seq -> first tag whose value is not UTF-8
 
     # -- properties -----------------------------------------------------------------------------
     @property
     def heartbeat_ns(self) -> int:
-        return self.heartbeat_s * _SECOND
+        return self.heartbeat_s * SECOND
 
     @property
     def is_logged_on(self) -> bool:
@@ -328,6 +345,7 @@ class FixSession:
         self.last_disconnect_reason = reason
         self._queue.clear()
         self._unsent.clear()
+        self._undecodable.clear()
         self._test_req_pending = False
         self._resend_until = 0
         self._set_state(SessionState.DISCONNECTED)
@@ -472,11 +490,14 @@ class FixSession:
             self.counters.dropped += 1
             return
         msg = fix.Message()
+        bad_tag = 0
         try:
             msg.setString(raw, True, self.dd)
         except Exception as exc:
-            self._garbled(raw, f"garbled frame ignored ({exc})")
-            return
+            bad_tag = _undecodable_tag(raw, msg, self.dd)  # a TCP peer's bytes that are not UTF-8
+            if not bad_tag:
+                self._garbled(raw, f"garbled frame ignored ({exc})")
+                return
         header = msg.getHeader()
         mtype = _get(header, 35) or ""
         begin = _get(header, 8)
@@ -488,6 +509,8 @@ class FixSession:
             self._garbled(raw, "MsgSeqNum (34) missing or not a number", ref_tag=34, reason=reason)
             return
         seq = int(seq_text)
+        if bad_tag:
+            self._undecodable[seq] = bad_tag  # answered by a Reject (373=6) when processed
         self.counters.received += 1
         now = self._now()
         self._last_recv_ns = now
@@ -499,6 +522,10 @@ class FixSession:
             if state is SessionState.ACTIVE or state is SessionState.LOGOUT_SENT:
                 self._reject(seq, mtype, REASON_COMPID, 49, "CompID problem")
             self._fatal_logout("CompID problem")
+        if self.max_latency_ns is not None and not self._good_time(_get(header, 52)):
+            if state is SessionState.ACTIVE or state is SessionState.LOGOUT_SENT:
+                self._reject(seq, mtype, REASON_SENDING_TIME, 52, "SendingTime accuracy problem")
+            self._fatal_logout("SendingTime accuracy problem")
         if state is SessionState.AWAITING_LOGON or state is SessionState.LOGON_SENT:
             if mtype != "A":
                 self.disconnect(f"first message was 35={mtype}, not Logon")
@@ -556,6 +583,11 @@ class FixSession:
         self.next_in_seq = seq + 1
         if consume_only:
             return
+        if self._undecodable:
+            bad_tag = self._undecodable.pop(seq, 0)
+            if bad_tag:
+                self._reject(seq, mtype, 6, bad_tag, f"Incorrect data format for value: tag {bad_tag} is not UTF-8")
+                return
         header = msg.getHeader()
         if _get(header, 43) == "Y" and not header.isSetField(122) and mtype != "4":
             self._reject(seq, mtype, 1, 122, "Required tag missing: OrigSendingTime")
@@ -607,6 +639,13 @@ class FixSession:
                 self._reject(seq, mtype, _reject_reason(exc), _exc_field(exc), str(exc) or type(exc).__name__)
             return False
         return True
+
+    def _good_time(self, sending_time: str | None) -> bool:
+        t = _utc_ns(sending_time) if sending_time else None
+        if t is None:
+            return False
+        assert self.max_latency_ns is not None
+        return abs(t - self.clock.epoch_ns(self._now())) <= self.max_latency_ns
 
     def _on_logon(self, msg: fix.Message, seq: int) -> None:
         if not self._valid(msg, seq, "A", reject=False):
@@ -688,7 +727,7 @@ class FixSession:
         header.setField(49, self.sender_comp_id)
         header.setField(56, self.target_comp_id)
         header.setField(34, str(seq))
-        header.setField(52, sending_time or utc_timestamp(self._now(), self.time_precision))
+        header.setField(52, sending_time or self.clock.timestamp(self._now(), self.time_precision))
         return msg.toString()
 
     def _transmit(self, raw: str) -> None:
@@ -720,7 +759,7 @@ class FixSession:
 
     def _send_gap_fill(self, seq: int, new_seq: int) -> None:
         msg = self._admin("4", [(123, "Y"), (36, str(new_seq))])
-        now = utc_timestamp(self._now(), self.time_precision)
+        now = self.clock.timestamp(self._now(), self.time_precision)
         header = msg.getHeader()
         header.setField(43, "Y")
         header.setField(122, now)
@@ -733,7 +772,7 @@ class FixSession:
         header = msg.getHeader()
         header.setField(43, "Y")
         header.setField(122, header.getField(52))
-        header.setField(52, utc_timestamp(self._now(), self.time_precision))
+        header.setField(52, self.clock.timestamp(self._now(), self.time_precision))
         self._transmit(msg.toString())
         self.counters.resent += 1
 

@@ -2,23 +2,36 @@
 
 A scenario is YAML. Unknown fields are errors; every error names where it is, e.g.
 ``agents.1.params.rate_per_hour: Input should be greater than or equal to 0``.
+
+``date:`` is the trading date (YYYY-MM-DD; default 2026-01-05, ``fix.clock.DEFAULT_TRADING_DATE``):
+simulated time counts from its midnight UTC, and every FIX timestamp of a run (TransactTime,
+SendingTime) carries it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
+import fnmatch
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from actors.background import MomentumParams, NoiseParams, ValueParams
+from actors.background import MomentumParams, MomentumTrader, NoiseParams, NoiseTrader, ValueParams, ValueTrader
+from actors.commands import ResumeQuotes, SendOrderNow, StartProgram, WithdrawQuotes
 from actors.desk.desk import DeskParams
 from actors.exchange.safeguards import SafeguardParams
-from actors.makers import ASParams, LadderParams
-from actors.program import ProgramParams, ScriptedParams
+from actors.makers import ASParams, AvellanedaStoikovMaker, LadderMaker, LadderParams
+from actors.messages import FixLinkDown, FixLinkUp, KillSwitch
+from actors.program import ProgramParams, ProgramTrader, ScriptedParams, ScriptedTrader
 from actors.risk import RiskLimits
 from actors.world import ActivityParams, FundamentalParams
+from fix.clock import DEFAULT_TRADING_DATE
 from sim.clock import parse_clock
 
 
@@ -26,13 +39,22 @@ class ScenarioError(ValueError):
     """A scenario that cannot be used; the message is one line and names the problem."""
 
 
+class Problems(ValueError):
+    """Several problems found by one validator, each ``(field path below the validated model, message)``;
+    :func:`describe` lists every one with its full path."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{where}: {msg}" if where else msg for where, msg in problems))
+        self.problems = problems
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Link(Strict):
-    latency_us: float = Field(ge=0)
-    jitter_us: float = Field(default=0, ge=0)
+    latency_us: float = Field(ge=0)  # one-way base latency
+    jitter_us: float = Field(default=0, ge=0)  # plus a uniform draw in [0, jitter_us]
 
 
 class PairLink(Link):
@@ -47,8 +69,8 @@ class NetworkModel(Strict):
 
 
 class SessionModel(Strict):
-    open: str = "09:30"
-    close: str = "16:00"
+    open: str = "09:30"  # clock time HH:MM[:SS]
+    close: str = "16:00"  # clock time; close-time rules apply here even in a shortened run
 
     @field_validator("open", "close")
     @classmethod
@@ -87,36 +109,43 @@ class AgentBase(Strict):
 class NoiseAgent(AgentBase):
     kind: Literal["noise"]
     params: NoiseParams = NoiseParams()
+    actor_class: ClassVar[type] = NoiseTrader
 
 
 class LadderMakerAgent(AgentBase):
     kind: Literal["ladder_maker"]
     params: LadderParams = LadderParams()
+    actor_class: ClassVar[type] = LadderMaker
 
 
 class ValueAgent(AgentBase):
     kind: Literal["value"]
     params: ValueParams = ValueParams()
+    actor_class: ClassVar[type] = ValueTrader
 
 
 class MomentumAgent(AgentBase):
     kind: Literal["momentum"]
     params: MomentumParams = MomentumParams()
+    actor_class: ClassVar[type] = MomentumTrader
 
 
 class ASMakerAgent(AgentBase):
     kind: Literal["as_maker"]
     params: ASParams = ASParams()
+    actor_class: ClassVar[type] = AvellanedaStoikovMaker
 
 
 class ProgramAgent(AgentBase):
     kind: Literal["program"]
     params: ProgramParams = ProgramParams()
+    actor_class: ClassVar[type] = ProgramTrader
 
 
 class ScriptedAgent(AgentBase):
     kind: Literal["scripted"]
     params: ScriptedParams = ScriptedParams()
+    actor_class: ClassVar[type] = ScriptedTrader
 
 
 Agent = Annotated[
@@ -165,23 +194,58 @@ class JumpParams(Strict):
     pct: float
 
 
+class SetIndexParams(Strict):
+    """The market index: ``change_pct`` from its previous close, or ``level`` with ``previous_close``."""
+
+    change_pct: float | None = Field(default=None, gt=-100)
+    level: float | None = Field(default=None, gt=0)
+    previous_close: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SetIndexParams:
+        if (self.change_pct is None) == (self.level is None):
+            raise ValueError("give exactly one of change_pct, level (with previous_close)")
+        if self.level is not None and self.previous_close is None:
+            raise ValueError("level needs previous_close (the index's previous close, in index points)")
+        if self.change_pct is not None and self.previous_close is not None:
+            raise ValueError("previous_close goes with level, not change_pct")
+        return self
+
+
 class VolatilityParams(Strict):
     factor: float = Field(ge=0)
     duration_s: float = Field(gt=0)
 
 
-ACTION_PARAMS: dict[str, type[Strict]] = {
-    "withdraw_makers": TimedParams,
-    "return_makers": NoParams,
-    "start_program": NoParams,
-    "fat_finger": FatFingerParams,
-    "latency": LatencyParams,
-    "fix_disconnect": DisconnectParams,
-    "halt": HaltParams,
-    "kill_switch": KillSwitchParams,
-    "fundamental_jump": JumpParams,
-    "volatility": VolatilityParams,
+@dataclass(frozen=True, slots=True)
+class Action:
+    """A timeline action: its parameters and the messages the director sends to the actors its
+    ``target`` names (empty: the action takes no target; it acts on the exchange, the network or
+    the world). Validation checks each target's handler table against ``sends``."""
+
+    params: type[Strict]
+    sends: tuple[type, ...]
+    doc: str
+
+
+ACTIONS: dict[str, Action] = {
+    "withdraw_makers": Action(
+        TimedParams,
+        (WithdrawQuotes, ResumeQuotes),
+        "makers pull their quotes (for duration_s, else until return_makers)",
+    ),
+    "return_makers": Action(NoParams, (ResumeQuotes,), "makers quote again"),
+    "start_program": Action(NoParams, (StartProgram,), "a program trader starts its program"),
+    "fat_finger": Action(FatFingerParams, (SendOrderNow,), "a scripted trader sends one large order at once"),
+    "latency": Action(LatencyParams, (), "latency of the links between two locations x factor (for duration_s)"),
+    "fix_disconnect": Action(DisconnectParams, (FixLinkDown, FixLinkUp), "FIX sessions drop for duration_s"),
+    "halt": Action(HaltParams, (), "the exchange halts trading for duration_s, then reopens by auction"),
+    "kill_switch": Action(KillSwitchParams, (KillSwitch,), "the risk officer's kill switch (on or off)"),
+    "set_index": Action(SetIndexParams, (), "the market index moves: the market-wide circuit breakers see it"),
+    "fundamental_jump": Action(JumpParams, (), "the fundamental value jumps by pct"),
+    "volatility": Action(VolatilityParams, (), "the fundamental's volatility x factor for duration_s"),
 }
+ACTION_PARAMS: dict[str, type[Strict]] = {name: action.params for name, action in ACTIONS.items()}
 WORLD_ACTIONS = frozenset({"fundamental_jump", "volatility"})
 
 
@@ -215,6 +279,7 @@ class EventModel(Strict):
         "fix_disconnect",
         "halt",
         "kill_switch",
+        "set_index",
         "fundamental_jump",
         "volatility",
     ]
@@ -235,13 +300,19 @@ class EventModel(Strict):
             raise ValueError(f"give exactly one of at, after_s, when (got {', '.join(given) or 'none'})")
         if self.do in WORLD_ACTIONS and self.when is not None:
             raise ValueError(f"{self.do} changes the fundamental and needs a time (at or after_s), not when")
+        model = ACTION_PARAMS[self.do]
         try:
-            ACTION_PARAMS[self.do].model_validate(self.params)
+            model.model_validate(self.params)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in ("params", *first["loc"]))
-            problem = "unknown field" if first.get("type") == "extra_forbidden" else first["msg"]
-            raise ValueError(f"{where}: {problem} (for {self.do})") from None
+            valid = ", ".join(field.alias or name for name, field in model.model_fields.items()) or "none"
+            problems = []
+            for err in exc.errors():
+                where = ".".join(str(part) for part in ("params", *err["loc"]))
+                if err.get("type") == "extra_forbidden":
+                    problems.append((where, f"unknown field for {self.do} (valid: {valid})"))
+                else:
+                    problems.append((where, f"{err['msg'].removeprefix('Value error, ')} (for {self.do})"))
+            raise Problems(problems) from None
         return self
 
     def typed_params(self) -> Strict:
@@ -305,20 +376,24 @@ class WorldModel(Strict):
 
 
 class Scenario(Strict):
-    name: str
-    description: str = ""
-    symbol: str = Field(default="XYZ", min_length=1)
-    tick_size: float = Field(default=0.01, gt=0)
-    reference_price: float = Field(default=100.0, gt=0)
-    seed: int = Field(default=7, ge=0)
+    name: str  # shown in summaries and reports
+    description: str = ""  # free text; `desksim scenarios` shows its first paragraph
+    symbol: str = Field(default="XYZ", min_length=1)  # the one instrument traded
+    tick_size: float = Field(default=0.01, gt=0)  # currency per price tick
+    reference_price: float = Field(default=100.0, gt=0)  # currency; the opening reference
+    seed: int = Field(default=7, ge=0)  # root seed (`--seed` overrides it)
+    date: _dt.date = DEFAULT_TRADING_DATE  # trading date of the FIX timestamps (see the module docstring)
     session: SessionModel = SessionModel()
     network: NetworkModel = NetworkModel()
     exchange: ExchangeModel = ExchangeModel()
+    # market rules regime (actors/exchange/safeguards.py rules_params): today's LULD, aggressive-side
+    # collar and 7/13/20% index breakers, or the rules of 6 May 2010 (no LULD, no collar, 10/20/30%)
+    rules: Literal["current", "2010"] = "current"
     world: WorldModel = WorldModel()
     agents: list[Agent] = []
     desk: DeskModel | None = None
     # Monte Carlo: {distributions: {dotted.path: {dist: uniform|normal|lognormal|choice, ...}}},
-    # sampled per run from the run's seed by `desksim mc` (see sim/montecarlo.py)
+    # sampled per run from the run's seed by `desksim mc` (see desksim/montecarlo.py)
     monte_carlo: dict[str, Any] | None = None
 
     @field_validator("monte_carlo")
@@ -329,7 +404,7 @@ class Scenario(Strict):
         extra = sorted(set(value) - {"distributions"})
         if extra:
             raise ValueError(f"monte_carlo.{extra[0]}: unknown field (expected distributions)")
-        from sim.montecarlo import validate_distributions
+        from scenarios.distributions import validate_distributions
 
         validate_distributions(value.get("distributions"))
         return value
@@ -352,9 +427,21 @@ class Scenario(Strict):
                     raise ValueError(f"{pattern}: the group must be a non-empty name")
         return value
 
+    # Simulate only the first N seconds after the open (`desksim run --duration N`). The run is
+    # a prefix of the full day: the session, its close and every close-time rule stay as they are.
+    stop_after_s: float | None = Field(default=None, gt=0)
+
     @property
     def reference_ticks(self) -> int:
         return round(self.reference_price / self.tick_size)
+
+    @property
+    def end_ns(self) -> int:
+        """When the run stops: the close, or ``stop_after_s`` after the open if that is earlier."""
+        close_ns = self.session.close_ns
+        if self.stop_after_s is None:
+            return close_ns
+        return min(close_ns, self.session.open_ns + round(self.stop_after_s * 1e9))
 
     @model_validator(mode="after")
     def _unique_names(self) -> Scenario:
@@ -366,6 +453,136 @@ class Scenario(Strict):
             seen.add(prefix)
         return self
 
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        problems = reference_problems(self)
+        if problems:
+            raise Problems(problems)
+        return self
+
+
+# -- references between the parts of a scenario ----------------------------------------------------
+def member_names(prefix: str, count: int) -> list[str]:
+    """Stable actor names of a group: adding members never renames existing ones."""
+    return [prefix] if count == 1 else [f"{prefix}-{i:04d}" for i in range(count)]
+
+
+def actor_roster(scenario: Scenario) -> list[tuple[str, type]]:
+    """(name, actor class) of every actor a run of ``scenario`` has, in the order
+    ``desksim.assembly.build`` builds them (a test keeps the two in step)."""
+    from actors.director import Director
+    from actors.exchange.exchange import Exchange
+
+    roster: list[tuple[str, type]] = [(scenario.exchange.name, Exchange)]
+    for agent in scenario.agents:
+        roster.extend((name, agent.actor_class) for name in member_names(agent.name or agent.kind, agent.count))
+    if scenario.desk is not None:
+        from actors.desk.desk import StrategyDesk
+        from actors.risk import RiskOfficer
+        from fix.gateway_actor import FixGateway
+        from fix.oms import OMS
+
+        roster.append((scenario.desk.name, StrategyDesk))
+        roster.append(("oms", OMS))
+        roster.append(("gateway", FixGateway))
+        if scenario.desk.risk is not None:
+            roster.append(("risk", RiskOfficer))
+    if scenario.events:
+        roster.append(("director", Director))
+    return roster
+
+
+def actor_classes(scenario: Scenario) -> dict[str, type]:
+    """Name -> actor class of every actor of a run of ``scenario``."""
+    return dict(actor_roster(scenario))
+
+
+def locations(scenario: Scenario) -> list[str]:
+    """The network locations the scenario's actors are in."""
+    found = {scenario.exchange.location, *(agent.location for agent in scenario.agents if agent.count)}
+    if scenario.desk is not None:
+        found.add(scenario.desk.location)
+        if scenario.desk.risk is not None:
+            found.add(scenario.desk.risk.location)
+    return sorted(found)
+
+
+def _names(names: list[str], most: int = 4) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most:,} more" if len(names) > most else "")
+
+
+def _handled_by(cls: type, sends: tuple[type, ...]) -> bool:
+    table: dict[type, str] = getattr(cls, "handler_names", {})
+    return all(message in table for message in sends)
+
+
+def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
+    """Every broken reference: event targets (they must exist and handle what the action sends),
+    locations of links and latency events, and event times inside the session."""
+    problems: list[tuple[str, str]] = []
+    listed = actor_roster(scenario)
+    roster = dict(listed)
+    names = list(roster)
+    if len(listed) != len(roster):
+        seen: set[str] = set()
+        twice = sorted({name for name, _cls in listed if name in seen or seen.add(name)})
+        problems.append(("", f"two actors would be named {_names(twice)}; rename an agent group or the desk"))
+    places = locations(scenario)
+    known = ", ".join(places)
+    for i, link in enumerate(scenario.network.links):
+        for key, value in (("from", link.from_), ("to", link.to)):
+            if value not in places:
+                problems.append((f"network.links.{i}.{key}", f"unknown location {value!r} (locations: {known})"))
+    open_ns, close_ns = scenario.session.open_ns, scenario.session.close_ns
+    session = f"{scenario.session.open}-{scenario.session.close}"
+    for i, event in enumerate(scenario.events):
+        where = f"events.{i}"
+        at_ns = event.time_ns(open_ns)
+        if at_ns is not None and not open_ns <= at_ns < close_ns:
+            field = "at" if event.at is not None else "after_s"
+            value = event.at if event.at is not None else f"{event.after_s} s after the open"
+            problems.append((f"{where}.{field}", f"{value} is outside the session ({session})"))
+        if event.when is not None and event.when.not_before is not None:
+            armed = parse_clock(event.when.not_before)
+            if not open_ns <= armed < close_ns:
+                problems.append(
+                    (f"{where}.when.not_before", f"{event.when.not_before} is outside the session ({session})")
+                )
+        action = ACTIONS[event.do]
+        if event.do == "latency":
+            params = event.typed_params()
+            for key in ("from", "to"):
+                value = getattr(params, "from_" if key == "from" else key)
+                if value not in places:
+                    problems.append((f"{where}.params.{key}", f"unknown location {value!r} (locations: {known})"))
+        if not action.sends:
+            if "target" in event.model_fields_set:
+                problems.append((f"{where}.target", f"{event.do} takes no target"))
+            continue
+        able = [name for name, cls in roster.items() if _handled_by(cls, action.sends)]
+        message = " and ".join(m.__name__ for m in action.sends)
+        hint = f"actors that handle {message}: {_names(able) if able else 'none in this scenario'}"
+        if "target" not in event.model_fields_set:
+            problems.append((f"{where}.target", f"missing: {event.do} sends {message} to its target ({hint})"))
+            continue
+        for glob in (g.strip() for g in event.target.split(",")):
+            matched = [name for name in names if fnmatch.fnmatchcase(name, glob)]
+            if not matched:
+                problems.append((f"{where}.target", f"{glob!r} matches no actor ({hint})"))
+                continue
+            unable = [name for name in matched if not _handled_by(roster[name], action.sends)]
+            if unable:
+                kinds = sorted({roster[name].__name__ for name in unable})
+                problems.append(
+                    (
+                        f"{where}.target",
+                        f"{glob!r} matches {_names(unable)} ({', '.join(kinds)}), which cannot handle "
+                        f"{message} sent by {event.do} ({hint})",
+                    )
+                )
+    return problems
+
 
 def _where(loc: tuple[Any, ...]) -> str:
     """Dotted field path; the discriminator tag pydantic inserts after a list index is dropped."""
@@ -374,15 +591,76 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def describe(error: ValidationError) -> str:
-    """First validation error as one line: ``path: message`` (plus a count of the rest)."""
-    errors = error.errors()
-    first = errors[0]
-    msg = f"{_where(first['loc'])}: {first['msg']}"
-    if first.get("type") == "extra_forbidden":
-        msg = f"{_where(first['loc'])}: unknown field"
-    if len(errors) > 1:
-        msg += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return msg
+    """Every validation problem, on one line: ``path: message; path: message``."""
+    problems: list[str] = []
+    for err in error.errors():
+        where = _where(err["loc"])
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, Problems):
+            for sub, msg in cause.problems:
+                path = ".".join(part for part in (where if err["loc"] else "", sub) if part) or "(top level)"
+                problems.append(f"{path}: {msg}")
+        elif err.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
+            valid = _valid_fields(err["loc"][:-1])
+            problems.append(f"{where}: unknown field" + (f" (valid: {', '.join(valid)})" if valid else ""))
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {msg}")
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems: " + "; ".join(problems)
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete types behind Annotated, Optional and unions."""
+    if typing.get_origin(tp) is Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(tp) for t in _unwrap(arg) if t is not type(None)]
+    return [tp]
+
+
+def _field_types(tp: Any) -> dict[str, Any]:
+    """Field name (and alias) -> annotation of a pydantic model or a dataclass; {} otherwise."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        out = {name: field.annotation for name, field in tp.model_fields.items()}
+        out.update({field.alias: field.annotation for field in tp.model_fields.values() if field.alias})
+        return out
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(tp)}
+    return {}
+
+
+def _valid_fields(loc: tuple[Any, ...]) -> list[str]:
+    """The field names accepted at ``loc`` (a pydantic error location) of a scenario."""
+    candidates: list[Any] = [Scenario]
+    for part in loc:
+        following: list[Any] = []
+        for tp in (t for c in candidates for t in _unwrap(c)):
+            origin, args = typing.get_origin(tp), typing.get_args(tp)
+            if isinstance(part, int) and origin in (list, tuple) and args:
+                following.append(args[0])
+            elif origin is dict and len(args) == 2:
+                following.append(args[1])
+            elif isinstance(part, str):
+                fields = _field_types(tp)
+                kind = fields.get("kind")
+                if kind is not None and part not in fields and typing.get_origin(kind) is Literal:
+                    if part in typing.get_args(kind):
+                        following.append(tp)  # the discriminator tag pydantic puts in the path
+                    continue
+                field = fields.get(part)
+                if field is not None:
+                    following.append(field)
+        candidates = following
+    for tp in (t for c in candidates for t in _unwrap(c)):
+        fields = _field_types(tp)
+        if fields:
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                return [field.alias or name for name, field in tp.model_fields.items()]
+            return list(fields)
+    return []
 
 
 def parse(data: Any, source: str = "<scenario>") -> Scenario:
@@ -392,6 +670,8 @@ def parse(data: Any, source: str = "<scenario>") -> Scenario:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(f"{source}: {describe(exc)}") from None
+    except RecursionError:
+        raise ScenarioError(f"{source}: nested too deeply") from None
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -413,24 +693,89 @@ def resolve(name_or_path: str | Path) -> Path:
 def load(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
     """Load and validate a scenario file (or bundled name), applying dotted-key overrides."""
     path = resolve(name_or_path)
+    data = read_yaml(path)
+    if overrides and isinstance(data, dict):
+        for dotted, value in overrides.items():
+            set_dotted(data, dotted, value)
+    return parse(data, str(path))
+
+
+# Limits on a scenario file, checked before anything is built from it. Bundled scenarios are a
+# few kB and at most 6 levels deep; the limits stop a pathological file (a YAML "billion laughs"
+# alias bomb, thousands of nested brackets, a multi-megabyte file) with one line instead of a
+# RecursionError, an exhausted memory or minutes of parsing.
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 32  # nested mappings/sequences, counted after expanding aliases
+MAX_ALIASES = 100
+MAX_NODES = 100_000  # scalars + collections, counted after expanding aliases
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``, parsed with the safe loader within the limits above."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(f"{path}: file larger than {MAX_FILE_BYTES:,} bytes; a scenario file is a few kB")
     try:
-        data = yaml.safe_load(text)
+        problem = _structure_problem(text)
+        if problem is not None:
+            raise ScenarioError(f"{path}: {problem}")
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ScenarioError(f"{path}: not valid YAML{where}: {problem}") from None
-    if overrides and isinstance(data, dict):
-        for dotted, value in overrides.items():
-            _set_dotted(data, dotted, value)
-    return parse(data, str(path))
+    except RecursionError:  # the limits make this unreachable; never let it become a traceback
+        raise ScenarioError(f"{path}: YAML nested too deeply") from None
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+def _structure_problem(text: str) -> str | None:
+    """Depth, alias count and expanded size of the YAML in ``text``, from the parser's event stream
+    (iterative, so a deep file cannot exhaust the stack): the first limit it breaks, or None."""
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded nodes, height)
+    stack: list[list[Any]] = []  # open collections: [anchor, expanded nodes, height of children]
+    aliases = nodes = 0
+
+    def close(anchor: str | None, size: int, height: int) -> None:
+        if anchor:
+            anchors[anchor] = (size, height)
+        if stack:
+            stack[-1][1] += size
+            stack[-1][2] = max(stack[-1][2], height)
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        line = f" (line {event.start_mark.line + 1})" if event.start_mark is not None else ""
+        if isinstance(event, yaml.CollectionStartEvent):
+            stack.append([event.anchor, 1, 0])
+            nodes += 1
+            if len(stack) > MAX_DEPTH:
+                return f"YAML nested deeper than {MAX_DEPTH} levels{line}"
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, size, height = stack.pop()
+            close(anchor, size, height + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            close(event.anchor, 1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                return f"more than {MAX_ALIASES} YAML aliases (*name){line}"
+            size, height = anchors.get(event.anchor or "", (1, 0))
+            nodes += size
+            if len(stack) + height > MAX_DEPTH:
+                return f"YAML nested deeper than {MAX_DEPTH} levels once aliases are expanded{line}"
+            close(None, size, height)
+        if nodes > MAX_NODES:
+            return f"YAML expands to more than {MAX_NODES:,} values (aliases included){line}"
+    return None
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node: Any = data
     parts = dotted.split(".")
     for part in parts[:-1]:

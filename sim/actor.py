@@ -51,6 +51,10 @@ class Actor:
     """Base of every simulated participant. Subclasses declare handlers with ``@handles``."""
 
     handler_names: ClassVar[dict[type, str]] = {}
+    # Where the Ray runtime's default placements put the actor (sim.runtime.placement): "hub"
+    # (together with the other hub actors), "solo" (a process of its own), "pool" (dealt into
+    # pools) or a team name (every actor of that team together).
+    placement_role: ClassVar[str] = "pool"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 import simpy
@@ -21,6 +22,16 @@ from sim.network import Network
 from sim.rng import RandomStreams
 
 Entry = tuple[int, int, int, int, int, Any]  # (time, priority, src, seq, dst, msg)
+CHANGE_PRIORITY = -(1 << 62)  # a latency change comes first in its instant, before any delivery
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyChange:
+    """A kernel entry (not a message to an actor): scale the latency of a location pair, both ways."""
+
+    src_location: str
+    dst_location: str
+    factor: float
 
 
 class SchedulingError(RuntimeError):
@@ -44,6 +55,8 @@ class Kernel:
         self.wakeups_delivered = 0
         self._started = False
         self._stopped = False
+        self._changes_asked = 0
+        self.change_notice_ns = network.spec.max_latency()
 
     # -- registry -----------------------------------------------------------------------------
     def add(self, actor: Actor) -> int:
@@ -97,6 +110,25 @@ class Kernel:
         if entry[0] < self.now:
             raise SchedulingError(f"delivery at {entry[0]} is in the past (now {self.now})")
         heapq.heappush(self._heap, entry)
+
+    def change_latency(self, actor: Actor, at_ns: int, src_location: str, dst_location: str, factor: float) -> int:
+        """Scale the latency of a location pair (both directions) by ``factor`` for every message sent
+        at or after the returned time: ``at_ns``, but never less than ``change_notice_ns`` (the
+        largest base latency of the network) from now. The change is a kernel entry at that time
+        that comes before every delivery of its instant, on every runtime; the notice is what lets
+        a partitioned runtime hand it to every process before any of them can have passed it.
+        """
+        if not factor > 0:
+            raise SchedulingError(f"{actor.name}: a latency factor must be > 0, got {factor}")
+        self._changes_asked += 1
+        at = max(int(at_ns), self.now + self.change_notice_ns)
+        change = LatencyChange(src_location, dst_location, float(factor))
+        self.queue_change((at, CHANGE_PRIORITY, actor.id, self._changes_asked, actor.id, change))
+        return at
+
+    def queue_change(self, entry: Entry) -> None:
+        """Queue a latency change entry (a distributed runtime also hands it to its other processes)."""
+        self.inject(entry)
 
     def next_time(self) -> int | None:
         return self._heap[0][0] if self._heap else None
@@ -162,7 +194,11 @@ class Kernel:
                     delivered += 1
                 handler = actors[dst].dispatch.get(cls)
                 if handler is None:
-                    actors[dst].unhandled(msg, src)
+                    if cls is LatencyChange:  # a kernel entry, not a message
+                        delivered -= 1
+                        self.network.set_scale(msg.src_location, msg.dst_location, msg.factor)
+                    else:
+                        actors[dst].unhandled(msg, src)
                 else:
                     handler(msg, src)
         finally:

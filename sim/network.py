@@ -35,6 +35,15 @@ class NetworkSpec:
             spec = self.pairs.get((dst_location, src_location))
         return self.default if spec is None else spec
 
+    def latency(self, src_location: str, dst_location: str, scale: dict[tuple[str, str], float] | None = None) -> int:
+        """Base latency of a link under latency factors ``scale`` (as :meth:`Network.set_scale` sets them)."""
+        factor = 1.0 if scale is None else scale.get((src_location, dst_location), 1.0)
+        return int(self.link(src_location, dst_location).latency_ns * factor)
+
+    def max_latency(self) -> int:
+        """The largest unscaled base latency of any link (the notice a run-time latency change gets)."""
+        return max([self.default.latency_ns, *(s.latency_ns for s in self.pairs.values())])
+
 
 class Network:
     """Computes arrival times; one mutable FIFO horizon per (src, dst) link."""

@@ -21,12 +21,22 @@ def name_key(name: str) -> tuple[int, ...]:
 
 
 class RandomStreams:
-    """Factory of named, independent random streams under one root seed."""
+    """Factory of named, independent random streams under one root seed.
 
-    def __init__(self, root_seed: int) -> None:
-        if root_seed < 0:
-            raise ValueError("seed must be >= 0")
-        self.root_seed = int(root_seed)
+    The root seed is any non-negative int (no size limit: Monte Carlo runs use 128-bit seeds) or
+    a tuple of them (an entropy tuple); ``SeedSequence`` takes either as its entropy, so a small
+    int seed keeps exactly the streams it always had.
+    """
+
+    def __init__(self, root_seed: int | tuple[int, ...]) -> None:
+        if isinstance(root_seed, tuple | list):
+            if not root_seed or any(int(w) < 0 for w in root_seed):
+                raise ValueError("seed entropy must be a non-empty tuple of ints >= 0")
+            self.root_seed: int | tuple[int, ...] = tuple(int(w) for w in root_seed)
+        else:
+            if root_seed < 0:
+                raise ValueError("seed must be >= 0")
+            self.root_seed = int(root_seed)
 
     def sequence(self, name: str) -> np.random.SeedSequence:
         return np.random.SeedSequence(self.root_seed, spawn_key=name_key(name))

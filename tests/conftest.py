@@ -13,10 +13,12 @@ from dataclasses import dataclass  # noqa: E402
 import pytest  # noqa: E402
 
 
-def run_venv_command(name: str, *args: str, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_venv_command(
+    name: str, *args: str, env: dict[str, str], timeout: float, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run this venv's ``name`` command (ray, desksim); fail the test with its output if it fails."""
     exe = Path(sys.executable).with_name(name)
-    proc = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run([str(exe), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     assert proc.returncode == 0, f"{name} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
@@ -30,9 +32,9 @@ class LoopbackCluster:
     address: str  # the head's GCS, HOST:PORT
     env: dict[str, str]  # the environment a driver process needs (RAY_AUTH_MODE=token)
 
-    def desksim(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        """Run ``desksim ARGS`` as a driver process of this cluster; fail the test if it fails."""
-        return run_venv_command("desksim", *args, env=self.env, timeout=timeout)
+    def desksim(self, *args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``desksim ARGS`` as a driver process of this cluster (in ``cwd``); fail the test if it fails."""
+        return run_venv_command("desksim", *args, env=self.env, timeout=timeout, cwd=cwd)
 
 
 @pytest.fixture

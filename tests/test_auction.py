@@ -134,3 +134,24 @@ def test_uncross_properties(spec, reference):
             for other in orders:
                 if other.side == o.side and other.order_id in executed and rank(other) > rank(o):
                     raise AssertionError(f"{other} executed ahead of {o}")
+
+
+def test_indicative_is_the_uncross_price_without_executing():
+    """Bids 100 @ 9_400 and 100 @ 9_000, asks 300 @ 8_900 and 1_000 @ 9_500, reference 10_000:
+    200 can pair anywhere in 8_900..9_000 with 100 more to sell; the closest to the reference is
+    9_000. Nothing changes in the orders; ``uncross`` then trades exactly that."""
+    from actors.exchange.auction import Indication, indicative
+
+    orders = [
+        AuctionOrder(1, "B", 9_400, 100, 0),
+        AuctionOrder(2, "B", 9_000, 100, 1),
+        AuctionOrder(3, "S", 8_900, 300, 2),
+        AuctionOrder(4, "S", 9_500, 1_000, 3),
+    ]
+    ind = indicative(orders, 10_000)
+    assert ind == Indication(9_000, 200, -100) and ind.side == "S"
+    assert [o.qty for o in orders] == [100, 100, 300, 1_000]
+    result = uncross(orders, 10_000)
+    assert (result.price, result.qty, result.imbalance) == (ind.price, ind.paired, ind.imbalance)
+    assert indicative([AuctionOrder(1, "B", None, 50, 0)], 10_000) == Indication(10_000, 0, 50)
+    assert indicative([], None) == Indication(None, 0, 0) and Indication(1, 0, 0).side == ""

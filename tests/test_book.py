@@ -487,6 +487,78 @@ def test_replace_filled_order_rejected(book):
     assert book.replace(1, qty=3) == [CancelRejected(1, "unknown order")]
 
 
+# -- replace by total quantity (FIX OrderQty): leaves = total - filled, computed by the book ----
+
+
+def test_filled_qty_counts_maker_and_taker_fills_across_replaces(book):
+    book.submit(1, "S", 10, 100)
+    assert book.filled_qty(1) == 0 and book.filled_qty(9) is None
+    book.submit(2, "B", 3, 100)  # 1: filled 3 as maker
+    assert book.filled_qty(1) == 3
+    book.replace(1, qty=20)  # size up: new entry, filled carried
+    book.replace(1, price=101)  # price change: re-rested, filled carried
+    assert book.filled_qty(1) == 3
+    book.submit(3, "S", 4, 99)
+    book.submit(4, "B", 10, 98)
+    book.replace(4, price=99)  # crosses: takes 4 as aggressor, rests 6
+    assert book.filled_qty(4) == 4 and book.open_order(4) == ("B", 99, 6, "")
+    book.submit(5, "B", 6, 95)
+    assert book.submit(6, "S", 2, 95)[-1] == OrderFilled(4, 6, 99, 2, 4, "maker")
+    assert book.filled_qty(4) == 6
+    assert book.add_filled(4, 5) and book.filled_qty(4) == 11 and book.open_order(4) == ("B", 99, 4, "")
+    assert not book.add_filled(9, 5)
+
+
+def test_replace_total_sets_leaves_from_the_filled_qty(book):
+    book.submit(1, "S", 10, 100)
+    book.submit(2, "S", 10, 100)
+    book.submit(3, "B", 3, 100)  # 1: filled 3, leaves 7
+    assert book.replace(1, total_qty=8) == [OrderReplaced(1, 100, 5, 3)]  # leaves 8 - 3, keeps priority
+    assert book.open_order(1) == ("S", 100, 5, "")
+    assert makers_of(book.submit(4, "B", 6, 100)) == [1, 2]
+    assert book.replace(2, total_qty=12, price=101) == [OrderReplaced(2, 101, 11, 1)]
+    assert book.depth() == ([], [(101, 11)])
+
+
+@pytest.mark.parametrize("total", [3, 2, 1])
+def test_replace_total_at_or_below_filled_ends_the_order(book, total):
+    book.submit(1, "S", 10, 100)
+    book.submit(2, "S", 4, 101)
+    book.submit(3, "B", 3, 100)  # 1: filled 3
+    assert book.replace(1, total_qty=total, price=99) == [OrderReplaced(1, 99, 0, 3)]
+    assert book.open_order(1) is None and book.depth() == ([], [(101, 4)]) and len(book) == 1
+    assert book.replace(1, total_qty=20) == [CancelRejected(1, "unknown order")]
+    assert book.cancel(1) == [CancelRejected(1, "unknown order")]
+
+
+def test_replace_total_done_order_never_rests_even_if_post_only_would_cross(book):
+    book.submit(1, "S", 5, 101)
+    book.submit(2, "B", 5, 99, post_only=True)
+    book.submit(3, "S", 2, 99)  # 2: filled 2
+    assert book.replace(2, total_qty=2, price=101) == [OrderReplaced(2, 101, 0, 2)]
+    assert book.depth() == ([], [(101, 5)])
+
+
+def test_replace_total_crossing_fills_only_up_to_total(book):
+    book.submit(1, "S", 20, 101)
+    book.submit(2, "B", 10, 99)
+    book.submit(3, "S", 4, 99)  # 2: filled 4, leaves 6
+    events = book.replace(2, total_qty=7, price=101)  # leaves 3: takes 3 from 1
+    assert events == [OrderReplaced(2, 101, 3, 4), *pair(2, 1, 101, 3, 0, 17)]
+    assert book.open_order(2) is None and book.depth() == ([], [(101, 17)])
+
+
+def test_replace_total_rejections(book):
+    book.submit(1, "B", 5, 99)
+    before = book.depth()
+    for bad in (0, -1, 2.0, True, "3"):
+        assert book.replace(1, total_qty=bad) == [CancelRejected(1, "invalid qty")]
+    assert book.replace(1, qty=3, total_qty=4) == [CancelRejected(1, "invalid qty")]
+    assert book.replace(1, total_qty=4, price=0) == [CancelRejected(1, "invalid price")]
+    assert book.replace(9, total_qty=4) == [CancelRejected(9, "unknown order")]
+    assert book.depth() == before
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------------------------

@@ -278,7 +278,10 @@ class BookMachine(RuleBasedStateMachine):
                 self.canceled[oid] += e.canceled_qty
                 self.done.add(oid)
             elif isinstance(e, OrderReplaced):
+                assert e.cum_qty is None or e.cum_qty == self.cum_filled[oid]
                 self.order_qty[oid] = self.cum_filled[oid] + e.qty
+                if e.qty == 0:  # a total-quantity replace at or below the filled quantity
+                    self.done.add(oid)
 
     # -- rules --------------------------------------------------------------------------------
     def _submit(self, oid, side, qty, price, tif, stp, owner, post_only):
@@ -381,6 +384,23 @@ class BookMachine(RuleBasedStateMachine):
             oid = data.draw(st.sampled_from([o.oid for o in self.ref.resting]))
             self._check(self.book.replace(oid, qty=qty, price=price), self.ref.replace(oid, qty=qty, price=price))
 
+    @rule(data=st.data(), total=st.integers(min_value=1, max_value=20), price=replace_prices)
+    def replace_total_live(self, data, total, price):
+        """FIX-style replace to a new total OrderQty: leaves = total - filled (0 or less: done)."""
+        if self.ref.resting:
+            oid = data.draw(st.sampled_from([o.oid for o in self.ref.resting]))
+            cum = self.cum_filled[oid]
+            if total <= cum:
+                old = self.ref._find(oid)
+                expected: list[Any] = [OrderReplaced(oid, old.price if price is None else price, 0, cum)]
+                self.ref.cancel(oid)  # the reference drops it: nothing rests
+            else:
+                expected = [
+                    OrderReplaced(e.order_id, e.price, e.qty, cum) if isinstance(e, OrderReplaced) else e
+                    for e in self.ref.replace(oid, qty=total - cum, price=price)
+                ]
+            self._check(self.book.replace(oid, total_qty=total, price=price), expected)
+
     # -- invariants after every step ----------------------------------------------------------
     @invariant()
     def same_depth_and_not_crossed(self):
@@ -400,6 +420,7 @@ class BookMachine(RuleBasedStateMachine):
         for o in self.ref.resting:
             info = self.book.open_order(o.oid)
             assert info == (o.side, o.price, o.qty, o.owner)
+            assert self.book.filled_qty(o.oid) == self.cum_filled[o.oid]
             live[o.oid] = o.qty
         assert len(self.book) == len(live)
         for oid, total in self.order_qty.items():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from desksim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = (ROOT / "scenarios" / "quick.yaml").read_text()
@@ -65,7 +65,7 @@ def test_validate_and_scenarios_list(capsys):
 def test_run_subprocess_writes_folder_and_prints_digest(tmp_path):
     out = tmp_path / "r"
     proc = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "run", "quick", "--seed", "4", "--duration", "60", "--out", str(out)],
+        [sys.executable, "-m", "desksim.cli", "run", "quick", "--seed", "4", "--duration", "60", "--out", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -111,3 +111,83 @@ def test_desk_run_reconciles_cleanly(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["reconciliation"]["breaks"] == []
     assert summary["desk"]["fills"] > 0 and "var" in summary["risk"]
+
+
+# -- small things a user trips on (issue 14 item 7) -----------------------------------------------
+def test_run_refuses_an_existing_out_folder_unless_force(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("a previous run")
+    argv = ["run", "quick", "--duration", "5", "--no-report", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already exists" in err and "--force" in err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert main([*argv, "--force"]) == 0
+    assert (out / "summary.json").exists() and not (out / "keep.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_ctrl_c_prints_one_line_and_what_to_run(tmp_path, capsys, monkeypatch):
+    import desksim.api
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(desksim.api, "run", interrupted)
+    assert main(["run", "quick", "--out", str(tmp_path / "r")]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("desksim: interrupted; ") and "again" in err
+    monkeypatch.setattr("desksim.cli.build_parser", _parser_with(interrupted))  # any other command
+    assert main(["validate", "quick"]) == 130
+    err = capsys.readouterr().err
+    assert err == "desksim: interrupted; nothing was written\n"
+    assert not list(tmp_path.iterdir())
+
+
+def _parser_with(func):
+    from desksim.cli import build_parser
+
+    def build():
+        parser = build_parser()
+        sub = next(a for a in parser._actions if a.dest == "command")
+        sub.choices["validate"].set_defaults(func=func)
+        return parser
+
+    return build
+
+
+def test_mc_warns_when_workers_exceed_the_cpus(tmp_path, capsys, monkeypatch):
+    import desksim.montecarlo
+
+    def stop(*args, **kwargs):
+        raise ValueError("stopped before running")
+
+    monkeypatch.setattr(desksim.montecarlo, "monte_carlo", stop)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    main(["mc", "quick", "--runs", "2", "--workers", "8", "--out", str(tmp_path / "m")])
+    assert "warning: --workers 8 is more than this machine's 2 CPUs" in capsys.readouterr().err
+    main(["mc", "quick", "--runs", "2", "--workers", "2", "--out", str(tmp_path / "m")])
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_scenarios_list_cuts_descriptions_at_a_word_boundary(capsys, monkeypatch):
+    from scenarios import bundled
+    from scenarios.schema import load
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(bundled())
+    cut = 0
+    for line, name in zip(lines, bundled(), strict=True):
+        assert len(line) <= 80, line
+        shown = line[18:]
+        paragraph = " ".join(load(name).description.strip().split("\n\n")[0].split())
+        if shown.endswith(" …"):
+            cut += 1
+            kept = shown.removesuffix(" …")
+            assert paragraph.startswith(kept) and paragraph[len(kept)] == " ", (name, shown)
+        else:
+            assert shown == paragraph, (name, shown)
+    assert cut > 0

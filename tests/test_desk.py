@@ -7,6 +7,7 @@ import json
 import math
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,15 +15,18 @@ from pydantic import TypeAdapter, ValidationError
 
 from actors.background import NoiseParams, NoiseTrader
 from actors.desk.analytics import (
+    TRADING_SECONDS_PER_YEAR,
     calmar_ratio,
     desk_frames,
     desk_summary,
     implementation_shortfall,
+    lo_eta,
     max_drawdown,
     pnl_series,
     round_trips,
     sharpe_ratio,
     slippage_bps,
+    sortino_ratio,
     total_pnl,
     win_rate,
 )
@@ -297,12 +301,54 @@ def test_drawdown_sharpe_calmar_by_hand():
     assert max_drawdown([0, 5, 2, 8, 3, 4]) == 5
     assert max_drawdown([-3, -1]) == 3  # the peak starts at 0, before the first trade
     assert max_drawdown([1, 2, 3]) == 0
-    # increments 1, 2, 1: mean 4/3, sd sqrt(1/3) -> 4/3 * sqrt(3) per interval
-    assert sharpe_ratio([0, 1, 3, 4], interval_s=1.0, seconds_per_year=4.0) == pytest.approx(2 * 4 / 3 * math.sqrt(3))
-    assert sharpe_ratio([0, 1, 2], interval_s=1.0) is None  # no variation
-    assert sharpe_ratio([0, 1], interval_s=1.0) is None
-    assert calmar_ratio(10.0, 5.0, elapsed_s=50.0, seconds_per_year=100.0) == pytest.approx(4.0)
-    assert calmar_ratio(10.0, 0.0, elapsed_s=50.0) is None
+    # increments 1, 2, 1: mean 4/3, sd sqrt(1/3) -> 4/3 * sqrt(3) per interval (not annualised)
+    assert sharpe_ratio([0, 1, 3, 4], min_increments=3) == pytest.approx(4 / 3 * math.sqrt(3))
+    assert sharpe_ratio([0, 1, 3, 4]) is None  # 3 increments < 30: n/a
+    assert sharpe_ratio([0, 1, 2], min_increments=2) is None  # no variation
+    # Sortino: increments 2, -1, 2, -2: mean 0.25, downside sqrt((1 + 4) / 4)
+    assert sortino_ratio([0, 2, 1, 3, 1], min_increments=4) == pytest.approx(0.25 / math.sqrt(5 / 4))
+    assert sortino_ratio([0, 1, 2, 4], min_increments=3) is None  # no losing interval
+    assert calmar_ratio(10.0, 5.0) == pytest.approx(2.0)  # over the run
+    assert calmar_ratio(10.0, 0.0) is None
+
+
+def test_lo_eta_matches_closed_forms():
+    assert lo_eta(252, []) == pytest.approx(math.sqrt(252))
+    # AR(1) increments, rho_k = phi^k: eta = q / sqrt(q + 2 sum (q - k) phi^k)
+    phi, q = 0.3, 50
+    expected = q / math.sqrt(q + 2 * sum((q - k) * phi**k for k in range(1, q)))
+    assert lo_eta(q, [phi**k for k in range(1, q)]) == pytest.approx(expected)
+    assert lo_eta(q, [phi**k for k in range(1, q)]) < math.sqrt(q)  # positive correlation: less than sqrt(q)
+
+
+def _intraday_pnl(hours: float, seed: int) -> tuple[list[tuple[int, float]], list[dict]]:
+    """One long position bought at 1000 ticks, marked every minute on a falling random walk."""
+    rng = np.random.default_rng(seed)
+    n = int(hours * 60) + 1
+    path = 1000 + np.cumsum(rng.normal(-0.3, 1.0, n))
+    prices = [(k * 60 * 10**9, float(p)) for k, p in enumerate(path)]
+    fills = [{"time_ns": 0, "side": "B", "price": 1000, "qty": 100, "parent_id": 1}]
+    return prices, fills
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_intraday_ratios_are_not_annualised_as_daily_returns(seed):
+    """A 1.5-hour losing run (like fat_finger) used to report Sharpe ~ -40 and Calmar ~ -800:
+    per-minute increments annualised as if they were daily. Now: per-interval figures with their
+    horizon, no annualised Sharpe below a trading day, Calmar over the run."""
+    prices, fills = _intraday_pnl(1.5, seed)
+    s = desk_summary(fills, [], prices, tick_size=0.01, interval_s=60.0)
+    assert s["sharpe_annual"] is None
+    assert s["sharpe"] is not None and abs(s["sharpe"]) < 2  # one minute's mean / sd
+    assert s["sortino"] is not None and abs(s["sortino"]) < 3
+    assert s["calmar"] is not None and abs(s["calmar"]) <= 1.0 + 1e-9  # a loss never exceeds its drawdown
+    assert s["ratio_horizons"]["sharpe"] == "60 s P&L increments"
+    short = desk_summary(fills, [], prices[:20], tick_size=0.01, interval_s=60.0)
+    assert short["sharpe"] is None and short["sortino"] is None  # 19 increments: n/a
+    day = desk_summary(fills, [], _intraday_pnl(6.5, seed)[0], tick_size=0.01, interval_s=60.0)
+    assert day["sharpe_annual"] is not None and day["sharpe"] is not None
+    assert (day["sharpe_annual"] > 0) == (day["sharpe"] > 0)  # Lo's eta(q) > 0 scales, never flips
+    assert math.isfinite(day["sharpe_annual"] / math.sqrt(TRADING_SECONDS_PER_YEAR / 60))
 
 
 def test_round_trips_and_win_rate():
@@ -348,7 +394,7 @@ def test_desk_summary_is_json_friendly_and_frames_build():
     prices = [(0, 100.0), (20 * S, 102.0), (40 * S, 101.0)]
     out = desk_summary(fills, parents, prices, tick_size=0.01, interval_s=20.0, capital=1_000.0)
     json.dumps(out, allow_nan=False)
-    assert out["total_pnl"] == pytest.approx(1.0) and out["final_position"] == 0
+    assert out["pnl_ccy"] == pytest.approx(1.0) and out["final_position"] == 0
     assert out["round_trips"] == 1 and out["win_rate"] == 1.0
     assert out["parents_filled"] == 2 and out["fill_rate"] == 1.0
     assert out["is_bps"] == pytest.approx((100 + 0) / (100 * 100 + 102 * 100) * 1e4)
@@ -358,7 +404,7 @@ def test_desk_summary_is_json_friendly_and_frames_build():
     assert len(frames["desk_fills"]) == 2 and "slippage_bps" in frames["desk_fills"]
     empty = desk_summary([], [], [], tick_size=0.01)
     json.dumps(empty, allow_nan=False)
-    assert empty["total_pnl"] == 0.0 and empty["sharpe"] is None
+    assert empty["pnl_ccy"] == 0.0 and empty["sharpe"] is None
     assert desk_frames([], [], [])["desk_fills"].columns[-1] == "slippage_bps"
 
 
@@ -516,8 +562,8 @@ def test_desk_with_signals_in_a_live_market():
 def test_desk_trades_through_the_oms_and_fix_gateway():
     """Desk -> OMS (native) -> FIX 4.4 -> gateway -> exchange; parents and children reach the OMS."""
     from actors.exchange.exchange import Exchange
-    from actors.oms import OMS
     from fix.gateway_actor import FixGateway
+    from fix.oms import OMS
     from sim.kernel import Kernel
     from sim.network import LinkSpec, Network, NetworkSpec
     from sim.record import Recorder

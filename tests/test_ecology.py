@@ -2,10 +2,10 @@
 
 import pytest
 
-from actors.build import build, make_world
+from desksim import api
+from desksim.analytics.realism import checks, format_table
+from desksim.assembly import build, make_world
 from scenarios.schema import load
-from sim import api
-from sim.analytics.realism import checks, format_table
 from sim.kernel import Kernel
 from sim.network import Network
 from sim.record import Recorder

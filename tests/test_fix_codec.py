@@ -285,3 +285,40 @@ def test_read_replace_and_mass_cancel_rejects(codec: Codec) -> None:
     assert isinstance(codec.read_mass_cancel(q1), Invalid)
     v = codec.market_data_request("md", ["XYZ"], entry_types=("0", "7"))
     assert isinstance(codec.read_market_data_request(v), Invalid)
+
+
+def test_fix_clock_puts_simulated_time_on_the_trading_date() -> None:
+    """Issue 13 item 7: one clock -> UTCTimestamp mapping, on the trading date."""
+    import datetime as dt
+
+    from fix.clock import DEFAULT_TRADING_DATE, FixClock
+
+    clock = FixClock(dt.date(2024, 2, 29))
+    assert clock.timestamp(0) == "20240229-00:00:00.000"
+    assert clock.timestamp(34_200 * 10**9 + 123_456_789) == "20240229-09:30:00.123"
+    assert clock.timestamp(86_400 * 10**9) == "20240301-00:00:00.000"  # the next day
+    assert clock.timestamp(1_234_567_891, 9) == "20240229-00:00:01.234567891"
+    assert clock.timestamp(1_234_567_891, 0) == "20240229-00:00:01"
+    assert FixClock().trading_date == DEFAULT_TRADING_DATE
+    codec = Codec(0.01, clock=clock)
+    er = codec.execution_report(
+        order_id="1", exec_id="e1", exec_type="0", ord_status="0", cl_ord_id="c1", symbol="XYZ", side="B",
+        order_qty=10, leaves_qty=10, cum_qty=0, avg_px="0", now_ns=34_200 * 10**9,
+    )  # fmt: skip
+    assert er.getField(60) == "20240229-09:30:00.000"
+    nos = Codec(0.01).new_order_single("c1", "XYZ", "B", 10, "LIMIT", 1000, now_ns=0)
+    assert nos.getField(60)[:8] == DEFAULT_TRADING_DATE.strftime("%Y%m%d")  # not 1970
+
+
+def test_scenario_date_field_and_default() -> None:
+    import datetime as dt
+
+    import pydantic
+
+    from fix.clock import DEFAULT_TRADING_DATE
+    from scenarios.schema import Scenario
+
+    assert Scenario(name="x").date == DEFAULT_TRADING_DATE
+    assert Scenario(name="x", date="2025-07-01").date == dt.date(2025, 7, 1)
+    with pytest.raises(pydantic.ValidationError):
+        Scenario(name="x", date="2025-13-01")

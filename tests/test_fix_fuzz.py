@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import quickfix as fix
 
 from fix.codec import default_data_dictionary_path
@@ -91,7 +92,7 @@ class Server:
         self.port = free_port()
         self.err_path = tmp / "serve.stderr"
         self._err = open(self.err_path, "w")  # noqa: SIM115  # closed in terminate()
-        cmd = [sys.executable, "-m", "sim.cli", "serve", "--scenario", "quiet", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "desksim.cli", "serve", "--scenario", "quiet", "--port", str(self.port)]
         cmd += ["--duration", "600"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=self._err, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
@@ -422,6 +423,8 @@ class Fuzzer:
             "tif": (59, "1"),
         }[how]
         body = [(t, change[1] if t == change[0] else v) for t, v in body]
+        if how == "collar":  # the collar is on the aggressive side only: a sell far below the market
+            body = [(t, "2" if t == 54 else v) for t, v in body]
         msg_type = "D"
         if r.random() < 0.2:
             msg_type, how = r.choice("FG"), "unknown-order"
@@ -684,7 +687,7 @@ class ClientApp(fix.Application):
         self.messages.put(d)
 
 
-def quickfix_initiator(tmp: Path, port: int, sender: str) -> tuple[Any, ClientApp, Any]:
+def quickfix_initiator(tmp: Path, port: int, sender: str, reset: bool = False) -> tuple[Any, ClientApp, Any]:
     base = tmp / f"qf-{sender}"
     base.mkdir()
     cfg = base / "client.cfg"
@@ -694,6 +697,7 @@ def quickfix_initiator(tmp: Path, port: int, sender: str) -> tuple[Any, ClientAp
         "StartTime=00:00:00\nEndTime=00:00:00\n"
         f"FileStorePath={base / 'store'}\nFileLogPath={base / 'log'}\n"
         f"UseDataDictionary=Y\nDataDictionary={default_data_dictionary_path()}\n"
+        f"ResetOnLogon={'Y' if reset else 'N'}\n"
         f"[SESSION]\nBeginString=FIX.4.4\nSenderCompID={sender}\nTargetCompID={TARGET}\n",
         encoding="utf-8",
     )
@@ -822,3 +826,227 @@ def test_fuzzed_frames_do_not_break_the_server(tmp_path: Path) -> None:
     finally:
         raw.close()
         server.terminate()
+
+
+# =============================================================================================
+# session churn: logons, logouts and TCP drops interleaved with malformed frames
+# =============================================================================================
+CHURN_COMPS = ("CLIENT1", "CLIENT3", "CLIENT4", "CLIENT5")
+CHURN_ACTIONS = 500  # per seed; about 3 s
+CHURN_BUDGET = 60.0  # seconds, whatever the machine
+
+
+def as_sender(data: bytes, comp: str) -> bytes:
+    """A well-formed frame re-addressed from ``comp`` (BodyLength and CheckSum recomputed);
+    anything that does not parse as one frame is returned unchanged."""
+    parts = data.split(SOH)
+    if len(parts) < 4 or not parts[0].startswith(b"8=") or not parts[1].startswith(b"9=") or parts[-1] != b"":
+        return data
+    fields: Fields = []
+    for p in parts[2:-2]:
+        tag, sep, value = p.partition(b"=")
+        if not sep or not tag.isdigit():
+            return data
+        fields.append((tag.decode(), comp if tag == b"49" else value))
+    return frame(fields, begin=parts[0][2:])
+
+
+class Churner:
+    """Raw sessions that log on (in many flavours), log out, drop the TCP connection, sometimes
+    mid-frame, and send session-level frames that play with the session state (ResetSeqNumFlag,
+    PossDupFlag, SequenceReset Reset mode with any NewSeqNo, ResendRequest), mixed with the
+    malformed application frames of :class:`Fuzzer`. Answers are read and thrown away."""
+
+    def __init__(self, port: int, seed: int) -> None:
+        self.port = port
+        self.rng = random.Random(seed)
+        self.fuzz = Fuzzer(seed)
+        self.socks: dict[str, socket.socket | None] = dict.fromkeys(CHURN_COMPS)
+        self.seq = dict.fromkeys(CHURN_COMPS, 1)
+        self.counts: Counter[str] = Counter()
+
+    def _send(self, comp: str, data: bytes) -> None:
+        s = self.socks[comp]
+        if s is None:
+            return
+        try:
+            s.sendall(data)
+        except OSError:
+            self.counts["send failed"] += 1
+            self.drop(comp)
+
+    def drain(self) -> None:
+        for comp, s in self.socks.items():
+            if s is None:
+                continue
+            try:
+                while s.recv(1 << 16):
+                    pass
+                self.counts["closed by server"] += 1  # recv() == b"": the server hung up
+                self.drop(comp)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                self.drop(comp)
+
+    def drop(self, comp: str) -> None:
+        s = self.socks[comp]
+        if s is not None:
+            with contextlib.suppress(OSError):
+                s.close()
+        self.socks[comp] = None
+
+    def connect(self, comp: str) -> None:
+        self.drop(comp)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        self.socks[comp] = s
+
+    def logon(self, comp: str) -> None:
+        r = self.rng
+        how = r.choice(("plain", "plain", "reset", "reset-possdup-low", "possdup-low", "bad-time", "no-heartbeat"))
+        self.counts[f"logon {how}"] += 1
+        seq = self.seq[comp]
+        ts = now_ts()
+        fields: Fields = [(35, "A"), (49, comp), (56, TARGET)]
+        if how == "reset":
+            seq = 1
+        elif how in ("reset-possdup-low", "possdup-low"):
+            seq = 0 if how == "reset-possdup-low" else max(0, seq - r.randint(1, 5))
+            fields += [(43, "Y"), (122, ts)]
+        fields += [(34, seq), (52, now_ts(-3600) if how == "bad-time" else ts), (98, "0")]
+        if how != "no-heartbeat":
+            fields.append((108, "30"))
+        if how.startswith("reset"):
+            fields.append((141, "Y"))
+        self._send(comp, frame(fields))
+        self.seq[comp] = seq + 1 if how != "reset-possdup-low" else 1
+
+    def admin(self, comp: str) -> None:
+        r = self.rng
+        seq = self.seq[comp]
+        how = r.choice(("seq-reset", "seq-reset", "gap-fill", "resend", "test", "heartbeat", "reject", "logout"))
+        self.counts[f"admin {how}"] += 1
+        if how == "seq-reset":  # Reset mode, NewSeqNo anywhere (below what is expected too)
+            body: Fields = [(36, r.randint(0, seq + 3))]
+            if r.random() < 0.5:
+                body.insert(0, (123, "N"))
+            data = frame(header("4", seq, sender=comp) + body)
+        elif how == "gap-fill":
+            data = frame([*header("4", seq, sender=comp), (123, "Y"), (36, r.randint(0, seq + 3))])
+        elif how == "resend":
+            data = frame([*header("2", seq, sender=comp), (7, r.randint(0, seq + 3)), (16, r.randint(0, seq + 3))])
+        elif how == "test":
+            data = frame([*header("1", seq, sender=comp), (112, f"T{seq}")])
+        elif how == "heartbeat":
+            data = frame(header("0", seq, sender=comp))
+        elif how == "reject":
+            data = frame([*header("3", seq, sender=comp), (45, max(1, seq - 1))])
+        else:
+            data = frame(header("5", seq, sender=comp))
+        self._send(comp, data)
+        self.seq[comp] = seq + 1
+
+    def malformed(self, comp: str) -> None:
+        kind = self.rng.choice(("garbled", "invalid", "invalid", "business", "valid", "breaker", "fatal"))
+        case = self.fuzz.make(kind, self.seq[comp])
+        self.counts[f"frame {kind}"] += 1
+        if case.consumes_seq:
+            self.seq[comp] += 1
+        self._send(comp, as_sender(case.data, comp))
+
+    def step(self) -> None:
+        r = self.rng
+        comp = r.choice(CHURN_COMPS)
+        if self.socks[comp] is None:
+            self.counts["connects"] += 1
+            self.connect(comp)
+            if r.random() < 0.9:
+                self.logon(comp)
+            return
+        what = r.choices(("logon", "admin", "malformed", "drop", "half-frame"), (10, 30, 50, 6, 4))[0]
+        if what == "logon":
+            self.logon(comp)
+        elif what == "admin":
+            self.admin(comp)
+        elif what == "malformed":
+            self.malformed(comp)
+        elif what == "drop":
+            self.counts["tcp drops"] += 1
+            self.drop(comp)
+        else:  # a frame cut in the middle, then the connection goes
+            self.counts["half frames"] += 1
+            data = frame(header("D", self.seq[comp], sender=comp) + self.fuzz.body("D", self.fuzz.cl("H")))
+            self._send(comp, data[: r.randint(1, len(data) - 1)])
+            self.drop(comp)
+
+    def close(self) -> None:
+        for comp in CHURN_COMPS:
+            self.drop(comp)
+
+
+@pytest.fixture(scope="module")
+def churn_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One server for the seeds (a start costs seconds): each seed meets what the last one left."""
+    server = Server(tmp_path_factory.mktemp("churn"))
+    try:
+        yield server
+    finally:
+        server.terminate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_session_churn_does_not_stop_the_server(churn_server: Server, tmp_path: Path, seed: int) -> None:
+    """Issue 13 item 11: nothing a client sends, nor how it disconnects, stops ``desksim serve``.
+    Before the fix a Logon with ResetSeqNumFlag=Y, PossDupFlag=Y and MsgSeqNum 0, followed by a
+    SequenceReset below the expected number, made quickfix raise ``RuntimeError: Tried to send a
+    reject while not logged on`` out of ``acceptor.poll()`` and the server exited."""
+    server = churn_server
+    assert server.alive(), "the server died before this seed"
+    churn = Churner(server.port, seed)
+    t0 = time.monotonic()
+    try:
+        end = time.monotonic() + CHURN_BUDGET
+        for i in range(CHURN_ACTIONS):
+            if time.monotonic() > end:
+                break
+            try:
+                churn.step()
+            except ConnectionRefusedError:  # the listener is gone: is the server on its way out?
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.proc.wait(5)
+                assert server.alive(), f"the server died after {i} actions: {server.stderr()[-3000:]}"
+                raise
+            time.sleep(0.004)  # one frame per read, mostly: a state left by one frame meets the next
+            churn.drain()
+            if i % 50 == 49:
+                assert server.alive(), f"the server died after {i + 1} actions: {server.stderr()[-3000:]}"
+        churn.close()
+        print(f"seed {seed}: churn {time.monotonic() - t0:.1f}s {dict(sorted(churn.counts.items()))}")
+        assert server.alive(), f"the server died: {server.stderr()[-3000:]}"
+
+        # -- the server still serves: a quickfix initiator logs on and trades ---------------
+        initiator, app, _keep = quickfix_initiator(tmp_path, server.port, "CLIENT2", reset=True)
+        initiator.start()
+        try:
+            assert app.logged_on.wait(10), "a quickfix initiator cannot log on after the churn"
+            cl = f"CHURN{seed}-{os.getpid()}"
+            nos = fix.Message()
+            nos.getHeader().setField(35, "D")
+            for tag, value in ((11, cl), (55, "XYZ"), (54, "1"), (60, now_ts()), (38, "10"), (40, "2")):
+                nos.setField(tag, value)
+            nos.setField(44, "95.00")
+            nos.setField(59, "3")
+            assert fix.Session.sendToTarget(nos, fix.SessionID("FIX.4.4", "CLIENT2", TARGET))
+            er = expect(app, lambda d: d.get(35) == "8" and d.get(11) == cl and d.get(39) in ("2", "4"), "final ER")
+            assert er[150] in ("4", "F")  # an IOC buy: filled or canceled, whatever the churn left in the book
+        finally:
+            initiator.stop()
+        assert server.alive()
+        print(f"seed {seed}: all {time.monotonic() - t0:.1f}s")
+        errors = [line for line in server.stderr().splitlines() if "Traceback" in line or " ERROR " in line]
+        assert not errors, f"the server logged errors: {errors[:10]}"
+    finally:
+        churn.close()

@@ -68,7 +68,7 @@ class Harness:
         elif isinstance(cmd, CancelOrder):
             events = self.book.cancel(cmd.order_id)
         elif isinstance(cmd, ReplaceOrder):
-            events = self.book.replace(cmd.order_id, qty=cmd.qty, price=cmd.price)
+            events = self.book.replace(cmd.order_id, qty=cmd.qty, price=cmd.price, total_qty=cmd.total_qty)
         else:  # pragma: no cover
             raise AssertionError(cmd)
         for ev in events:
@@ -230,13 +230,19 @@ def test_replace_to_crossing_price_trades() -> None:
     assert_all_valid(h)
 
 
-def test_replace_qty_not_above_cumqty_is_refused() -> None:
+@pytest.mark.parametrize("qty", [40, 25])
+def test_replace_qty_not_above_cumqty_ends_the_order(qty: int) -> None:
+    """FIX 4.4 App. D: a replace to OrderQty <= CumQty is accepted as canceling the balance:
+    ExecType 5, OrdStatus Filled, OrderQty amended to CumQty, LeavesQty 0; nothing rests."""
     h = Harness()
     h.nos("C1", "s1", "S", 100, 1001)
     h.nos("C2", "b1", "B", 40, 1001)
-    (rej,) = h.replace("C1", "s1r", "s1", "S", 40, 1001)
-    assert f(rej, 35) == "9" and f(rej, 434) == "2" and f(rej, 39) == "1" and f(rej, 41) == "s1"
-    assert h.core.order_state("C1", "s1")["leaves_qty"] == 60  # type: ignore[index]
+    (rep,) = h.replace("C1", "s1r", "s1", "S", qty, 1001)
+    assert summary(rep) == ("8", "5", "2", "s1r", "40", "40", "0", None, None, "10.01")
+    assert f(rep, 41) == "s1"
+    assert h.core.live_orders("C1") == [] and h.book.best_ask() is None
+    (rej,) = h.replace("C1", "s1r2", "s1r", "S", 80, 1001)  # done: too late
+    assert (f(rej, 35), f(rej, 39), f(rej, 102)) == ("9", "2", "0")
     assert_all_valid(h)
 
 
@@ -673,7 +679,7 @@ def test_commands_are_native_messages(sync: bool) -> None:
     oid = (7 << 32) | 1
     assert h.commands == [
         SubmitOrder(oid, "XYZ", "B", 5, 1000, "DAY", True, None),
-        ReplaceOrder(oid, "XYZ", 8, 999),
+        ReplaceOrder(oid, "XYZ", None, 999, total_qty=8),  # the total OrderQty: the book sets leaves
         CancelOrder(oid, "XYZ"),
     ]
     assert [f(m, 150) for m in h.msgs("C1")] == ["0", "5", "4"]

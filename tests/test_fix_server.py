@@ -11,6 +11,7 @@ import contextlib
 import itertools
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,7 +50,17 @@ def uid(prefix: str) -> str:
 class Server:
     def __init__(self, *args: str, duration: float = 300.0) -> None:
         self.port = free_port()
-        cmd = [sys.executable, "-m", "sim.cli", "serve", "--port", str(self.port), "--duration", str(duration), *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "desksim.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--duration",
+            str(duration),
+            *args,
+        ]
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
         )
@@ -310,7 +321,7 @@ def test_listens_on_loopback_only(server: Server) -> None:
 
 def test_non_loopback_host_refused_without_allow_remote() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "serve", "--host", "192.0.2.1", "--scenario", "quiet"],
+        [sys.executable, "-m", "desksim.cli", "serve", "--host", "192.0.2.1", "--scenario", "quiet"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -558,7 +569,18 @@ def test_port_in_use_is_a_clear_error() -> None:
         busy.listen()
         port = busy.getsockname()[1]
         out = subprocess.run(
-            [sys.executable, "-m", "sim.cli", "serve", "--port", str(port), "--scenario", "quiet", "--duration", "5"],
+            [
+                sys.executable,
+                "-m",
+                "desksim.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--scenario",
+                "quiet",
+                "--duration",
+                "5",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -566,3 +588,154 @@ def test_port_in_use_is_a_clear_error() -> None:
         )
     assert out.returncode == 2
     assert f"cannot listen on port {port}" in out.stderr
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_market_data_depth_keeps_a_quickfix_client_book_right(clients: Callable[..., Client], seed: int) -> None:
+    """Issue 13 item 9 over TCP: a quickfix initiator subscribed at MarketDepth 5 and 0 (full
+    book) keeps its books from W + X; after a random sequence of orders and cancels (most of
+    them below the touch), each book equals the snapshot (263=0) the server answers next, which
+    is the exchange's book at that moment (messages of one session arrive in order)."""
+    import random
+
+    from tests.test_fix_sim import ClientBook
+
+    r = random.Random(seed)
+    maker, watcher = clients("CLIENT3", reset=True), clients("CLIENT4", reset=True)
+    subs = {uid("D5"): 5, uid("FULL"): 0}
+    for req, depth in subs.items():
+        watcher.send(CODEC.market_data_request(req, ["XYZ"], "1", depth, ("0", "1"), "1"))
+    books = {req: ClientBook(depth) for req, depth in subs.items()}
+    live: list[tuple[str, str]] = []
+    sent = []
+    for _ in range(60):
+        if live and r.random() < 0.25:
+            cl, side = live.pop(r.randrange(len(live)))
+            maker.send(CODEC.order_cancel_request(uid("C"), cl, "XYZ", side, 10))
+            continue
+        side = r.choice("BS")
+        px = f"{(9_700 + r.randint(0, 25) * 10 if side == 'B' else 10_300 - r.randint(0, 25) * 10) / 100:.2f}"
+        cl = uid("O")
+        maker.send(new_order(cl, side, r.randint(1, 9) * 10, px))
+        live.append((cl, side))
+        sent.append(cl)
+    for cl in sent:
+        maker.expect(lambda d, cl=cl: d.get(35) == "8" and d.get(11) == cl, what=f"ER for {cl}")
+    snaps = {uid("S5"): 5, uid("SFULL"): 0}
+    for req, depth in snaps.items():
+        watcher.send(CODEC.market_data_request(req, ["XYZ"], "0", depth, ("0", "1"), None))
+    checked = 0
+    end = time.monotonic() + WAIT
+    while checked < len(snaps) and time.monotonic() < end:
+        d = watcher.expect(lambda d: d.get(35) in ("W", "X"), timeout=max(0.1, end - time.monotonic()))
+        req = d.get(262, "")
+        if req in books:
+            books[req].apply(d[0])  # type: ignore[arg-type]
+        elif req in snaps:
+            truth = ClientBook(snaps[req])
+            truth.apply(d[0])  # type: ignore[arg-type]
+            mine = next(b for r_, b in books.items() if subs[r_] == snaps[req])
+            assert mine.sides == truth.sides, f"depth {snaps[req]}: client book != snapshot"
+            assert snaps[req] == 0 or len(truth.sides["0"]) == snaps[req]
+            checked += 1
+    assert checked == len(snaps), "no snapshot answer"
+    assert all(b.deep_updates > 0 for b in books.values()), "no update below the touch"
+    maker.send(CODEC.order_mass_cancel_request(uid("M"), "7"))
+    maker.expect(mt("r"))
+
+
+# ---------------------------------------------------------------------------------------------
+# desksim's own session layer on the wire (fix/transport.py, fix/wire_server.py)
+# ---------------------------------------------------------------------------------------------
+def _listeners(port: int) -> list[str]:
+    """Local addresses (hex, as /proc/net/tcp{,6} write them) of the sockets listening on ``port``."""
+    out = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(name, encoding="ascii") as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                addr, _, hexport = cols[1].rpartition(":")
+                if cols[3] == "0A" and int(hexport, 16) == port:  # 0A: TCP_LISTEN
+                    out.append(addr)
+    return out
+
+
+def test_listener_is_bound_to_127_0_0_1_only(server: Server) -> None:
+    """The kernel's own table (what ``ss -ltn`` reads): one listener, on 127.0.0.1, none on 0.0.0.0/::."""
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("no /proc/net/tcp")
+    assert _listeners(server.port) == ["0100007F"]  # 127.0.0.1, little-endian hex
+    ss = subprocess.run(["ss", "-ltn"], capture_output=True, text=True, timeout=10) if shutil.which("ss") else None
+    if ss is not None and ss.returncode == 0:
+        local = [line.split()[3] for line in ss.stdout.splitlines()[1:] if line.split()[3].endswith(f":{server.port}")]
+        assert local == [f"127.0.0.1:{server.port}"], ss.stdout
+
+
+def raw_frame(fields: list[tuple[int, str]]) -> bytes:
+    body = b"".join(b"%d=%s\x01" % (t, v.encode()) for t, v in fields)
+    head = b"8=FIX.4.4\x019=%d\x01" % len(body)
+    return head + body + b"10=%03d\x01" % (sum(head + body) % 256)
+
+
+def raw_msg(msg_type: str, seq: int, sender: str, extra: list[tuple[int, str]] | None = None) -> bytes:
+    ts = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime()) + ".000"
+    return raw_frame([(35, msg_type), (49, sender), (56, "DESKSIM"), (34, str(seq)), (52, ts), *(extra or [])])
+
+
+def read_frames(
+    sock: socket.socket, until: Callable[[list[dict[int, str]]], bool], timeout: float = WAIT
+) -> list[dict[int, str]]:
+    """Frames the server sends (as tag dicts) until ``until(frames)`` or the connection closes."""
+    buf, out = b"", []
+    end = time.monotonic() + timeout
+    while not until(out) and time.monotonic() < end:
+        sock.settimeout(max(0.01, min(0.2, end - time.monotonic())))
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not data:
+            out.append({0: "closed"})  # type: ignore[dict-item]
+            break
+        buf += data
+        while (k := buf.find(b"\x0110=")) >= 0 and (e := buf.find(b"\x01", k + 1)) >= 0:
+            frame, buf = buf[: e + 1], buf[e + 1 :]
+            out.append(
+                {int(t): v.decode() for t, _, v in (p.partition(b"=") for p in frame.split(b"\x01")) if t.isdigit()}
+            )
+    return out
+
+
+def test_refusals_reconnect_and_wall_clock_sending_time(server: Server) -> None:
+    """Unknown CompIDs and a second connection get a Logout and are closed; the server keeps
+    sequence numbers across a reconnect (no ResetSeqNumFlag); SendingTime is UTC now."""
+    port = server.port
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as intruder:
+        intruder.sendall(raw_msg("A", 1, "CLIENT9", [(98, "0"), (108, "30")]))
+        got = read_frames(intruder, lambda fs: bool(fs) and fs[-1].get(0) == "closed")
+        assert got[0][35] == "5" and "unknown session" in got[0][58] and got[-1].get(0) == "closed"
+    a = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        a.sendall(raw_msg("A", 1, "CLIENT8", [(98, "0"), (108, "30"), (141, "Y")]))
+        logon = read_frames(a, lambda fs: any(f.get(35) == "A" for f in fs))[-1]
+        assert logon[35] == "A" and logon[34] == "1" and logon[141] == "Y"
+        sent = time.mktime(time.strptime(logon[52][:17], "%Y%m%d-%H:%M:%S"))
+        assert abs(sent - time.mktime(time.gmtime())) < 10, "SendingTime is the wall clock (UTC)"
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as second:
+            second.sendall(raw_msg("A", 1, "CLIENT8", [(98, "0"), (108, "30")]))
+            got = read_frames(second, lambda fs: bool(fs) and fs[-1].get(0) == "closed")
+            assert got[0][35] == "5" and "already connected" in got[0][58]
+        a.sendall(raw_msg("1", 2, "CLIENT8", [(112, "PING")]))
+        assert read_frames(a, lambda fs: any(f.get(112) == "PING" for f in fs))[-1][35] == "0"
+        a.sendall(raw_msg("5", 3, "CLIENT8"))
+        got = read_frames(a, lambda fs: bool(fs) and fs[-1].get(0) == "closed")
+        assert [f.get(35) for f in got[:-1]] == ["5"]
+    finally:
+        a.close()
+    # logged out: a new connection logs on with the next numbers, and the server goes on counting
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as b:
+        b.sendall(raw_msg("A", 4, "CLIENT8", [(98, "0"), (108, "30")]))
+        got = read_frames(b, lambda fs: any(f.get(35) == "A" for f in fs))
+        assert got[-1][35] == "A" and got[-1][34] == "4" and 141 not in got[-1]
+        b.sendall(raw_msg("5", 5, "CLIENT8"))
+        read_frames(b, lambda fs: bool(fs) and fs[-1].get(0) == "closed")

@@ -6,7 +6,11 @@ next to the exchange; a scripted counterparty trades natively on the exchange.
 
 from __future__ import annotations
 
+import datetime as _dt
+from typing import Any
+
 import pytest
+import quickfix44 as fix44
 
 from actors.exchange.exchange import Exchange
 from actors.messages import (
@@ -26,10 +30,12 @@ from actors.messages import (
     TradePrinted,
     owner_of,
 )
-from actors.oms import OMS
 from actors.trader import Trader
+from fix.clock import DEFAULT_TRADING_DATE, FixClock
+from fix.codec import MAX_MARKET_DEPTH, Codec
 from fix.gateway_actor import FixGateway, scan_frame
-from fix.session import FixFrame, FixLinkDown, FixLinkUp, SessionState
+from fix.oms import OMS
+from fix.session import FixFrame, FixLinkDown, FixLinkUp, FixSession, SessionState
 from sim.actor import Actor, Wakeup, handles
 from sim.kernel import Kernel
 from sim.network import LinkSpec, Network, NetworkSpec
@@ -62,7 +68,7 @@ def world(desk_script=(), cp_script=(), *, events=(), seed=1, jitter_ns=0, gw_kw
     rec = Recorder()
     kernel = Kernel(Network(NetworkSpec(LinkSpec(1 * MS, jitter_ns))), RandomStreams(seed))
     exchange = Exchange("exchange", ["XYZ"], rec, 0, 10**13)
-    gateway = FixGateway("gateway", rec, clients=["CLIENT1"], symbols=["XYZ"], **(gw_kw or {}))
+    gateway = FixGateway("gateway", rec, symbols=["XYZ"], **{"clients": ["CLIENT1"], **(gw_kw or {})})
     oms = OMS("oms", rec, **(oms_kw or {}))
     desk = Scripted("desk", desk_script, dst="oms")
     cp = Scripted("cp", cp_script)
@@ -404,3 +410,223 @@ def test_scan_frame_and_order_ids():
     kernel.run(1 * S)
     exch = rec.tables["orders"].frame()
     assert {owner_of(int(o)) for o in exch.order_id} == {gateway.id}
+
+
+# =============================================================================================
+# market data deeper than the touch (issue 13 item 9) and timestamps (item 7)
+# =============================================================================================
+def md_entries(raw: str) -> tuple[str, list[dict[int, str]]]:
+    """(MsgType, entries) of a W or X: one {tag: value} per NoMDEntries group, in order."""
+    parts = [p.partition("=") for p in raw.split("\x01") if p]
+    msg_type = next(v for t, _, v in parts if t == "35")
+    start = "279" if msg_type == "X" else "269"
+    entries: list[dict[int, str]] = []
+    inside = False
+    for tag, _, value in parts:
+        if tag == "268":
+            inside = True
+        elif inside and tag == start:
+            entries.append({})
+        if inside and entries and tag not in ("10",):
+            entries[-1][int(tag)] = value
+    return msg_type, entries
+
+
+class ClientBook:
+    """A FIX client's book kept from W (snapshot) and X (position-based New/Change/Delete)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.sides: dict[str, list[tuple[str, int]]] = {"0": [], "1": []}
+        self.updates = 0
+        self.deep_updates = 0  # X book entries below the top (position > 1)
+
+    def apply(self, raw: str) -> None:
+        msg_type, entries = md_entries(raw)
+        if msg_type == "W":
+            self.sides = {"0": [], "1": []}
+            for e in entries:
+                if e.get(269) in self.sides:
+                    self.sides[e[269]].append((e[270], int(e[271])))
+            return
+        for e in entries:
+            side = self.sides.get(e.get(269, ""))
+            if side is None:
+                continue
+            self.updates += 1
+            pos = int(e[290]) - 1
+            self.deep_updates += pos > 0
+            action = e[279]
+            assert 0 <= pos < len(side) + (action == "0"), f"279={action} at 290={pos + 1}: the book has {len(side)}"
+            if action == "0":
+                side.insert(pos, (e[270], int(e[271])))
+            elif action == "1":
+                assert side[pos][0] == e[270], f"Change at {pos + 1} names {e[270]}, the level there is {side[pos]}"
+                side[pos] = (e[270], int(e[271]))
+            else:
+                assert side[pos][0] == e[270], f"Delete at {pos + 1} names {e[270]}, the level there is {side[pos]}"
+                del side[pos]
+            assert self.depth == 0 or len(side) <= self.depth, "more levels than subscribed"
+
+    def levels(self, codec: Any) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        return tuple([(codec.to_ticks(px), q) for px, q in self.sides[s]] for s in ("0", "1"))  # type: ignore[return-value]
+
+
+class MdClient(Actor):
+    """A FIX initiator (CLIENT2) that logs on to the gateway, subscribes market data with the
+    given (MDReqID, MarketDepth, MDUpdateType) requests and keeps one ClientBook per request."""
+
+    def __init__(self, name: str, requests: list[tuple[str, int, str | None]], date: Any = None) -> None:
+        super().__init__(name)
+        self.requests = requests
+        self.codec = Codec(0.01, clock=FixClock(date) if date is not None else None)
+        self.books = {req_id: ClientBook(depth) for req_id, depth, _ in requests}
+        self.raw: list[str] = []
+        self.session = FixSession(
+            "CLIENT2",  # the OMS of world() is CLIENT1
+            "DESKSIM",
+            initiator=True,
+            send_raw=lambda raw: self.send(self.gw, FixFrame(raw)),
+            now_ns=lambda: self.now,
+            on_app=self._on_app,
+            on_state=self._on_state,
+            set_timer=lambda t: self.wake_at(t, "fix"),
+            clock=self.codec.clock,
+        )
+
+    def on_start(self) -> None:
+        self.gw = self.lookup("gateway")
+        self.session.connect()
+
+    def _on_state(self, old: Any, new: Any) -> None:
+        if new is SessionState.ACTIVE:
+            for req_id, depth, update_type in self.requests:
+                self.session.send_app(
+                    self.codec.market_data_request(req_id, ["XYZ"], "1", depth, ("0", "1", "2"), update_type)
+                )
+
+    def _on_app(self, msg: Any) -> None:
+        raw = msg.toString()
+        self.raw.append(raw)
+        req_id = dict(p.partition("=")[::2] for p in raw.split("\x01") if p).get("262")
+        if req_id in self.books:
+            self.books[req_id].apply(raw)
+
+    @handles(FixFrame)
+    def on_frame(self, msg: FixFrame, src: int) -> None:
+        self.session.on_raw(msg.raw)
+
+    @handles(Wakeup)
+    def on_wake(self, msg: Wakeup, src: int) -> None:
+        self.session.on_timer()
+
+
+MD_GW = {"clients": ["CLIENT1", "CLIENT2"]}
+
+
+def random_flow(seed: int, n: int) -> list[tuple[int, Any]]:
+    """Seeded orders and cancels on both sides around 100.00, some crossing, some far below the touch."""
+    import random as _random
+
+    r = _random.Random(seed)
+    script: list[tuple[int, Any]] = []
+    live: list[int] = []
+    for i in range(1, n + 1):
+        t = 1 * S + i * 3 * MS
+        if live and r.random() < 0.25:
+            k = live.pop(r.randrange(len(live)))
+            script.append((t, lambda a, k=k: CancelOrder(a.oid(k), "XYZ")))
+            continue
+        side = r.choice("BS")
+        offset = r.choice((r.randint(1, 12), r.randint(1, 12), r.randint(-2, 0)))  # mostly rests
+        px = 10_000 - offset if side == "B" else 10_000 + offset
+        script.append((t, submit(i, side, r.randint(1, 9) * 10, px)))
+        live.append(i)
+    return script
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_fix_market_data_keeps_a_client_book_equal_to_the_exchange(seed):
+    """Issue 13 item 9: with MarketDepth 5, 0 (full book) and 1, plus a full-refresh (265=0)
+    subscription at depth 3, a client keeping its book from W + X has, after a random flow of
+    orders, the exchange's book at every subscribed level -- changes below the touch included."""
+    requests = [("d5", 5, "1"), ("full", 0, "1"), ("top", 1, None), ("w3", 3, "0")]
+    client = MdClient("client", requests)
+    kernel, exchange, gateway, *_ = world(cp_script=random_flow(seed, 300), extra=(client,), gw_kw=MD_GW)
+    kernel.run(3 * S)
+    book = exchange.books["XYZ"]
+    bids, asks = book.depth(None)
+    assert len(bids) > 5 and len(asks) > 5, "the flow should build a book deeper than 5 levels"
+    for req_id, depth, _ in requests:
+        n = depth or len(bids) + len(asks)
+        got = client.books[req_id].levels(client.codec)
+        assert got == (bids[:n], asks[:n]), f"{req_id}: client book differs from the exchange's"
+    assert client.books["d5"].deep_updates > 0 and client.books["full"].deep_updates > 0
+    assert gateway.errors == 0 and not gateway.md.errors
+
+
+def test_an_order_below_the_touch_is_published_at_once():
+    """Issue 13 item 9: a new bid below the best bid reaches a depth-5 subscriber as an X at once
+    (the top of book does not change), and not a depth-1 one."""
+    requests = [("d5", 5, "1"), ("top", 1, "1")]
+    client = MdClient("client", requests)
+    cp = [(1 * S, submit(1, "B", 10, 9_990)), (1 * S + 1 * MS, submit(2, "S", 10, 10_010))]
+    cp += [(2 * S, submit(3, "B", 7, 9_980))]  # below the touch
+    kernel, *_ = world(cp_script=cp, extra=(client,), gw_kw=MD_GW)
+    kernel.advance(2 * S - 1)
+    before = len(client.raw)
+    kernel.run(2 * S + 5 * MS)  # a few link latencies later
+    new = [md_entries(raw) for raw in client.raw[before:]]
+    assert [(t, e[279], e[269], e[270], e[271], e[290]) for t, es in new for e in es] == [
+        ("X", "0", "0", "99.80", "7", "2")
+    ]
+    assert client.books["d5"].sides["0"] == [("99.90", 10), ("99.80", 7)]
+    assert client.books["top"].sides["0"] == [("99.90", 10)]
+
+
+def test_unsupported_depth_and_entry_type_get_a_market_data_request_reject():
+    """Issue 13 item 9: a depth or an entry type the gateway does not serve gets 35=Y with the reason."""
+    codec = Codec(0.01)
+    deep = codec.market_data_request("deep", ["XYZ"], "1", MAX_MARKET_DEPTH + 1, ("0", "1"))
+    odd = codec.market_data_request("odd", ["XYZ"], "1", 5, ("0", "1"))
+    odd.setField(267, "3")
+    g = fix44.MarketDataRequest.NoMDEntryTypes()
+    g.setField(269, "4")  # opening price: not served
+    odd.addGroup(g)
+    sent: list[Any] = []
+    client = MdClient("client", [])
+    client._on_state = lambda old, new: new is SessionState.ACTIVE and [client.session.send_app(m) for m in (deep, odd)]
+    client.session._on_state = client._on_state
+    client._on_app = lambda msg: sent.append(msg.toString())  # type: ignore[method-assign]
+    client.session._on_app = client._on_app
+    kernel, *_ = world(extra=(client,), gw_kw=MD_GW)
+    kernel.run(1 * S)
+    rejects = [dict(p.partition("=")[::2] for p in raw.split("\x01") if p) for raw in sent]
+    assert [(r["35"], r["262"], r["281"]) for r in rejects] == [("Y", "deep", "5"), ("Y", "odd", "8")]
+    assert str(MAX_MARKET_DEPTH) in rejects[0]["58"] and "MDEntryType" in rejects[1]["58"]
+
+
+@pytest.mark.parametrize("date", [None, _dt.date(2024, 3, 15), _dt.date(1999, 12, 31)])
+def test_transact_time_and_sending_time_agree_to_the_date(date):
+    """Issue 13 item 7: every ExecutionReport of a run carries the trading date in both
+    TransactTime (60) and SendingTime (52) -- the scenario's ``date`` or the default."""
+    clock = FixClock(date) if date is not None else FixClock()
+    codec = lambda: Codec(0.01, clock=clock)  # noqa: E731
+    desk = [(1 * S, submit(1, "B", 10, 10_000)), (1 * S + 5 * MS, submit(2, "S", 5, 9_990))]
+    kernel, _, gateway, oms, *_ = world(desk, gw_kw={"codec": codec()}, oms_kw={"codec": codec()})
+    got: list[str] = []
+    gateway_send_raw = gateway._send_raw
+    oms_send_raw = oms._send_raw
+    gateway._send_raw = lambda comp, raw: (got.append(raw), gateway_send_raw(comp, raw))[-1]
+    oms._send_raw = lambda raw: (got.append(raw), oms_send_raw(raw))[-1]
+    oms.session._send_raw = oms._send_raw
+    for s in gateway.sessions.values():
+        s._send_raw = lambda raw, s=s: gateway._send_raw(s.target_comp_id, raw)
+    kernel.run(2 * S)
+    day = (date or DEFAULT_TRADING_DATE).strftime("%Y%m%d")
+    stamped = [dict(p.partition("=")[::2] for p in raw.split("\x01") if p) for raw in got]
+    with_60 = [d for d in stamped if "60" in d]
+    assert {d["35"] for d in with_60} >= {"D", "8"}
+    for d in with_60:
+        assert d["60"][:8] == d["52"][:8] == day, d
+    assert all(d["52"][:8] == day for d in stamped)

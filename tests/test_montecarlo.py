@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import api
-from sim.montecarlo import (
+from desksim import api
+from desksim.montecarlo import (
+    REALISM_CHECKS,
     TIMING_COLUMNS,
     Plan,
     _read_scenario,
@@ -45,8 +46,31 @@ def test_run_seed_is_a_pure_function_of_root_and_index():
     assert seeds == [run_seed(7, i) for i in range(50)]
     assert len(set(seeds)) == 50
     assert seeds != [run_seed(8, i) for i in range(50)]
-    assert all(0 <= s < 2**32 for s in seeds)
-    assert seeds[3] == int(np.random.SeedSequence(7, spawn_key=(3,)).generate_state(1)[0])
+    # full entropy: 128 bits of SeedSequence(root, spawn_key=(i,)), not a 32-bit word
+    state = np.random.SeedSequence(7, spawn_key=(3,)).generate_state(4, np.uint32)
+    assert seeds[3] == sum(int(w) << (32 * j) for j, w in enumerate(state))
+    assert max(seeds) >= 2**96
+
+
+@pytest.mark.slow
+def test_a_million_runs_get_distinct_seeds():
+    """With 32-bit seeds a repeat is likely near 100k runs (birthday bound); 10^6 runs must not repeat."""
+    seeds = {run_seed(1, i) for i in range(1_000_000)}
+    assert len(seeds) == 1_000_000
+
+
+def test_run_seed_drives_a_run_like_any_seed():
+    """A 128-bit run seed is accepted by the engine; single runs with a small seed keep their streams."""
+    from sim.rng import RandomStreams, name_key
+
+    big = run_seed(7, 0)
+    assert RandomStreams(big).python("x").random() == RandomStreams(big).python("x").random()
+    assert RandomStreams(big).python("x").random() != RandomStreams(big + 1).python("x").random()
+    assert RandomStreams((7, 0)).python("x").random() != RandomStreams((7, 1)).python("x").random()
+    small = np.random.SeedSequence(7, spawn_key=name_key("x")).generate_state(4, np.uint64)
+    assert RandomStreams(7).sequence("x").generate_state(4, np.uint64).tolist() == small.tolist()
+    with pytest.raises(ValueError):
+        RandomStreams((7, -1))
 
 
 def test_sample_overrides_pure_bounded_and_independent_per_parameter():
@@ -92,29 +116,42 @@ def test_bad_distributions_name_the_path(dists, expected):
 
 
 def brute_var_es(losses, level):
-    """Straight from the definition: the k-th largest loss, k = ceil(N(1-level)) by exact fractions."""
+    """Straight from the definitions, with exact fractions: VaR the k-th largest loss,
+    k = ceil(m), m = N(1-level); ES the mean of the m worst (the last one fractionally weighted)."""
     from fractions import Fraction
 
     n = len(losses)
-    k = max(1, math.ceil(n * (1 - Fraction(str(level)))))
-    var = sorted(losses, reverse=True)[k - 1]
-    tail = [x for x in losses if x >= var]
-    return var, sum(tail) / len(tail)
+    m = n * (1 - Fraction(str(level)))
+    desc = sorted(losses, reverse=True)
+    var = desc[max(1, math.ceil(m)) - 1]
+    whole = math.floor(m)
+    es = (sum(Fraction(x) for x in desc[:whole]) + (m - whole) * Fraction(desc[whole])) / m
+    return var, float(es)
 
 
 def test_var_es_hand_examples():
     losses = list(range(1, 101))  # 1..100
-    assert var_es(losses, 0.95) == (96.0, 98.0)  # k = 5: 96; mean(96..100)
-    assert var_es(losses, 0.975) == (98.0, 99.0)  # k = ceil(2.5) = 3
+    assert var_es(losses, 0.95) == (96.0, 98.0)  # m = 5: 96; mean(96..100)
+    assert var_es(losses, 0.975) == (98.0, pytest.approx(99.2))  # m = 2.5: (100 + 99 + 0.5 x 98) / 2.5
     assert var_es(losses, 0.99) == (100.0, 100.0)  # k = 1
     # 200 x 0.01 is 2.0000000000000018 in binary floating point: k must still be 2
     assert var_es(list(range(1, 201)), 0.99) == (199.0, 199.5)
-    # ties: ES averages every loss at or beyond VaR
+    # ties (Acerbi-Tasche): a loss repeated at the VaR counts only as much as the tail needs
     assert var_es([10, 10, 10, 1, 0, 0, 0, 0, 0, 0], 0.9) == (10.0, 10.0)
-    assert var_es([7, 5, 5, 1], 0.5) == (5.0, 17 / 3)
+    assert var_es([7, 5, 5, 1], 0.5) == (5.0, 6.0)
     # small N: the worst loss; NaN dropped; gains are negative losses
     assert var_es([-3.0, -1.0, float("nan")], 0.99) == (-1.0, -1.0)
     assert all(math.isnan(x) for x in var_es([], 0.95))
+
+
+def test_one_definition_of_var_es_for_officer_and_monte_carlo():
+    from actors import riskstats
+    from actors.risk import historical_var_es
+
+    rng = np.random.default_rng(3)
+    losses = list(np.round(rng.standard_t(3, 250), 1))
+    for level in (0.95, 0.975, 0.99):
+        assert var_es(losses, level) == historical_var_es(losses, level) == riskstats.var_es(losses, level)
 
 
 def test_var_es_match_brute_force_on_random_data():
@@ -127,15 +164,71 @@ def test_var_es_match_brute_force_on_random_data():
             assert var == bvar and es == pytest.approx(bes, rel=1e-12)
 
 
-def test_risk_figures_signs_seeded_bootstrap():
-    pnl = -np.arange(1, 101, dtype=float)  # every run loses 1..100
+def test_risk_figures_signs_seeded_intervals():
+    pnl = -np.arange(1, 401, dtype=float)  # every run loses 1..400
     a = risk_figures(pnl, seed=3)
     assert a == risk_figures(pnl, seed=3)
-    assert a["var"] == {"95": 96.0, "97.5": 98.0, "99": 100.0}
-    assert a["es"] == {"95": 98.0, "97.5": 99.0, "99": 100.0}
-    for key in ("95", "97.5", "99"):
-        lo, hi = a["var_ci"][key]
-        assert lo <= a["var"][key] <= hi
+    assert a["var"] == {"95": 381.0, "97.5": 391.0, "99": 397.0}
+    assert a["es"] == {"95": 390.5, "97.5": 395.5, "99": 398.5}
+    assert a["status"] == {"95": "ok", "97.5": "ok", "99": "ok"}
+    lo, hi = a["var_ci"]["95"]
+    assert lo <= a["var"]["95"] <= hi
+    lo, hi = a["es_ci"]["95"]
+    assert lo <= a["es"]["95"] <= hi
+    assert "binomial" in a["intervals"]["var"] and "studentized" in a["intervals"]["es"]
+
+
+def test_a_quantile_the_sample_cannot_support_is_flagged_not_printed():
+    """14.4: VaR 99 from 8 runs was printed as a number; the officer's rule (3 outcomes in the tail,
+    ceil(3 / (1 - level)) runs) now says n/a and how many runs it needs."""
+    a = risk_figures(-np.arange(1, 9, dtype=float), seed=1)
+    assert a["var"]["99"] is None and a["es"]["99"] is None and a["var_ci"]["99"] == [None, None]
+    assert a["status"]["99"] == "n/a: needs 300 runs (have 8)"
+    b = risk_figures(-np.arange(1, 61, dtype=float), seed=1)
+    assert b["status"]["95"] == "ok" and b["var"]["95"] == 58.0
+    assert b["var"]["97.5"] is None and b["status"]["97.5"] == "n/a: needs 120 runs (have 60)"
+
+
+def _runs_frame(n: int, desk_pnl: np.ndarray | None, mid_dd: np.ndarray) -> pd.DataFrame:
+    from desksim.montecarlo import SCHEMA
+
+    cols = {f.name: np.zeros(n) for f in SCHEMA}
+    cols.update(run=np.arange(n), run_seed=[str(i) for i in range(n)], scenario="x", digest="d")
+    cols.update({c: np.zeros(n, dtype=bool) for c in ("kill_switch", *(f"realism_{c}" for c in REALISM_CHECKS))})
+    cols["desk_pnl"] = np.full(n, np.nan) if desk_pnl is None else desk_pnl
+    cols["market_return_pct"] = np.linspace(-0.1, 0.1, n)  # open-to-close: not a risk figure any more
+    cols["market_mid_max_drawdown_pct"] = mid_dd
+    return pd.DataFrame(cols)
+
+
+def test_without_a_desk_risk_figures_are_on_intraday_drawdowns():
+    """14.4: without a desk VaR/ES were on open-to-close returns (flash_crash: VaR 0.91 % while the
+    drawdowns averaged 4.4 %); now on the worst fall of the mid within each run, and the summary says so."""
+    from desksim.montecarlo import Plan, summarize
+
+    dd = np.arange(1, 101, dtype=float) / 10  # 0.1 .. 10 %
+    s = summarize(_runs_frame(100, None, dd), Plan({}, "x", 1, 100, 10, {}, None), "x")
+    assert s["risk_basis"]["desk"] is False and "drawdown" in s["risk_basis"]["what"]
+    assert s["pnl_metric"] == "market_mid_max_drawdown_pct" and s["risk_basis"]["unit"].startswith("%")
+    assert s["var"]["95"] == 9.6  # the 5th largest drawdown, a positive loss
+    assert s["var"]["99"] is None and s["status"]["99"].startswith("n/a: needs 300 runs")
+
+
+def test_with_a_desk_risk_figures_are_on_the_desk_pnl_in_currency():
+    from desksim.montecarlo import Plan, summarize
+
+    pnl = np.arange(-50, 50, dtype=float) * 100.0
+    s = summarize(_runs_frame(100, pnl, np.ones(100)), Plan({}, "x", 1, 100, 10, {}, 60.0), "x")
+    assert s["risk_basis"]["desk"] is True and s["risk_basis"]["unit"] == "currency"
+    assert "60 s" in s["risk_basis"]["horizon"] and s["pnl_metric"] == "desk_pnl"
+    assert s["var"]["95"] == 4600.0  # the 5th largest loss: minus the 5th worst P&L
+
+
+def test_mid_drawdown_of_a_run():
+    from desksim.montecarlo import _mid_drawdown_pct
+
+    q = pd.DataFrame({"time_ns": [1, 2, 3, 4], "bid": [99, 109, 89, 100], "ask": [101.0, 111.0, np.nan, 102.0]})
+    assert _mid_drawdown_pct(q, 0) == pytest.approx((110 - 101) / 110 * 100)  # the one-sided quote is skipped
 
 
 def test_market_path_metrics_hand_example():
@@ -229,7 +322,7 @@ def reference(tmp_path_factory):
 
 @pytest.mark.slow
 def test_workers_and_batching_do_not_change_results(reference, tmp_path, capsys):
-    from sim.cli import main
+    from desksim.cli import main
 
     scenario, ref_out, ref = reference
     # two workers, default batching, through the command line
@@ -320,3 +413,64 @@ def test_two_node_cluster_started_with_ray_start_gives_the_same_runs(reference, 
     assert len(execution["nodes"]) == 2, execution  # batches ran on both nodes
     pd.testing.assert_frame_equal(_frame(out), _frame(ref_out))
     assert _summary(out) == {**_summary(ref_out), "batch_size": 1, "batches": RUNS}
+
+
+# --------------------------------------------------------------------------- the store cannot lie
+
+
+def test_the_digest_covers_every_metric():
+    from desksim.montecarlo import metrics_digest
+
+    runs = pd.DataFrame(
+        {"run": [0, 1], "digest": ["a", "b"], "market_return_pct": [0.5, -1.25], "kill_switch": [False, True]}
+    )
+    runs["wall_s"] = [1.0, 2.0]
+    base = metrics_digest(runs)
+    assert metrics_digest(runs.iloc[::-1]) == base  # run order, not row order
+    assert metrics_digest(runs.assign(wall_s=[9.0, 9.0])) == base  # timing is not a result
+    changed = runs.copy()
+    changed.loc[1, "market_return_pct"] = -1.2500000000000002  # one flipped low bit of one metric
+    assert metrics_digest(changed) != base
+    assert metrics_digest(runs.assign(kill_switch=[False, False])) != base
+
+
+def test_resume_refuses_a_folder_without_its_manifest(tmp_path, capsys):
+    from desksim.cli import main
+
+    out = tmp_path / "mc"
+    (out / "parts").mkdir(parents=True)
+    (out / "parts" / "batch-00000.parquet").write_bytes(b"PAR1 from somewhere else")
+    with pytest.raises(ValueError, match=r"no mc\.json"):
+        monte_carlo("quick", runs=2, seed=1, out=out, resume=True, progress=False)
+    argv = ["mc", "quick", "--runs", "2", "--seed", "1", "--out", str(out), "--resume", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no mc.json" in err
+    assert sorted(p.name for p in out.rglob("*")) == ["batch-00000.parquet", "parts"]  # nothing written
+
+
+@pytest.mark.slow
+def test_resume_recomputes_damaged_or_foreign_parts(reference, tmp_path, capsys):
+    """A truncated part, a part with one flipped byte and a valid part of another batch copied in
+    are each recomputed (and said so), never adopted; the result equals the undisturbed run."""
+    scenario, ref_out, _ref = reference
+    out = tmp_path / "damaged"
+    shutil.copytree(ref_out, out)
+    for name in ("runs.parquet", "summary.json", "report.html"):
+        (out / name).unlink()
+    parts = sorted((out / "parts").glob("batch-*.parquet"))
+    data = parts[0].read_bytes()
+    parts[0].write_bytes(data[: len(data) // 2])  # truncated
+    data = bytearray(parts[1].read_bytes())
+    data[len(data) // 3] ^= 0x01  # one flipped bit
+    parts[1].write_bytes(bytes(data))
+    shutil.copyfile(parts[3], parts[2])  # a valid part of batch 3 posing as batch 2
+    res = monte_carlo(scenario, runs=RUNS, workers=2, seed=5, out=out, resume=True, duration_s=DURATION, progress=False)
+    err = capsys.readouterr().err
+    assert res.parts_written == [0, 1, 2]
+    assert res.summary["execution"]["batches_recomputed"] == [0, 1, 2]
+    assert err.count("recomputing batch") == 3
+    pd.testing.assert_frame_equal(_frame(out), _frame(ref_out))
+    assert _summary(out) == _summary(ref_out)
+    manifest = json.loads((out / "mc.json").read_text())
+    assert sorted(manifest["parts"]) == ["0", "1", "2", "3"]

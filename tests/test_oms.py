@@ -1,4 +1,4 @@
-"""actors.oms: P&L accounting, parent orders, reconciliation of ExecutionReports.
+"""fix.oms: P&L accounting, parent orders, reconciliation of ExecutionReports.
 
 The OMS runs in a kernel against a scripted venue: an actor holding the acceptor FixSession
 that answers with hand-built ExecutionReports (so wrong ones can be sent on purpose).
@@ -20,8 +20,8 @@ from actors.messages import (
     OrderRejected,
     SubmitOrder,
 )
-from actors.oms import OMS, Parent, Position
 from fix.codec import Codec
+from fix.oms import OMS, Parent, Position
 from fix.session import FixFrame, FixLinkDown, FixLinkUp, FixSession
 from sim.actor import Actor, Wakeup, handles
 from sim.kernel import Kernel

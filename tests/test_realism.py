@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.analytics import realism as rm
-from sim.analytics.realism import MINUTE_NS, acf, checks, excess_kurtosis, format_table, minute_bars, realism
+from desksim.analytics import realism as rm
+from desksim.analytics.realism import MINUTE_NS, acf, checks, excess_kurtosis, format_table, minute_bars, realism
 
 OPEN = 34_200 * 1_000_000_000  # 09:30
 CLOSE = 57_600 * 1_000_000_000  # 16:00
@@ -316,14 +316,15 @@ def test_checks_thresholds_are_strict_and_none_fails() -> None:
 
 
 def test_format_table() -> None:
-    good = {"kurtosis_1m": 3.0, "acf1_1m": -0.05, "abs_acf_mean": 0.2, "corr_volume_absret": 0.4}
+    good = {"kurtosis_1m": 3.0, "acf1_1m": -0.05, "abs_acf_mean": 0.05, "corr_volume_absret": 0.3}
     bad = {"kurtosis_1m": -1.1, "acf1_1m": -0.53, "abs_acf_mean": None, "corr_volume_absret": 0.04}
     text = format_table({7: bad, 3: good})
     lines = text.splitlines()
-    assert lines[0].split()[0] == "seed"
-    assert lines[2].split()[0] == "3" and lines[3].split()[0] == "7"  # sorted by seed
-    assert lines[2].count("ok") == 4 and lines[2].endswith("4/4")
-    assert lines[3].count("FAIL") == 4 and "n/a" in lines[3] and lines[3].endswith("0/4")
-    assert "+3.000" in lines[2] and "-0.530" in lines[3]
+    assert lines[0].split() == ["statistic", "range", "seed", "3", "seed", "7"]  # seeds sorted
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert rows["kurtosis_1m"].split()[-4:] == ["+3.000", "ok", "-1.100", "FAIL"]
+    assert rows["abs_acf_mean"].endswith("n/a") and "+0.050 ok" in rows["abs_acf_mean"]
+    assert "-0.530 FAIL" in rows["acf1_1m"]
+    assert rows["passed"].split()[-2:] == ["4/13", "0/13"]
     assert text.isascii()
-    assert format_table({}).startswith("seed")
+    assert format_table({}).startswith("statistic")

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import api
-from sim.cli import main
-from sim.report import write_report
-from sim.report.plots import halt_spans, kill_switch_spans, time_weighted
+from desksim import api
+from desksim.cli import main
+from desksim.report import write_report
+from desksim.report.plots import SIDECAR, halt_spans, kill_switch_spans, plot_problems, time_weighted
 
 PNG = b"\x89PNG\r\n\x1a\n"
 S = 1_000_000_000
@@ -134,12 +134,12 @@ def test_time_weighted_means():
 
 def test_report_of_a_monte_carlo_folder(tmp_path):
     """A Monte Carlo folder built in process (no Ray): histogram with VaR/ES, events, realism rates."""
-    from sim.montecarlo import Plan, _read_scenario, _rows_table, summarize, validate_distributions
+    from desksim.montecarlo import Plan, _read_scenario, _rows_table, summarize, validate_distributions
 
     data, source, _ = _read_scenario("quick")
     dists = validate_distributions({"agents.1.params.rate_per_hour": {"dist": "uniform", "low": 30, "high": 90}})
     plan = Plan(data, source, 3, 12, 4, dists, 60.0)
-    from sim.montecarlo import run_one
+    from desksim.montecarlo import run_one
 
     runs = _rows_table(plan, [run_one(plan, i) for i in range(plan.runs)]).to_pandas()
     folder = tmp_path / "mc"
@@ -156,6 +156,10 @@ def test_report_of_a_monte_carlo_folder(tmp_path):
     assert "Value at risk" in text and "Event frequencies" in text and "Realism checks across runs" in text
     assert "Worst runs" in text and "agents.1.params.rate_per_hour" in text
     assert len(parser.imgs) == 4
+    # 14.4: 12 runs support no VaR level: flagged, not printed; the note describes riskstats' intervals
+    assert text.count("n/a: needs") == 3 and "needs 300 runs (have 12)" in text
+    assert "percentile" not in text and "order statistics (binomial)" in text and "studentized bootstrap" in text
+    assert "intraday drawdown" in text and "Unit: %" in text
 
 
 def test_cli_report_writes_html_and_keeps_text(quick_run, capsys):
@@ -171,3 +175,76 @@ def test_cli_report_on_a_folder_without_summary_is_one_line_exit_2(tmp_path, cap
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "summary.json" in err
+
+
+def plot_records(folder: Path) -> dict:
+    return json.loads((folder / SIDECAR).read_text())
+
+
+@pytest.fixture(scope="module")
+def desk_run(tmp_path_factory):
+    """A desk behind the OMS and a risk officer, with scenario events: a fat finger, the kill switch
+    pulled by hand and released (kill_switch_drill, its first five minutes)."""
+    out = tmp_path_factory.mktemp("report") / "desk"
+    api.run("kill_switch_drill", seed=1, out=out, duration_s=300)
+    return out
+
+
+def test_desk_run_plots_have_data_in_every_axes(desk_run):
+    """14.5: the desk P&L panel was empty (the OMS pnl table has no *pnl* column) and the risk
+    timeline of a run with few risk events labelled every tick 00:00:00."""
+    write_report(desk_run)
+    records = plot_records(desk_run)
+    assert {"price.png", "desk.png", "risk_timeline.png"} <= set(records)
+    assert plot_problems(records) == []
+    position, pnl = records["desk.png"]
+    assert "position" in position["ylabel"] and pnl["inside"] > 10 and "P&L" in pnl["ylabel"]
+    assert "$" in pnl["ylabel"] or "USD" in pnl["ylabel"] or "currency" in pnl["ylabel"]
+
+
+def test_scenario_events_are_drawn_on_the_price_and_desk_plots(desk_run):
+    """14.5: fired scenario events (here fat fingers, kill switch on and off) appear on no plot."""
+    write_report(desk_run)
+    records = plot_records(desk_run)
+    for name in ("price.png", "desk.png"):
+        for ax in records[name]:
+            text = " ".join(ax["events"])
+            assert "fat_finger" in text and "kill switch on" in text and "kill switch off" in text, (name, ax)
+
+
+def test_cli_report_of_folders_sharing_a_seed_prints_a_column_each(quick_run, tmp_path, capsys):
+    """14.5: the realism table was keyed by seed, so three folders with one seed printed one column."""
+    import shutil
+
+    folders = []
+    for name in ("a", "b", "c"):
+        shutil.copytree(quick_run, tmp_path / name)
+        folders.append(str(tmp_path / name))
+    assert main(["report", *folders]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("statistic") :]
+    header = table.splitlines()[0]
+    for folder in folders:
+        assert folder in header, header
+
+
+def test_risk_timeline_of_one_event_spans_the_session(quick_run, tmp_path):
+    """14.5: one risk event made matplotlib zoom to a microsecond: every tick read "00:00:00"."""
+    import shutil
+
+    folder = tmp_path / "one"
+    shutil.copytree(quick_run, folder, ignore=shutil.ignore_patterns("*.png", "*.html", SIDECAR))
+    pd.DataFrame(
+        {
+            "time_ns": [OPEN + 90 * S],
+            "actor": "CLIENT1",
+            "kind": ["max_order_qty"],
+            "limit": [10.0],
+            "value": [20.0],
+            "action": ["reject"],
+        }
+    ).to_parquet(folder / "risk_events.parquet")
+    write_report(folder)
+    (ax,) = plot_records(folder)["risk_timeline.png"]
+    assert plot_problems({"risk_timeline.png": [ax]}) == []
+    assert ax["xticklabels"][0] <= "09:30:00" and len(ax["xticklabels"]) >= 3

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import api
-from sim.report import write_report
+from desksim import api
+from desksim.report import write_report
+from desksim.report.plots import SIDECAR, plot_problems
 
 S = 1_000_000_000
 OPEN = 34_200 * S
@@ -47,7 +48,7 @@ IMAGES_JS = """
 return Array.from(document.images).map(i => {
   const r = i.getBoundingClientRect();
   return {complete: i.complete, naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight,
-          width: r.width, height: r.height, alt: i.alt,
+          width: r.width, height: r.height, alt: i.alt, plot: i.dataset.plot,
           visible: getComputedStyle(i).display !== 'none' && getComputedStyle(i).visibility !== 'hidden'};
 });
 """
@@ -172,7 +173,18 @@ def render(driver, html: Path, title: str, headings: tuple[str, ...]) -> list[di
         assert img["alt"], img
     severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not severe, severe
+    assert_plots_have_data(html.parent, images)
     return images
+
+
+def assert_plots_have_data(folder: Path, images: list[dict]) -> None:
+    """Each plot shown has data inside every one of its axes and readable time ticks, from the record
+    the plot functions wrote beside the PNGs (``plots.json``: per axes its limits, data points inside,
+    tick labels and event marks)."""
+    records = json.loads((folder / SIDECAR).read_text())
+    shown = {img["plot"] for img in images}
+    assert shown <= set(records), shown - set(records)
+    assert plot_problems({name: records[name] for name in shown}) == []
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +238,7 @@ def test_run_report_with_desk_halts_and_risk_renders_in_chromium(browser, quick_
 
 def test_monte_carlo_report_renders_in_chromium(browser, tmp_path):
     """A small Monte Carlo folder built in process, without Ray (as in test_report.py)."""
-    from sim.montecarlo import Plan, _read_scenario, _rows_table, run_one, summarize, validate_distributions
+    from desksim.montecarlo import Plan, _read_scenario, _rows_table, run_one, summarize, validate_distributions
 
     data, source, _ = _read_scenario("quick")
     dists = validate_distributions({"agents.1.params.rate_per_hour": {"dist": "uniform", "low": 30, "high": 90}})
@@ -243,3 +255,22 @@ def test_monte_carlo_report_renders_in_chromium(browser, tmp_path):
     headings = ("Value at risk and expected shortfall", "Plots", "Event frequencies", "Realism checks across runs")
     images = render(browser, html, title, headings)
     assert len(images) == 4  # P&L histogram, events, market, realism
+
+
+@pytest.mark.slow
+def test_fat_finger_report_shows_desk_pnl_position_and_events_in_chromium(browser, tmp_path):
+    """14.5: the report of fat_finger (to just past its 10:15 fat finger) shows the desk's position and
+    P&L with data inside the axes and the scenario's event on the price and desk plots."""
+    out = tmp_path / "ff"
+    api.run("fat_finger", seed=1, out=out, duration_s=47 * 60)
+    html = write_report(out)
+    images = render(browser, html, file_title(html), ("Summary", "Plots"))
+    shown = {img["plot"]: img for img in images}
+    assert {"price.png", "desk.png", "risk_timeline.png"} <= set(shown)
+    records = json.loads((out / SIDECAR).read_text())
+    position, pnl = records["desk.png"]
+    assert position["ylabel"] == "position (shares)" and position["inside"] > 10
+    assert pnl["ylabel"] == "P&L (currency)" and pnl["inside"] > 10
+    for name in ("price.png", "desk.png"):
+        assert all(any(e.startswith("fat_finger S 200000") for e in ax["events"]) for ax in records[name]), name
+    assert "Desk position and P&L" in shown["desk.png"]["alt"] or "P&L" in shown["desk.png"]["alt"]

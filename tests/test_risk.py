@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-import statistics
-from collections import deque
 from typing import Any
 
 import pytest
@@ -21,9 +19,11 @@ from actors.messages import (
     KillSwitchReleased,
     MassCancelAccount,
     OrderFilled,
+    QuoteUpdated,
     ReplaceOrder,
     SubmitOrder,
     SubscribeDropCopy,
+    TradePrinted,
 )
 from actors.risk import (
     RISK_EVENT_COLUMNS,
@@ -38,6 +38,7 @@ from actors.risk import (
     positions_from_fills,
     reconcile,
 )
+from actors.riskstats import var_es
 from fix.codec import Codec
 from fix.gateway import GatewayCore
 from sim.actor import Actor, Wakeup, handles
@@ -101,12 +102,14 @@ def test_max_order_notional_boundary_one_tick_over() -> None:
 @pytest.mark.parametrize("kw", [{"collar_ticks": 10}, {"collar_pct": 1.0}, {"collar_pct": 1.0, "collar_ticks": 50}])
 def test_price_collar_boundary(kw: dict[str, Any]) -> None:
     g = gate(**kw)
-    assert g.check(A, SYM, "B", 1, 5000, 0) is None  # no reference yet: no collar
+    assert g.check(A, SYM, "B", 1, 5000, 0) == "risk: no reference price for the collar"  # fails closed
     g.on_reference(SYM, 1000)  # width 10 ticks either way
     for price, ok in ((1010, True), (1011, False), (990, True), (989, False), (1000, True)):
         assert (g.check(A, SYM, "B", 1, price, 0) is None) is ok, price
     assert g.events[-1].kind == "price_collar"
-    assert [(e.limit, e.value) for e in g.events] == [(1010.0, 1011.0), (990.0, 989.0)]
+    assert [(e.limit, e.value) for e in g.events] == [(0.0, 0.0), (1010.0, 1011.0), (990.0, 989.0)]
+    static = PreTradeGate(RiskLimits(**kw), reference_prices={SYM: 1000})  # before the first trade
+    assert [static.check(A, SYM, "B", 1, p, 0) is None for p in (1010, 1011, 990, 989)] == [True, False, True, False]
 
 
 def test_collar_pct_floors_exactly_and_mid_reference() -> None:
@@ -199,11 +202,12 @@ def test_order_throttle_counts_new_orders_only() -> None:
         assert g.check(A, SYM, "B", 1, 1000, t, session="S", cl_ord_id=f"c{t}") is None
     old = g.ledger.find("S", "c0", None)
     assert g.check(A, SYM, "B", 1, 1000, 2) is not None and g.events[-1].kind == "order_rate"
-    # replaces are messages, not orders: the refused order was a message too (3 so far), so one
-    # replace fits the message limit (4), the next does not
+    # replaces are messages, not orders; the throttled order took no message slot (2 so far), so
+    # two replaces fit the message limit (4), the third does not
     assert g.check(A, SYM, "B", 2, 1000, 3, replaces=old) is None
-    assert g.check(A, SYM, "B", 3, 1000, 4, replaces=old) is not None
-    assert g.events[-1].row() == (4, A, "message_rate", 4.0, 5.0, "reject")
+    assert g.check(A, SYM, "B", 3, 1000, 4, replaces=old) is None
+    assert g.check(A, SYM, "B", 4, 1000, 5, replaces=old) is not None
+    assert g.events[-1].row() == (5, A, "message_rate", 4.0, 5.0, "reject")
     assert g.check(A, SYM, "B", 1, 1000, 100 * MS) is None  # both windows slid past t=0
 
 
@@ -663,11 +667,12 @@ def test_officer_positions_cash_and_pnl_from_drop_copies_equal_hand_computation(
 def test_historical_var_es_hand_examples() -> None:
     losses = list(range(1, 101))  # 1..100, shuffled order does not matter
     losses = losses[::2] + losses[1::2]
-    assert historical_var_es(losses, 0.95) == (96.0, 98.0)  # k = ceil(100 x 0.05) = 5: 96..100
-    assert historical_var_es(losses, 0.99) == (100.0, 100.0)  # k = 1
-    assert historical_var_es(losses, 0.975) == (98.0, 99.0)  # k = ceil(2.5) = 3: 98, 99, 100
-    assert historical_var_es([-5.0, 3.0, -1.0, 10.0], 0.5) == (3.0, 6.5)  # k = 2
-    assert historical_var_es([], 0.99) == (0.0, 0.0)
+    assert historical_var_es(losses, 0.95) == (96.0, 98.0)  # m = 5: 96..100
+    assert historical_var_es(losses, 0.99) == (100.0, 100.0)  # m = 1
+    # m = 2.5 (Acerbi-Tasche): (100 + 99 + 0.5 x 98) / 2.5, the same figure Monte Carlo reports
+    assert historical_var_es(losses, 0.975) == (98.0, pytest.approx(99.2))
+    assert historical_var_es([-5.0, 3.0, -1.0, 10.0], 0.5) == (3.0, 6.5)  # m = 2
+    assert all(math.isnan(x) for x in historical_var_es([], 0.99))
     # N(1 - alpha) exactly an integer is not pushed up by float error: 250 x 0.02 = 5
     xs = [float(i) for i in range(250)]
     assert historical_var_es(xs, 0.98)[0] == 245.0
@@ -681,7 +686,7 @@ def test_parametric_var_es_hand_example() -> None:
     assert es == pytest.approx(sd * 0.10313564037537128 / 0.05)  # phi(1.6449) / 0.05 = 2.0627
     shifted = [x + 10 for x in losses]
     assert parametric_var_es(shifted, 0.95)[0] == pytest.approx(10 + var)
-    assert parametric_var_es([1.0], 0.99) == (0.0, 0.0)
+    assert all(math.isnan(x) for x in parametric_var_es([1.0], 0.99))
 
 
 def test_minute_returns_forward_fill_and_alignment() -> None:
@@ -693,41 +698,74 @@ def test_minute_returns_forward_fill_and_alignment() -> None:
     ]
 
 
-def test_officer_var_es_on_timer_against_limits() -> None:
-    g = PreTradeGate(RiskLimits(max_var=1500, max_es=1500))
+def _var_world(limits: RiskLimits, alpha: float = 0.99) -> tuple[Kernel, RiskOfficer, PreTradeGate, Recorder]:
+    g = PreTradeGate(limits)
     rec = Recorder()
     kernel = Kernel(Network(NetworkSpec(LinkSpec(0))), RandomStreams(1))
     officer = RiskOfficer(
-        "risk", rec, g, gateway=None, exchange=None, var_interval_s=60, var_lookback_min=60, var_alpha=0.75
+        "risk", rec, g, gateway=None, exchange=None, var_interval_s=600, var_lookback_min=60, var_alpha=alpha
     )
     kernel.add(officer)
     g.on_fill("D1", SYM, "B", 100, 1000, 0)
     g.on_fill("D2", SYM, "S", 50, 1000, 0)
-    prices = [1000, 1010, 990, 1000, 1000]  # minutes 0..4
-    for m, p in enumerate(prices):
-        officer.closes.setdefault(SYM, deque()).append((m, p))
     g.on_reference(SYM, 1000)
-    kernel.advance(5 * MINUTE)
+    return kernel, officer, g, rec
+
+
+def test_officer_var_uses_mid_prices_not_last_trades() -> None:
+    """A market whose mid never moves while trades bounce between bid and ask has no price risk:
+    last-trade returns would show the bounce (2 ticks on 1000, a VaR of ~200 on 100 shares)."""
+    kernel, officer, _g, _rec = _var_world(RiskLimits())
+    step, side = 10 * SECOND, random.Random(3)
+    for k in range(6 * 70):  # 70 minutes, a quote and a trade every 10 s at the bid or the ask
+        t = k * step
+        officer.on_quote(QuoteUpdated(SYM, 999, 100, 1001, 100, t), -1)
+        sell = side.random() < 0.5
+        officer.on_trade(TradePrinted(SYM, 999 if sell else 1001, 10, "S" if sell else "B", t + 1), -1)
+    kernel.advance(70 * MINUTE)
     figs = officer.compute_var()
-    value = 100 * 1000
-    rets = [1010 / 1000 - 1, 990 / 1010 - 1, 1000 / 990 - 1, 0.0]
-    losses = [-value * r for r in rets]
-    # N = 4, alpha 0.75: k = 1 -> VaR = ES = the worst loss (the 1010 -> 990 minute)
-    assert figs["D1"].n == 4
-    assert figs["D1"].hist_var == pytest.approx(max(losses)) == pytest.approx(1980.198, abs=1e-3)
-    assert figs["D1"].hist_es == pytest.approx(max(losses))
-    mu, sd = statistics.fmean(losses), statistics.stdev(losses)
-    assert figs["D1"].param_var == pytest.approx(mu + statistics.NormalDist().inv_cdf(0.75) * sd)
-    df = rec.tables["risk_events"].frame()
-    breached = set(df[df.action == "alert"].kind)
-    assert {"var_hist", "es_hist"} <= breached  # 1980 > 1500
-    assert set(df[df.action == "alert"].actor) == {"D1"}  # D2 (short 50) stays within
+    assert figs["D1"].n >= 300
+    assert figs["D1"].hist_var == 0.0 and figs["D1"].hist_es == 0.0
+
+
+def test_officer_var_horizon_observations_and_na() -> None:
+    """1-minute horizon, overlapping mid returns on a 10 s grid over the last 60 minutes; "n/a"
+    (None, no limit check) until there are 300 observations at 99% (3 in the tail)."""
+    kernel, officer, g, rec = _var_world(RiskLimits(max_var=1, max_es=1))
+    rng = random.Random(5)
+    mids2 = [2000]  # bid + ask, one per 10 s slot
+    for _ in range(6 * 80):
+        mids2.append(mids2[-1] + rng.choice((-2, 0, 0, 2)))
+    quotes = [QuoteUpdated(SYM, m2 // 2 - 1, 100, m2 // 2 + 1, 100, k * 10 * SECOND + 5) for k, m2 in enumerate(mids2)]
+    for q in quotes[:180]:
+        officer.on_quote(q, -1)
+    kernel.advance(30 * MINUTE)  # 180 slots seen: 174 one-minute windows < 300
+    early = officer.compute_var()["D1"]
+    assert early.n == 174 and early.hist_var is None and early.param_var is None
+    assert officer.summary()["var"]["D1"]["status"] == "n/a: 174 of 300 observations"
+    assert "risk_events" not in rec.tables or rec.tables["risk_events"].frame().empty
+    for q in quotes[180:]:
+        officer.on_quote(q, -1)
+    kernel.advance(80 * MINUTE)
+    fig = officer.compute_var()["D1"]
+    # by hand: the last 360 complete 10 s slots (0..479), returns over 6 slots
+    last = 80 * 6 - 1
+    rets = [mids2[i] / mids2[i - 6] - 1 for i in range(6, last + 1)][-360:]
+    losses = [-100 * 1000 * r for r in rets]  # exposure at the mark: 100 shares x 1000 ticks
+    assert fig.n == 360 and fig.horizon_s == 60
+    assert fig.hist_var == pytest.approx(var_es(losses, 0.99)[0])
+    assert fig.hist_es == pytest.approx(var_es(losses, 0.99)[1])
+    assert fig.hist_var == pytest.approx(sorted(losses, reverse=True)[3])  # ceil(360 x 0.01) = 4th largest
+    assert {"var_hist", "es_hist"} <= set(rec.tables["risk_events"].frame().kind)
+    assert figs_star_half(officer)
+    assert "mid-price returns over 60 s" in officer.summary()["var_method"]
     assert not g.blocked  # kill_on_var is off by default
-    # the desk as a whole, netted: long 100 - short 50 = half of D1's figures
-    assert figs["*"].exposure == {SYM: 50_000}
-    assert figs["*"].hist_var == pytest.approx(figs["D1"].hist_var / 2)
-    # the timer ran it too (at 1, 2, 3, 4 minutes; the figures above are at 5)
-    assert officer.var["D1"].time_ns == 5 * MINUTE
+
+
+def figs_star_half(officer: RiskOfficer) -> bool:
+    """The desk as a whole, netted: long 100 - short 50 = half of D1's figures."""
+    star, d1 = officer.var["*"], officer.var["D1"]
+    return star.exposure == {SYM: 50_000} and star.hist_var == pytest.approx(d1.hist_var / 2)
 
 
 # =============================================================================================
@@ -748,9 +786,12 @@ def test_reconcile_agrees_and_finds_a_planted_break() -> None:
         Break("D1", SYM, "position", 61, 60, 60),
         Break("D2", "", "cash", 10_001, 10_000, 10_000),
     ]
-    assert str(breaks[0]) == "position break D1/XYZ: oms=61 risk=60 exchange=60"
+    assert str(breaks[0]) == "OMS vs exchange: position break D1/XYZ: oms=61 risk=60 exchange=60"
+    assert breaks[0].legs == ["OMS vs exchange"]
     risk["positions"]["D2"]["ABC"] = 0  # the officer missed a fill
-    assert Break("D2", "ABC", "position", -5, 0, -5) in reconcile(oms, fills, risk)
+    missed = Break("D2", "ABC", "position", -5, 0, -5)
+    assert missed in reconcile(oms, fills, risk) and missed.legs == ["officer vs exchange"]
+    assert Break("D1", SYM, "position", 61, 59, 60).legs == ["OMS vs exchange", "officer vs exchange"]
 
 
 def test_fills_from_the_exchange_orders_table() -> None:

@@ -6,24 +6,35 @@ Ray actor processes, which costs a few seconds; the long matrix is marked ``slow
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from actors.build import build
+from desksim import api
+from desksim.assembly import build
+from desksim.ray_run import run_ray
 from scenarios.schema import Scenario, load
-from sim import api
+from sim.actor import Actor, Wakeup, handles
+from sim.clock import SECOND, format_clock
+from sim.network import LinkSpec, NetworkSpec
 from sim.record import Recorder
 from sim.runtime.placement import PlacementError, lookahead, plan
-from sim.runtime.ray import _merge_tables, _reach, run_ray
+from sim.runtime.ray import _merge_tables, _reach, run_partitioned
 from tests.helpers import computed
 
 ray = pytest.importorskip("ray")
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
 CORE = {"exchange": "core", "mm*": "core", "*": "pool/3"}  # a second placement: slow links only cross
 
 
@@ -38,10 +49,10 @@ def ray_session():
 
 
 def shortened(name: str, seconds: float) -> Scenario:
-    return api._shorten(load(name), seconds)
+    return api.shorten(load(name), seconds)
 
 
-def assert_same_run(scenario: Scenario, seed: int | None, placement=None) -> dict:
+def assert_same_run(scenario: Scenario, seed: int | None, placement=None) -> api.RunResult:
     local = api.run_scenario(scenario, seed)
     dist = run_ray(scenario, seed, placement=placement)
     assert dist.summary["digest"] == local.summary["digest"]
@@ -52,7 +63,7 @@ def assert_same_run(scenario: Scenario, seed: int | None, placement=None) -> dic
     for name in local.frames:
         pd.testing.assert_frame_equal(dist.frames[name], local.frames[name])
     assert dist.summary["windows"] >= 0
-    return dist.summary
+    return dist
 
 
 # -- placement and lookahead (no Ray) ---------------------------------------------------------
@@ -62,7 +73,7 @@ def test_default_placement_groups():
     scenario = load("baseline")
     assembly = build(scenario, Recorder(), 7)
     layout = plan(assembly.actors, None, pools=2)
-    assert layout.groups == ("exchange", "mm-ladder", "mm-as", "pool-0", "pool-1")
+    assert layout.groups == ("hub", "mm-ladder", "mm-as", "pool-0", "pool-1")
     sizes = [len(layout.members(p)) for p in range(len(layout))]
     assert sizes[:3] == [1, 1, 1] and abs(sizes[3] - sizes[4]) <= 1
     core = plan(assembly.actors, "core", pools=3)
@@ -117,6 +128,44 @@ def test_table_written_in_two_partitions_is_an_error():
     assert merged.tables["t"].rows == [(1,)]  # identical rows (written while building) are kept once
 
 
+WORLD_FINGERPRINT = """
+import hashlib
+from desksim.assembly import make_world
+from scenarios.schema import load
+world = make_world(load("baseline"), 77)
+h = hashlib.sha256(world.activity.cumulative.tobytes())
+h.update(world.fundamental.path.tobytes())
+print(h.hexdigest())
+"""
+
+
+MACHINES = [  # what differs between machines: BLAS threads, the BLAS kernel chosen for the CPU, numpy's SIMD
+    {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    {"OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"},
+    {"OPENBLAS_CORETYPE": "Prescott"},
+    {"OPENBLAS_CORETYPE": "Haswell"},
+    {"OPENBLAS_CORETYPE": "SkylakeX"},
+    {"OPENBLAS_CORETYPE": "Zen"},
+    {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR"},
+]
+
+
+def test_world_does_not_depend_on_the_machine():
+    """A Ray partition runs numpy with one BLAS thread (Ray sets OMP_NUM_THREADS=1), the driver with one
+    per core, and another machine picks another BLAS kernel and other SIMD code: the world every process
+    rebuilds must not depend on any of that (a full-day baseline differed, and the golden digest moved
+    between machines whose OpenBLAS chose a different dot-product kernel)."""
+    digests = {}
+    for variant in MACHINES:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENBLAS_", "NPY_", "OMP_"))}
+        env.update(variant)
+        proc = subprocess.run(
+            [sys.executable, "-c", WORLD_FINGERPRINT], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        digests[str(variant)] = proc.stdout.strip()
+    assert len(set(digests.values())) == 1, digests
+
+
 # -- same results as the local runtime ----------------------------------------------------------
 
 
@@ -127,7 +176,7 @@ def test_quick_same_digest_default_placement(ray_session, seed):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_quick_same_digest_core_placement(ray_session, seed):
-    summary = assert_same_run(shortened("quick", 120), seed, CORE)
+    summary = assert_same_run(shortened("quick", 120), seed, CORE).summary
     assert set(summary["ray"]["partitions"]) == {"core", "pool-0", "pool-1", "pool-2"}
 
 
@@ -139,20 +188,132 @@ def test_baseline_same_digest(ray_session, seed, placement):
 
 
 BUNDLED = sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
+STRESS = [name for name in BUNDLED if load(name).events]  # every bundled scenario with a timeline
+LEAD_S, MAX_DURATION_S, CONDITION_S, TAIL_S = 15.0, 10.0, 45.0, 5.0
+
+
+def early(name: str) -> Scenario:
+    """A time-shifted copy of a bundled scenario: its first timed event fires LEAD_S after the open,
+    the others keep their spacing, durations are cut to MAX_DURATION_S, a condition is armed from
+    the first event on (and given CONDITION_S to fire), and the run ends TAIL_S after the last one."""
+    base = load(name)
+    open_ns = base.session.open_ns
+    first = min(t for e in base.events if (t := e.time_ns(open_ns)) is not None)
+    events, last = [], 0.0
+    for event in base.events:
+        data = event.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+        t = event.time_ns(open_ns)
+        if t is None:
+            data["when"]["not_before"] = format_clock(open_ns + int(LEAD_S * SECOND))[:8]
+            start = LEAD_S + CONDITION_S
+        else:
+            data.pop("at", None)
+            start = data["after_s"] = LEAD_S + (t - first) / SECOND
+        params = data.get("params", {})
+        if "duration_s" in params:
+            params["duration_s"] = min(float(params["duration_s"]), MAX_DURATION_S)
+        last = max(last, start + float(params.get("duration_s", 0.0)))
+        events.append(data)
+    return api.shorten(load(name, {"events": events}), last + TAIL_S)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("placement", ["default", "core"])
-@pytest.mark.parametrize("seed", [1, 2, 3])
-@pytest.mark.parametrize("name", BUNDLED)
-def test_every_bundled_scenario_same_digest(ray_session, name, seed, placement):
-    seconds = 3 if name == "crowd" else 40
-    assert_same_run(shortened(name, seconds), seed, placement)
+@pytest.mark.parametrize(
+    "seed, placement",
+    [(1, "default"), (2, "default"), (1, "core")],
+    ids=["seed1-default", "seed2-default", "seed1-core"],
+)
+@pytest.mark.parametrize("name", STRESS)
+def test_every_stress_scenario_same_digest_past_its_events(ray_session, name, seed, placement):
+    """Issue 13 item 1: each scenario's timed events fire on the Ray runtime (a latency change on a
+    link between processes too) and the run equals the local one."""
+    scenario = early(name)
+    fired = assert_same_run(scenario, seed, placement).frames["scenario_events"]
+    timed = [e.do for e in scenario.events if e.when is None]
+    assert set(timed) <= set(fired["action"]), fired  # every timed event fired (and equally on both)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [77, 5])
+def test_full_day_baseline_same_digest(ray_session, seed):
+    """Issue 13 item 1: a full-day baseline (seed 77 differed: the world depended on BLAS threads)."""
+    local = api.run_scenario(load("baseline"), seed)
+    dist = run_ray(load("baseline"), seed)
+    assert dist.summary["digest"] == local.summary["digest"]
+
+
+def quick_events(events: list[dict], seconds: float = 60) -> Scenario:
+    return api.shorten(load("quick", {"events": events}), seconds)
+
+
+def test_latency_changes_across_partitions_same_digest(ray_session):
+    """Issue 13 item 1: latency changes on a link between processes (mm <-> exchange on the default
+    placement), faster and slower, timed and on a condition (announced with the kernel's notice)."""
+    scenario = quick_events(
+        [
+            {
+                "after_s": 5,
+                "do": "latency",
+                "params": {"from": "colo", "to": "exchange", "factor": 0.25, "duration_s": 10},
+            },
+            {"after_s": 20, "do": "latency", "params": {"from": "colo", "to": "exchange", "factor": 500}},
+            {
+                "when": {"price_change_pct": 0.0},
+                "do": "latency",
+                "params": {"from": "retail", "to": "exchange", "factor": 0.5},
+            },
+        ],
+        40,
+    )
+    dist = assert_same_run(scenario, 3)
+    assert dist.frames["scenario_events"]["action"].tolist().count("latency") == 3
+    assert {"hub", "mm"} <= set(dist.summary["ray"]["partitions"])
+
+
+def test_latency_change_that_empties_a_cross_link_is_refused_before_the_run(ray_session):
+    scenario = quick_events(
+        [{"after_s": 5, "do": "latency", "params": {"from": "colo", "to": "exchange", "factor": 1e-9}}]
+    )
+    with pytest.raises(
+        PlacementError, match=r"latency change colo<->exchange x1e-09 .* \(asked by director\).*zero latency"
+    ):
+        run_ray(scenario, 1)
+
+
+class Faulty(Actor):
+    """Raises in its partition at 1 us (a stand-in for any bug in an actor)."""
+
+    placement_role = "solo"
+
+    def on_start(self) -> None:
+        self.wake_in(1_000)
+
+    @handles(Wakeup)
+    def on_wakeup(self, msg: Wakeup, src: int) -> None:
+        raise ValueError(f"{self.name} broke at {self.now} ns")
+
+
+@dataclass(frozen=True)
+class FaultyFactory:
+    def __call__(self, recorder: Recorder, seed: int) -> SimpleNamespace:
+        return SimpleNamespace(actors=[Faulty("faulty")], network=NetworkSpec(LinkSpec(500)), start_ns=0, end_ns=10**6)
+
+
+def test_partition_error_keeps_its_cause(ray_session):
+    """Issue 13 item 1: the error names the exception raised in the partition, not only the window."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import tests/
+    try:
+        with pytest.raises(
+            RuntimeError, match=r"partition faulty failed during window 0: ValueError: faulty broke at 1000 ns"
+        ):
+            run_partitioned(FaultyFactory(), 1)
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
 def test_scenario_placement_section_places_the_actors(ray_session):
     scenario = shortened("quick", 60).model_copy(update={"placement": {"exchange": "market", "*": "rest/2"}})
-    summary = assert_same_run(scenario, 4)
+    summary = assert_same_run(scenario, 4).summary
     assert set(summary["ray"]["partitions"]) == {"market", "rest-0", "rest-1"}
 
 
@@ -170,9 +331,9 @@ def test_scenario_placement_section_is_validated(placement, message):
 
 def test_mc_with_the_ray_runtime_gives_the_local_runs(ray_session, tmp_path):
     """``desksim mc --runtime ray``: one run at a time, partitioned; the same rows as whole-run tasks."""
-    from sim.montecarlo import TIMING_COLUMNS, monte_carlo
+    from desksim.montecarlo import TIMING_COLUMNS, monte_carlo
 
-    kwargs = {"runs": 2, "seed": 3, "duration_s": 30.0, "progress": False, "report": False}
+    kwargs: dict[str, Any] = {"runs": 2, "seed": 3, "duration_s": 30.0, "progress": False, "report": False}
     local = monte_carlo("quick", out=tmp_path / "local", **kwargs)
     dist = monte_carlo("quick", out=tmp_path / "ray", runtime="ray", placement="core", **kwargs)
     assert dist.summary["execution"]["runtime"] == "ray"
@@ -199,6 +360,8 @@ def test_killed_partition_gives_clear_error(ray_session):
 
     with pytest.raises(RuntimeError, match=r"partition pool-1 died during window (\d+)") as info:
         run_ray(shortened("quick", 120), 1, on_window=kill_pool, window_timeout_s=60)
-    window = int(re.search(r"during window (\d+)", str(info.value)).group(1))
+    found = re.search(r"during window (\d+)", str(info.value))
+    assert found is not None
+    window = int(found.group(1))
     assert 20 <= window <= 40
     assert time.perf_counter() - killed_at[0] < 30  # an error, not a hang

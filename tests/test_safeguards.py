@@ -118,8 +118,8 @@ def test_band_boundary_one_tick(tier, ref, mode):
     assert g.check_order("S", None) == (None, ref - w)
 
 
-def test_bands_doubled_in_first_and_last_15_minutes():
-    g = Safeguards(params(collar_pct=0), "XYZ", 0, CLOSE, REF)
+def test_bands_doubled_in_first_and_last_15_minutes_for_every_price_before_the_18th_amendment():
+    g = Safeguards(params(collar_pct=0, double_close_min=15, double_close_max_price=None), "XYZ", 0, CLOSE, REF)
     g.poll(0)
     assert (g.lower, g.upper) == (9_000, 11_000)
     g.poll(15 * MINUTE - 1)
@@ -220,7 +220,7 @@ def test_no_reference_until_first_trade():
 
 
 def test_collar_boundary_pure():
-    g = guard(luld=False, collar_pct=10)
+    g = guard(luld=False, collar_pct=10, collar_mode="static")
     assert g.check_order("B", 11_000) == (None, 11_000)
     assert g.check_order("B", 11_001) == ("price collar", None)
     assert g.check_order("S", 9_000) == (None, 9_000)
@@ -389,7 +389,7 @@ def test_synthetic_crash_limit_state_pause_and_reopening_auction():
 
 
 def test_circuit_breaker_levels_pure():
-    g = guard(luld=False, collar_pct=0)
+    g = guard(luld=False, collar_pct=0, mwcb_trigger="trades")
     assert g.cb_price == 9_300
     assert list(g.on_trade(9_301, T0)) == []
     (ev,) = g.on_trade(9_300, T0 + 1)
@@ -403,13 +403,13 @@ def test_circuit_breaker_levels_pure():
 
 
 def test_circuit_breaker_level_1_no_halt_near_close():
-    g = guard(luld=False, collar_pct=0)
+    g = guard(luld=False, collar_pct=0, mwcb_trigger="trades")
     assert list(g.on_trade(9_300, CLOSE - 35 * MINUTE)) == []
     assert g.state == OPEN and g.cb_price == 8_700  # level 1 used up
 
 
 def test_circuit_breaker_at_7_percent_halts_15_minutes_then_reopens():
-    sg = params(luld=False, collar_pct=0)
+    sg = params(luld=False, collar_pct=0, mwcb_trigger="trades")
     w = watcher()
     resting = Scripted("resting", [(T0, sub(1, "B", 100, 9_301)), (T0, sub(2, "B", 100, 9_300))])
     seller = Scripted(
@@ -467,7 +467,7 @@ def test_params_are_pydantic_validated():
 def test_circuit_breaker_is_market_wide():
     recorder = Recorder()
     kernel = Kernel(Network(NetworkSpec(LinkSpec(US))), RandomStreams(1))
-    sg = params(luld=False, collar_pct=0)
+    sg = params(luld=False, collar_pct=0, mwcb_trigger="trades")
     ex = Exchange(
         "exchange", ["XYZ", "ABC"], recorder, 0, CLOSE, safeguards=sg, reference_price={"XYZ": REF, "ABC": 500}
     )

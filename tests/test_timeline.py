@@ -3,8 +3,8 @@
 import pandas as pd
 import pytest
 
+from desksim import api
 from scenarios.schema import ScenarioError, load
-from sim import api
 
 QUICK_EVENTS = [
     {"at": "09:32", "do": "withdraw_makers", "target": "mm", "params": {"duration_s": 60}},
@@ -55,7 +55,7 @@ def test_conditional_event_fires_once_when_price_moves():
 
 
 def test_fundamental_shock_moves_the_world_before_the_run():
-    from actors.build import build
+    from desksim.assembly import build
     from sim.record import Recorder
 
     shocked = load("baseline", {"events": [{"at": "12:00", "do": "fundamental_jump", "params": {"pct": -5}}]})
@@ -84,3 +84,84 @@ def test_bad_events_name_the_field(event, expected):
         load("quick", {"events": [event]})
     assert expected in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# -- validation checks every reference the run would trip on (issue 14 item 2) ----------------------
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        # no target: the director broadcast WithdrawQuotes to every actor and a noise trader crashed the run
+        ({"events": [{"at": "09:32", "do": "withdraw_makers"}]}, "events.0.target: missing"),
+        ({"events": [{"at": "09:32", "do": "withdraw_makers", "target": "mm-*"}]}, "'mm-*' matches no actor"),
+        (
+            {"events": [{"at": "09:32", "do": "withdraw_makers", "target": "noise-*"}]},
+            "cannot handle WithdrawQuotes and ResumeQuotes sent by withdraw_makers (actors that handle "
+            "WithdrawQuotes and ResumeQuotes: mm)",
+        ),
+        ({"events": [{"at": "09:32", "do": "start_program", "target": "mm"}]}, "cannot handle StartProgram"),
+        ({"events": [{"at": "09:00", "do": "halt"}]}, "events.0.at: 09:00 is outside the session (09:30-09:40)"),
+        ({"events": [{"after_s": 900, "do": "halt"}]}, "events.0.after_s: 900.0 s after the open is outside"),
+        (
+            {"events": [{"when": {"price_change_pct": 1, "not_before": "11:00"}, "do": "halt"}]},
+            "events.0.when.not_before: 11:00 is outside the session",
+        ),
+        (
+            {"network.links.0.to": "exchnage"},
+            "network.links.0.to: unknown location 'exchnage' (locations: colo, exchange, retail)",
+        ),
+        (
+            {"events": [{"at": "09:32", "do": "latency", "params": {"from": "colo", "to": "exchnage", "factor": 2}}]},
+            "events.0.params.to: unknown location 'exchnage'",
+        ),
+        ({"events": [{"at": "09:32", "do": "halt", "target": "exchange"}]}, "events.0.target: halt takes no target"),
+        ({"agents.1.name": "exchange", "agents.1.count": 1}, "two actors would be named exchange"),
+    ],
+)
+def test_validation_catches_broken_references(change, expected):
+    with pytest.raises(ScenarioError) as info:
+        load("quick", change)
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_validation_lists_every_problem_at_once():
+    change = {
+        "events": [
+            {"at": "09:00", "do": "withdraw_makers", "target": "mm"},
+            {"at": "09:33", "do": "start_program"},
+            {"at": "09:34", "do": "fat_finger", "target": "nobody", "params": {"qty": 5}},
+        ],
+        "network.links.0.from": "cloo",
+    }
+    with pytest.raises(ScenarioError) as info:
+        load("quick", change)
+    msg = str(info.value)
+    assert "4 problems: " in msg and "(and " not in msg
+    for part in ("network.links.0.from", "events.0.at", "events.1.target: missing", "events.2.target: 'nobody'"):
+        assert part in msg, msg
+
+
+def test_unknown_parameter_names_the_valid_ones():
+    with pytest.raises(ScenarioError) as info:
+        load("quick", {"agents.1.params.rate_per_hr": 3, "agents.0.params.speed": 1})
+    msg = str(info.value)
+    assert "agents.1.params.rate_per_hr: unknown field (valid: " in msg and "rate_per_hour" in msg, msg
+    assert "agents.0.params.speed: unknown field (valid: " in msg and "half_spread_ticks" in msg, msg
+    with pytest.raises(ScenarioError, match=r"params.lenght: unknown field for halt \(valid: duration_s\)"):
+        load("quick", {"events": [{"at": "09:32", "do": "halt", "params": {"lenght": 3}}]})
+    with pytest.raises(ScenarioError, match=r"session.opn: unknown field \(valid: open, close\)"):
+        load("quick", {"session.opn": "09:00"})
+
+
+def test_every_bundled_scenario_validates_and_its_roster_is_what_assembly_builds():
+    from desksim.assembly import build
+    from scenarios import bundled
+    from scenarios.schema import actor_roster
+    from sim.record import Recorder
+
+    for name in bundled():
+        scenario = load(name)
+        if name == "crowd":
+            continue  # 20,000 actors: the roster is the same code, building it is slow
+        built = build(scenario, Recorder(), 1).actors
+        assert [(a.name, type(a)) for a in built] == actor_roster(scenario), name

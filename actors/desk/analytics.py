@@ -13,13 +13,21 @@ Money is currency: ticks × ``tick_size``. Definitions:
 
 - **P&L** (mark to market) at each price time ``t``: ``cash + position·price`` over the fills
   up to and including ``t`` (no fees).
-- **Sharpe**: mean / standard deviation (ddof = 1) of the P&L increments between consecutive
-  marks, times ``sqrt(seconds_per_year / interval_s)``; ``seconds_per_year`` defaults to 252
-  trading days of 6.5 hours. It is the Sharpe of P&L on a fixed capital (scale free), None when
-  fewer than two increments or no variation.
+- **Horizons.** Every ratio states its horizon (``ratio_horizons`` in the summary). Intraday
+  P&L is not annualised as if its increments were daily returns: a ratio needs at least
+  ``MIN_INCREMENTS`` (30) increments, else it is None ("n/a").
+- **Sharpe** (horizon: one mark interval, ``interval_s``): mean / standard deviation (ddof = 1)
+  of the P&L increments between consecutive marks (P&L on a fixed capital, scale free).
+- **Annualised Sharpe**: only for runs of at least one trading day (``MIN_ANNUALISE_S``, 6.5 h):
+  the per-interval Sharpe times Lo's (2002) ``eta(q) = q / sqrt(q + 2 sum_{k=1}^{q-1} (q-k) rho_k)``,
+  ``q = seconds_per_year / interval_s`` (252 days of 6.5 h), with the increments' sample
+  autocorrelations ``rho_k`` up to ``LO_MAX_LAG`` lags (zero beyond); ``eta = sqrt(q)`` when they
+  are uncorrelated. Shorter runs: None.
+- **Sortino** (horizon: one interval): mean increment / downside deviation
+  ``sqrt(mean(min(d, 0)^2))`` (target 0); None without a losing interval.
 - **Max drawdown**: the largest fall of the P&L from its running peak, the peak starting at 0
   (before the first trade); in currency, and as a fraction of ``capital`` when given.
-- **Calmar**: annualised P&L (``total · seconds_per_year / elapsed_s``) / max drawdown.
+- **Calmar** (horizon: the run, not annualised): total P&L / max drawdown.
 - **Win rate**: per round trip. A round trip runs from flat to flat (a fill that flips the
   position closes one round trip at its price and opens the next); its P&L is the realised P&L
   on average cost. Win rate = round trips with P&L > 0 / closed round trips.
@@ -38,6 +46,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
+#: fewest P&L increments for a Sharpe / Sortino ratio (else None: "n/a")
+MIN_INCREMENTS = 30
+#: shortest run whose Sharpe may be annualised: one trading day
+MIN_ANNUALISE_S = 6.5 * 3600
+#: autocorrelation lags in Lo's (2002) correction
+LO_MAX_LAG = 10
 
 PARENT_COLUMNS = [
     "parent_id", "side", "qty", "algo", "arrival_mid", "decision_ns", "start_ns", "end_ns",
@@ -112,18 +126,62 @@ def increments(values: Sequence[float]) -> list[float]:
     return [values[k] - values[k - 1] for k in range(1, len(values))]
 
 
-def sharpe_ratio(
-    pnl_values: Sequence[float], interval_s: float, seconds_per_year: float = TRADING_SECONDS_PER_YEAR
-) -> float | None:
-    """Annualised Sharpe of the per-interval P&L increments (see the module docstring)."""
+def sharpe_ratio(pnl_values: Sequence[float], min_increments: int = MIN_INCREMENTS) -> float | None:
+    """Sharpe of the P&L increments at their own horizon (one interval); None with fewer than
+    ``min_increments`` increments or no variation."""
     d = increments(pnl_values)
-    if len(d) < 2 or interval_s <= 0:
+    if len(d) < max(2, min_increments):
         return None
     mean = math.fsum(d) / len(d)
     var = math.fsum((x - mean) ** 2 for x in d) / (len(d) - 1)
     if var <= 0.0:
         return None
-    return mean / math.sqrt(var) * math.sqrt(seconds_per_year / interval_s)
+    return mean / math.sqrt(var)
+
+
+def sortino_ratio(pnl_values: Sequence[float], min_increments: int = MIN_INCREMENTS) -> float | None:
+    """Mean increment / downside deviation ``sqrt(mean(min(d, 0)^2))`` (target 0), one interval."""
+    d = increments(pnl_values)
+    if len(d) < max(2, min_increments):
+        return None
+    down = math.fsum(min(x, 0.0) ** 2 for x in d) / len(d)
+    if down <= 0.0:
+        return None
+    return math.fsum(d) / len(d) / math.sqrt(down)
+
+
+def autocorrelations(d: Sequence[float], max_lag: int) -> list[float]:
+    """Sample autocorrelations rho_1..rho_max_lag (biased estimator: sums over n)."""
+    n = len(d)
+    mean = math.fsum(d) / n
+    c0 = math.fsum((x - mean) ** 2 for x in d)
+    if c0 <= 0.0:
+        return [0.0] * max_lag
+    return [math.fsum((d[i] - mean) * (d[i + k] - mean) for i in range(n - k)) / c0 for k in range(1, max_lag + 1)]
+
+
+def lo_eta(q: float, rhos: Sequence[float]) -> float:
+    """Lo (2002): the factor taking a one-period Sharpe to ``q`` periods with autocorrelated returns,
+    ``q / sqrt(q + 2 sum_k (q - k) rho_k)`` (``sqrt(q)`` when uncorrelated)."""
+    inner = q + 2.0 * math.fsum((q - k) * r for k, r in enumerate(rhos, start=1) if k < q)
+    return q / math.sqrt(inner) if inner > 0 else math.nan
+
+
+def annualised_sharpe(
+    pnl_values: Sequence[float],
+    interval_s: float,
+    elapsed_s: float,
+    seconds_per_year: float = TRADING_SECONDS_PER_YEAR,
+    max_lag: int = LO_MAX_LAG,
+) -> float | None:
+    """Per-interval Sharpe times Lo's eta(q), q = periods per year; None for runs shorter than a
+    trading day (one intraday episode says nothing about a year) or too few increments."""
+    sr = sharpe_ratio(pnl_values)
+    if sr is None or interval_s <= 0 or elapsed_s < MIN_ANNUALISE_S:
+        return None
+    d = increments(pnl_values)
+    eta = lo_eta(seconds_per_year / interval_s, autocorrelations(d, min(max_lag, len(d) - 1)))
+    return sr * eta if math.isfinite(eta) else None
 
 
 def max_drawdown(values: Sequence[float], start: float = 0.0) -> float:
@@ -137,13 +195,11 @@ def max_drawdown(values: Sequence[float], start: float = 0.0) -> float:
     return worst
 
 
-def calmar_ratio(
-    total: float, max_dd: float, elapsed_s: float, seconds_per_year: float = TRADING_SECONDS_PER_YEAR
-) -> float | None:
-    """Annualised P&L over max drawdown; None when there was no drawdown or no time."""
-    if max_dd <= 0.0 or elapsed_s <= 0.0:
+def calmar_ratio(total: float, max_dd: float) -> float | None:
+    """P&L over the run / max drawdown (horizon: the run, not annualised); None without drawdown."""
+    if max_dd <= 0.0:
         return None
-    return total * seconds_per_year / elapsed_s / max_dd
+    return total / max_dd
 
 
 def round_trips(fills: Iterable[Record], tick_size: float = 1.0) -> list[float]:
@@ -259,9 +315,9 @@ def desk_summary(
     """JSON-friendly desk figures (plain ints, floats and None) for ``summary.json``.
 
     Keys: parents, parents_filled, fills, filled_qty, bought_qty, sold_qty, ordered_qty,
-    fill_rate, final_position, final_price, total_pnl, sharpe, max_drawdown, max_drawdown_pct,
-    calmar, round_trips, win_rate, is_bps, is_currency, opportunity_currency, total_is_bps,
-    total_is_currency, slippage_bps.
+    fill_rate, final_position, final_mid_ticks (the last mark), pnl_ccy, sharpe, sharpe_annual, sortino,
+    max_drawdown_ccy, max_drawdown_pct, calmar, ratio_horizons, round_trips, win_rate, is_bps,
+    is_currency, opportunity_currency, total_is_bps, total_is_currency, slippage_bps.
     """
     series = pnl_series(fills, prices, tick_size)
     values = [v for _, v in series]
@@ -295,12 +351,20 @@ def desk_summary(
         "ordered_qty": ordered,
         "fill_rate": (sum(x["filled_qty"] for x in sf) / ordered) if ordered else None,
         "final_position": bought - sold,
-        "final_price": final_price,
-        "total_pnl": total,
-        "sharpe": sharpe_ratio(values, interval_s, seconds_per_year),
-        "max_drawdown": dd,
+        "final_mid_ticks": final_price,
+        "pnl_ccy": total,
+        "sharpe": sharpe_ratio(values),
+        "sharpe_annual": annualised_sharpe(values, interval_s, elapsed, seconds_per_year),
+        "sortino": sortino_ratio(values),
+        "max_drawdown_ccy": dd,
         "max_drawdown_pct": dd / capital * 100.0 if capital else None,
-        "calmar": calmar_ratio(total, dd, elapsed, seconds_per_year),
+        "calmar": calmar_ratio(total, dd),
+        "ratio_horizons": {
+            "sharpe": f"{interval_s:g} s P&L increments",
+            "sortino": f"{interval_s:g} s P&L increments",
+            "sharpe_annual": "a year of 252 x 6.5 h, Lo (2002) autocorrelation-corrected; runs of >= 6.5 h only",
+            "calmar": f"the run ({elapsed:g} s), not annualised",
+        },
         "round_trips": len(trips),
         "win_rate": win_rate(trips),
         "is_bps": exec_ticks / exec_base * 1e4 if exec_base else None,

@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, with_config
 
@@ -142,6 +142,10 @@ class DeskParams:
     child_lifetime_s: Positive | None = None  # None: a child lives until the next slice
     lot_size: PositiveInt = 100
     notify_oms: bool = True  # send NewParentOrder to an actor named "oms" (when the type exists)
+    # False models a defective execution loop (the Knight Capital 2012 class of runaway): the desk
+    # loses track of its working children, neither cancels nor counts them, and every slice sends
+    # another child for the parent's whole unfilled quantity. Only for drills and stress scenarios.
+    track_children: bool = True
 
     def __post_init__(self) -> None:
         if self.max_order_qty < self.lot_size:
@@ -188,6 +192,8 @@ class StrategyDesk(Trader):
     - ``schedules``: parent_id -> :class:`~actors.desk.execution.Schedule`.
     """
 
+    placement_role: ClassVar[str] = "desk"  # desk and OMS share a process
+
     def __init__(
         self,
         name: str,
@@ -220,6 +226,7 @@ class StrategyDesk(Trader):
         self.schedules: dict[int, Schedule] = {}
         self.decisions = 0
         self.killed = False
+        self.kill_events: list[tuple[int, str, str]] = []  # (time_ns, "activated" | "released", reason)
         self.skipped_decisions = 0
         self.ignored: dict[str, int] = {}
         self._working: _Working | None = None
@@ -333,12 +340,23 @@ class StrategyDesk(Trader):
 
     @handles(KillSwitchActivated)
     def on_kill_switch(self, msg: Any, src: int) -> None:
-        """The risk officer pulled the kill switch: stop deciding (its open orders are canceled)."""
+        """The risk officer pulled the kill switch: stop deciding and stop working the parent.
+
+        The gateway cancels the open children (their cancels come back as ``OrderCanceled`` and
+        close the parent); the desk sends no order of its own until the switch is released."""
         self.killed = True
+        self.kill_events.append((self.now, "activated", msg.reason))
+        w = self._working
+        if w is not None and not w.ended:
+            w.ended = True
+            w.deferred = False
+            if not w.open:
+                self._close(w)
 
     @handles(KillSwitchReleased)
     def on_kill_switch_released(self, msg: Any, src: int) -> None:
         self.killed = False
+        self.kill_events.append((self.now, "released", msg.reason))
 
     def decide(self) -> None:
         """One decision: mark the price, compute the target, open a parent for the difference."""
@@ -448,6 +466,9 @@ class StrategyDesk(Trader):
     def _slice(self, w: _Working, j: int) -> None:
         w.cum_target = w.cum[j]
         w.slice = j
+        if not self.p.track_children:  # the defect: a fresh child for everything unfilled
+            self._send_child(w, j, "slice", w.record["qty"] - w.record["filled_qty"])
+            return
         if not w.open:
             self._top_up(w, j, "slice")
             return
@@ -523,8 +544,13 @@ class StrategyDesk(Trader):
             if order is not None:
                 working += order.leaves_qty
         need = w.cum_target - rec["filled_qty"] - working
-        if need <= 0:
+        self._send_child(w, j, reason, need)
+
+    def _send_child(self, w: _Working, j: int, reason: str, need: int) -> None:
+        """Send one child of ``need`` shares for the working parent (nothing while killed)."""
+        if need <= 0 or self.killed:
             return
+        rec = w.record
         side = rec["side"]
         price = self.child_price(side)
         cid = self.submit(side, need, price)
@@ -619,6 +645,8 @@ class StrategyDesk(Trader):
             decisions=self.decisions,
             skipped_decisions=self.skipped_decisions,
             position=self.position,
+            killed=self.killed,
+            kill_events=[list(e) for e in self.kill_events],
         )
         return out
 

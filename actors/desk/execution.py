@@ -24,7 +24,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, with_config
 
-SECOND = 1_000_000_000
+from sim.clock import SECOND
 
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]

@@ -28,7 +28,8 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, with_config
 
-SECOND = 1_000_000_000
+from sim.clock import SECOND
+
 LN2 = math.log(2.0)
 
 Positive = Annotated[float, Field(gt=0)]

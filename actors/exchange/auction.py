@@ -16,6 +16,10 @@ distinct limit price and, for each gap between them (and below the lowest / abov
 the point of the gap closest to the reference. That is the same answer as a brute force over
 every tick (tests/test_auction.py checks it with hypothesis).
 
+``indicative(orders, reference)`` is what the auction would do now, without executing it: the
+indicative price, the paired quantity and the imbalance that the exchange publishes while trading
+is halted (``AuctionImbalanceUpdated``, see actors/exchange/exchange.py).
+
 ``uncross(orders, reference)`` executes the auction: every order eligible at the price (market
 orders first, then by price, then by time priority ``seq``) trades at that one price until the
 executed volume is reached. It returns the matches and the ``OrderFilled`` events (buyer's fill
@@ -33,7 +37,7 @@ from itertools import accumulate, pairwise
 
 from actors.messages import OrderFilled
 
-__all__ = ["AuctionOrder", "AuctionResult", "auction_price", "uncross"]
+__all__ = ["AuctionOrder", "AuctionResult", "Indication", "auction_price", "indicative", "uncross"]
 
 AUCTION = "auction"
 
@@ -117,20 +121,54 @@ class AuctionResult:
     fills: tuple[OrderFilled, ...]  # per match: the buyer's fill, then the seller's
 
 
-def uncross(orders: Iterable[AuctionOrder], reference: int | None) -> AuctionResult:
-    """Run a single-price auction over ``orders`` (any mix of sides; see the module docstring)."""
+@dataclass(frozen=True, slots=True)
+class Indication:
+    """What a call auction would do now: ``price`` (None: no limit price and no reference),
+    ``paired`` (the quantity that would execute) and ``imbalance`` (``D - S`` at the price;
+    positive: more to buy than to sell)."""
+
+    price: int | None
+    paired: int
+    imbalance: int
+
+    @property
+    def side(self) -> str:
+        """The side with the surplus: "B", "S", or "" when balanced."""
+        return "B" if self.imbalance > 0 else "S" if self.imbalance < 0 else ""
+
+
+def _split(orders: Iterable[AuctionOrder]) -> tuple[list[AuctionOrder], list[AuctionOrder]]:
     buys: list[AuctionOrder] = []
     sells: list[AuctionOrder] = []
     for o in orders:
         if o.qty > 0:
             (buys if o.side == "B" else sells).append(o)
-    price, qty, imbalance = auction_price(
-        ((o.price, o.qty) for o in buys if o.price is not None),
-        ((o.price, o.qty) for o in sells if o.price is not None),
-        reference,
-        sum(o.qty for o in buys if o.price is None),
-        sum(o.qty for o in sells if o.price is None),
+    return buys, sells
+
+
+def _indicate(buys: list[AuctionOrder], sells: list[AuctionOrder], reference: int | None) -> Indication:
+    return Indication(
+        *auction_price(
+            ((o.price, o.qty) for o in buys if o.price is not None),
+            ((o.price, o.qty) for o in sells if o.price is not None),
+            reference,
+            sum(o.qty for o in buys if o.price is None),
+            sum(o.qty for o in sells if o.price is None),
+        )
     )
+
+
+def indicative(orders: Iterable[AuctionOrder], reference: int | None) -> Indication:
+    """The indicative price, paired quantity and imbalance of an auction over ``orders`` now
+    (the price ``uncross`` would execute at; nothing is changed)."""
+    return _indicate(*_split(orders), reference)
+
+
+def uncross(orders: Iterable[AuctionOrder], reference: int | None) -> AuctionResult:
+    """Run a single-price auction over ``orders`` (any mix of sides; see the module docstring)."""
+    buys, sells = _split(orders)
+    ind = _indicate(buys, sells, reference)
+    price, qty, imbalance = ind.price, ind.paired, ind.imbalance
     if not qty or price is None:
         return AuctionResult(price, 0, imbalance, (), ())
     px = price

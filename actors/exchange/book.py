@@ -9,9 +9,11 @@ leaves the book untouched)::
                 post_only=False, stp=None)
     book.cancel(order_id)
     book.replace(order_id, qty=None, price=None)     # qty = new open (leaves) quantity
+    book.replace(order_id, total_qty=n, price=None)  # n = new total: leaves = n - filled
     book.best_bid(), book.best_ask()                  # (price, total_qty) or None, O(1)
     book.depth(levels)                                # ([(px, qty)...] bids high->low, asks low->high)
     book.orders(side), book.known(order_id)           # read-only helpers (auctions, band sweeps)
+    book.filled_qty(order_id), book.add_filled(order_id, qty)  # filled qty of a live order
 
 Semantics (the choices the brief left open are marked *choice*):
 
@@ -65,15 +67,27 @@ Semantics (the choices the brief left open are marked *choice*):
   matches as an aggressor with the order's own owner / stp (``cancel_incoming`` cancels the
   remainder with ``"stp"``); the remainder rests. A post-only order replaced to a crossing
   price -> ``CancelRejected(id, "post_only would cross")``, order unchanged.
+* ``replace(id, total_qty=n, price=None)``: ``n`` is the new *total* order quantity (FIX
+  OrderQty, FIX 4.4 Vol. 4 App. D). The book keeps each live order's filled quantity (every
+  fill, as maker or taker, across replaces, plus ``add_filled``) and sets leaves = ``n`` -
+  filled in the same step, so a fill that crossed the request on its way cannot make the order
+  fill more than ``n``. Events are those of a ``qty=`` replace to that leaves quantity, with
+  ``OrderReplaced.cum_qty`` = the filled quantity. If ``n`` <= filled the order is done: it is
+  taken out of the book and the only event is ``OrderReplaced(id, new_price, 0, filled)``
+  (the post-only cross check does not apply: nothing rests). Giving ``qty`` too, or an ``n``
+  that is not a positive ``int`` -> ``CancelRejected(id, "invalid qty")``.
 * ``depth(levels=None)``: all levels when ``levels`` is None. Extras: ``open_order(id)`` ->
-  ``(side, price, leaves, owner)`` or None; ``len(book)`` = number of resting orders.
+  ``(side, price, leaves, owner)`` or None; ``len(book)`` = number of resting orders;
+  ``filled_qty(id)`` -> the filled quantity of a live order (None if it does not rest);
+  ``add_filled(id, qty)`` counts ``qty`` executed outside continuous matching (the exchange's
+  reopening auction) in a live order's filled quantity, its open quantity untouched.
 
 Implementation: per side a dict ``key -> level`` plus a heap of keys (key = price for asks,
 -price for bids); the heap top is always a non-empty level, so best bid/ask are O(1); a level
 that empties while not at the top stays (empty) in dict and heap until it surfaces or is
 reused. A level is a list ``[total_qty, deque_of_entries, compaction_threshold, price, key,
 heap, levels, is_buy]``; an entry is a list ``[leaves, order_id, owner, level, stp,
-post_only]``. Cancel is O(1): dict pop, the entry is zeroed in place (lazy deletion) and the
+post_only, filled]``. Cancel is O(1): dict pop, the entry is zeroed in place (lazy deletion) and the
 level total updated; dead entries are dropped when they reach the front of the queue, when the
 level empties, or by compaction when a queue outgrows twice its live length (amortised O(1)).
 ``submit`` has a fast path for plain valid DAY limit orders (no STP / post-only); everything
@@ -120,7 +134,7 @@ _EXPECTED_SLOTS: dict[type, tuple[str, ...]] = {
     OrderRejected: ("order_id", "reason"),
     OrderFilled: ("order_id", "counterparty_id", "price", "qty", "leaves_qty", "liquidity"),
     OrderCanceled: ("order_id", "canceled_qty", "reason"),
-    OrderReplaced: ("order_id", "price", "qty"),
+    OrderReplaced: ("order_id", "price", "qty", "cum_qty"),
     CancelRejected: ("order_id", "reason"),
 }
 
@@ -179,11 +193,12 @@ def _canceled(order_id: Any, canceled_qty: int, reason: str) -> OrderCanceled:
     return ev  # type: ignore[no-any-return]
 
 
-def _replaced(order_id: Any, price: int, qty: int) -> OrderReplaced:
+def _replaced(order_id: Any, price: int, qty: int, cum_qty: int | None = None) -> OrderReplaced:
     ev = _TReplaced()
     ev.order_id = order_id
     ev.price = price
     ev.qty = qty
+    ev.cum_qty = cum_qty
     ev.__class__ = OrderReplaced
     return ev  # type: ignore[no-any-return]
 
@@ -203,6 +218,7 @@ def _self_check() -> None:
         (_filled(1, 2, 3, 4, 5, "maker"), OrderFilled(1, 2, 3, 4, 5, "maker")),
         (_canceled(1, 2, "c"), OrderCanceled(1, 2, "c")),
         (_replaced(1, 2, 3), OrderReplaced(1, 2, 3)),
+        (_replaced(1, 2, 3, 4), OrderReplaced(1, 2, 3, 4)),
         (_cancel_rejected(1, "r"), CancelRejected(1, "r")),
     ]
     for fast, slow in samples:
@@ -215,7 +231,8 @@ _self_check()
 # Level / entry layouts (the hot code uses the literal indices):
 #   level: [0 total_qty, 1 deque of entries, 2 queue length that triggers compaction, 3 price,
 #           4 heap key, 5 heap, 6 levels dict, 7 is_buy]
-#   entry: [0 leaves_qty (0 = dead), 1 order_id, 2 owner, 3 level, 4 stp, 5 post_only]
+#   entry: [0 leaves_qty (0 = dead), 1 order_id, 2 owner, 3 level, 4 stp, 5 post_only,
+#           6 filled qty (cumulative, carried across replaces)]
 
 _COMPACT_MIN = 32
 
@@ -294,6 +311,26 @@ class OrderBook:
             px = lv[3]
             out.extend((e[1], px, e[0], e[2]) for e in lv[1] if e[0])
         return out
+
+    def filled_qty(self, order_id: Any) -> int | None:
+        """Cumulative filled quantity of a live (resting) order, or None."""
+        try:
+            e = self._orders.get(order_id)
+        except Exception:
+            return None
+        return None if e is None else e[6]  # type: ignore[no-any-return]
+
+    def add_filled(self, order_id: Any, qty: int) -> bool:
+        """Count ``qty`` executed outside continuous matching (a call auction) in a live order's
+        filled quantity; its open quantity is not touched. False if the order does not rest."""
+        try:
+            e = self._orders.get(order_id)
+        except Exception:
+            return False
+        if e is None:
+            return False
+        e[6] += qty
+        return True
 
     def known(self, order_id: Any) -> bool:
         """Whether ``order_id`` was ever accepted by this book (live or finished)."""
@@ -375,7 +412,7 @@ class OrderBook:
             if lv is None:
                 lv = self._new_level(buy, key, price)  # type: ignore[arg-type]
             lv[0] += qty
-            e = [qty, order_id, owner, lv, None, False]
+            e = [qty, order_id, owner, lv, None, False, 0]
             dq = lv[1]
             dq.append(e)
             if len(dq) > lv[2]:
@@ -478,13 +515,15 @@ class OrderBook:
         heappush(heap, key)
         return lv
 
-    def _rest(self, order_id: Any, buy: bool, qty: int, price: int, owner: str, stp: Any, post_only: bool) -> None:
+    def _rest(
+        self, order_id: Any, buy: bool, qty: int, price: int, owner: str, stp: Any, post_only: bool, filled: int = 0
+    ) -> None:
         key = -price if buy else price
         lv = (self._bid_levels if buy else self._ask_levels).get(key)
         if lv is None:
             lv = self._new_level(buy, key, price)
         lv[0] += qty
-        e = [qty, order_id, owner, lv, stp, post_only]
+        e = [qty, order_id, owner, lv, stp, post_only, filled]
         dq = lv[1]
         dq.append(e)
         if len(dq) > lv[2]:
@@ -525,10 +564,12 @@ class OrderBook:
         stp: str | None,
         tif: str,
         events: list[Any],
+        filled: int = 0,
     ) -> None:
-        """Match an accepted incoming order (``rem`` open, limit key ``lim``) against the
-        opposite side, appending events; then rest or cancel the remainder. Keeps the
-        heap-top invariant. The caller has added ``tid`` to ``_seen``."""
+        """Match an accepted incoming order (``rem`` open, limit key ``lim``, ``filled`` already
+        filled before) against the opposite side, appending events; then rest or cancel the
+        remainder. Keeps the heap-top invariant. The caller has added ``tid`` to ``_seen``."""
+        filled += rem  # minus what is left once matching stops
         if buy:
             heap = self._ask_heap
             levels = self._ask_levels
@@ -600,6 +641,7 @@ class OrderBook:
                 else:
                     left = mq - rem
                     e[0] = left
+                    e[6] += rem
                     lv[0] -= rem
                     f = TF()
                     f.order_id = tid
@@ -627,7 +669,7 @@ class OrderBook:
             elif price is None or tif != "DAY":
                 append(_canceled(tid, rem, _reason(price, tif)))
             else:
-                self._rest(tid, buy, rem, price, owner, stp, False)
+                self._rest(tid, buy, rem, price, owner, stp, False, filled - rem)
 
     # -----------------------------------------------------------------------------------------
     # cancel / replace
@@ -662,8 +704,11 @@ class OrderBook:
         ev.__class__ = OrderCanceled
         return [ev]
 
-    def replace(self, order_id: Any, qty: int | None = None, price: int | None = None) -> list[Event]:
-        """Change open qty and/or price of a live order. Never raises. See module docstring."""
+    def replace(
+        self, order_id: Any, qty: int | None = None, price: int | None = None, *, total_qty: int | None = None
+    ) -> list[Event]:
+        """Change open qty (``qty``) or total qty (``total_qty``) and/or price of a live order.
+        Never raises. See module docstring."""
         orders = self._orders
         try:
             e = orders.get(order_id)
@@ -671,17 +716,28 @@ class OrderBook:
             e = None
         if e is None:
             return [_cancel_rejected(order_id, "unknown order")]
-        if qty is not None and (qty.__class__ is not int or qty <= 0):
+        if total_qty is not None:
+            if qty is not None or total_qty.__class__ is not int or total_qty <= 0:
+                return [_cancel_rejected(order_id, "invalid qty")]
+        elif qty is not None and (qty.__class__ is not int or qty <= 0):
             return [_cancel_rejected(order_id, "invalid qty")]
         if price is not None and (price.__class__ is not int or price <= 0):
             return [_cancel_rejected(order_id, "invalid price")]
-        if qty is None and price is None:
+        if qty is None and price is None and total_qty is None:
             return [_cancel_rejected(order_id, "nothing to replace")]
         lv = e[3]
         old_px: int = lv[3]
         old_q: int = e[0]
-        new_q: int = old_q if qty is None else qty
         new_px: int = old_px if price is None else price
+        cum: int | None = None
+        if total_qty is None:
+            new_q: int = old_q if qty is None else qty
+        else:
+            cum = e[6]
+            new_q = total_qty - e[6]  # leaves = new OrderQty - CumQty, atomically with the fills
+            if new_q <= 0:  # asked for no more than is filled: the order is done
+                self._detach(order_id, e)
+                return [_replaced(order_id, new_px, 0, cum)]
         if new_px == old_px:
             if new_q < old_q:  # keeps priority
                 e[0] = new_q
@@ -689,13 +745,13 @@ class OrderBook:
             elif new_q > old_q:  # loses priority: the old entry dies, a new one joins the back
                 e[0] = 0
                 lv[0] += new_q - old_q
-                ne = [new_q, order_id, e[2], lv, e[4], e[5]]
+                ne = [new_q, order_id, e[2], lv, e[4], e[5], e[6]]
                 dq = lv[1]
                 dq.append(ne)
                 if len(dq) > lv[2]:
                     _compact(lv)
                 orders[order_id] = ne
-            return [_replaced(order_id, new_px, new_q)]
+            return [_replaced(order_id, new_px, new_q, cum)]
 
         buy: bool = lv[7]
         if buy:
@@ -707,23 +763,28 @@ class OrderBook:
         crosses = bool(oheap) and oheap[0] <= lim
         if crosses and e[5]:
             return [_cancel_rejected(order_id, "post_only would cross")]
-        owner, stp, post_only = e[2], e[4], e[5]
-        # detach the old entry (its level may empty and leave the heap)
-        del orders[order_id]
+        owner, stp, post_only, filled = e[2], e[4], e[5], e[6]
+        self._detach(order_id, e)  # its level may empty and leave the heap
+        events: list[Any] = [_replaced(order_id, new_px, new_q, cum)]
+        if crosses:
+            self._take(order_id, buy, new_q, new_px, lim, owner, stp, "DAY", events, filled)
+        else:
+            self._rest(order_id, buy, new_q, new_px, owner, stp, post_only, filled)
+        return events
+
+    def _detach(self, order_id: Any, e: list[Any]) -> None:
+        """Take a live order's entry out of the book (as a cancel does)."""
+        del self._orders[order_id]
+        q = e[0]
         e[0] = 0
-        t = lv[0] - old_q
+        lv = e[3]
+        t = lv[0] - q
         lv[0] = t
         if not t:
             lv[1].clear()
             heap = lv[5]
             if heap[0] == lv[4]:
                 _pop_empty(heap, lv[6])
-        events: list[Any] = [_replaced(order_id, new_px, new_q)]
-        if crosses:
-            self._take(order_id, buy, new_q, new_px, lim, owner, stp, "DAY", events)
-        else:
-            self._rest(order_id, buy, new_q, new_px, owner, stp, post_only)
-        return events
 
 
 def _compact(lv: list[Any]) -> None:

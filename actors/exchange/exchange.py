@@ -19,14 +19,15 @@ have the same tables -- and digest -- as before).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from actors.commands import HaltTrading
-from actors.exchange.auction import AuctionOrder, uncross
+from actors.commands import HaltTrading, SetIndexLevel
+from actors.exchange.auction import AuctionOrder, indicative, uncross
 from actors.exchange.book import OrderBook
 from actors.exchange.marketdata import MarketDataPublisher
 from actors.exchange.safeguards import BIG, OPEN, SafeguardParams, Safeguards, StatusEvent
 from actors.messages import (
+    AuctionImbalanceUpdated,
     BookSnapshot,
     CancelOrder,
     CancelRejected,
@@ -40,6 +41,7 @@ from actors.messages import (
     QueryBook,
     ReplaceOrder,
     SubmitOrder,
+    SubscribeAuctionInfo,
     SubscribeMarketData,
     SubscribeTradingStatus,
     TradingHalted,
@@ -51,6 +53,11 @@ from sim.record import Recorder, Table
 ORDER_COLUMNS = ("time_ns", "order_id", "owner", "event", "side", "price", "qty", "leaves_qty", "detail")
 TRADE_COLUMNS = ("time_ns", "symbol", "price", "qty", "maker_id", "taker_id", "maker", "taker", "aggressor_side")
 HALT_COLUMNS = ("time_ns", "symbol", "event", "reason", "price")
+AUCTION_INFO_COLUMNS = (
+    "time_ns", "symbol", "indicative_price", "paired_qty", "imbalance_qty", "imbalance_side", "lower_collar",
+    "upper_collar", "extensions", "reopen_ns",
+)  # fmt: skip
+AUCTION_INFO = "auction_info"  # wake-up tag of the indicative price / imbalance feed
 
 DEFAULT_SAFEGUARDS = SafeguardParams()
 AUCTION_SIDE = "A"  # aggressor_side of auction prints (trades table and TradePrinted)
@@ -59,6 +66,8 @@ HALTED_REASON = "trading halted"
 
 class Exchange(Actor):
     """A continuous limit-order-book exchange for one or more symbols."""
+
+    placement_role: ClassVar[str] = "hub"  # the exchange side: one process with the exchange
 
     def __init__(
         self,
@@ -102,6 +111,11 @@ class Exchange(Actor):
         self._auction_seq = 0
         self._armed: set[tuple[str, int]] = set()
         self._halts: Table | None = None
+        # indicative price / imbalance feed during halts (SubscribeAuctionInfo), recorded when sent
+        self._info_subs: dict[str, list[int]] = {}
+        self._info_last: dict[str, tuple[Any, ...]] = {}
+        self._info_armed: set[str] = set()
+        self._auction_info: Table | None = None
 
     def on_start(self) -> None:
         assert self.kernel is not None
@@ -243,12 +257,16 @@ class Exchange(Actor):
                 reason = g.check_replace(side, price)
                 if reason is not None:
                     return self._refuse(msg.order_id, src, reason, cancel=True)
-        self._publish(book, book.replace(msg.order_id, qty=msg.qty, price=msg.price), side)
+        events = book.replace(msg.order_id, qty=msg.qty, price=msg.price, total_qty=msg.total_qty)
+        self._publish(book, events, side)
 
     # -- market data requests ---------------------------------------------------------------------
     @handles(SubscribeMarketData)
     def on_subscribe(self, msg: SubscribeMarketData, src: int) -> None:
-        self.marketdata.subscribe(msg.symbol, src, msg.trades, msg.quotes)
+        self.marketdata.subscribe(msg.symbol, src, msg.trades, msg.quotes, msg.depth)
+        book = self.books.get(msg.symbol)
+        if msg.depth is not None and book is not None:
+            self.marketdata.depth(book)  # the current levels at once: the subscriber's starting point
 
     @handles(SubscribeTradingStatus)
     def on_subscribe_status(self, msg: SubscribeTradingStatus, src: int) -> None:
@@ -278,6 +296,7 @@ class Exchange(Actor):
         if g is not None:
             if top is not None:
                 bid, ask = top[0], top[2]
+                g.on_touch(bid, ask)
                 if (
                     (bid is not None and bid >= g.upper)
                     or (ask is not None and ask <= g.lower)
@@ -326,8 +345,28 @@ class Exchange(Actor):
         resume = self.now + round(msg.duration_s * 1e9)
         self._status(g, [g.halt(self.now, msg.reason, resume)])
 
+    @handles(SetIndexLevel)
+    def on_index_level(self, msg: SetIndexLevel, src: int) -> None:
+        """The market index moved (a scenario's ``set_index``): a fall to a breaker level trips the
+        market-wide circuit breaker (``Safeguards.on_index``), which halts every symbol. The levels
+        used up today are the market's, so every symbol's safeguards learn them."""
+        guards = list(self.guards.values())
+        for g in guards:
+            if self.now >= g.deadline:
+                self._poll(g)
+        if not guards:
+            return
+        first = guards[0]
+        events = first.on_index(msg.change_bp, self.now)
+        for other in guards[1:]:
+            other.mwcb_triggered |= first.mwcb_triggered
+        if events:
+            self._status(first, events)  # spreads the halt to every other symbol
+
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
+        if len(msg.tag) == 3:  # (AUCTION_INFO, symbol, 0): the feed's timer
+            return self._auction_info_tick(msg.tag[1])
         symbol, t = msg.tag
         self._armed.discard((symbol, t))
         g = self.guards.get(symbol)
@@ -344,6 +383,8 @@ class Exchange(Actor):
         self._arm(g)
 
     def _arm(self, g: Safeguards) -> None:
+        if g.halted and self._info_subs.get(g.symbol):
+            self._arm_info(g.symbol)
         t = g.timer_at
         if t < BIG and (g.symbol, t) not in self._armed:
             self._armed.add((g.symbol, t))
@@ -372,7 +413,9 @@ class Exchange(Actor):
                         self._event_rows[ev.__class__](ev, oid)
                         swept = True
             if swept:
-                self.marketdata.top_of_book(book)
+                top = self.marketdata.top_of_book(book)
+                if top is not None:
+                    g.on_touch(top[0], top[2])
         bid, ask = book.best_bid(), book.best_ask()
         events = g.on_top(bid[0] if bid else None, ask[0] if ask else None, now)
         if events:
@@ -413,21 +456,24 @@ class Exchange(Actor):
         collected during the halt at one price, then resume continuous trading."""
         symbol = g.symbol
         book = self.books[symbol]
-        queue = self._auctions.pop(symbol, {})
-        orders: list[AuctionOrder] = []
-        seq = -len(book)  # resting orders are older than every order of the halt
-        for side in ("B", "S"):
-            for oid, px, leaves, owner in book.orders(side):
-                orders.append(AuctionOrder(oid, side, px, leaves, seq, owner, True))
-                seq += 1
-        orders.extend(queue.values())
+        queue = self._auctions.get(symbol, {})
+        orders = self._auction_orders(book, queue)
         reference = g.reference if g.reference is not None else self.last_price[symbol]
+        ind = indicative(orders, reference)
+        collar = g.auction_collar
+        if collar is not None and g.extend_auction(self.now, ind.price, ind.paired):
+            reason = f"indicative {ind.price} outside collars {collar[1]}-{collar[2]}"
+            self._halt_row((self.now, symbol, "extended", reason, ind.price))
+            return None
+        self._auctions.pop(symbol, None)
         result = uncross(orders, reference)
         names = self._names
         rows = self._event_rows
+        filled: dict[int, int] = {}  # order id -> qty executed in the auction
         for ev in result.fills:
             self.send(owner_of(ev.order_id), ev)
             rows[OrderFilled](ev, ev.order_id)
+            filled[ev.order_id] = filled.get(ev.order_id, 0) + ev.qty
         for buy_id, sell_id, qty in result.matches:
             self.trades.append(
                 (self.now, symbol, result.price, qty, sell_id, buy_id, names[owner_of(sell_id)],
@@ -450,12 +496,82 @@ class Exchange(Actor):
                 o.order_id, o.side, o.qty, o.price, owner=o.owner, tif="DAY", post_only=o.post_only, stp=o.stp
             )
             later.extend(ev for ev in events if ev.__class__ is not OrderAccepted)
+        for oid, qty in filled.items():  # resting orders keep their filled qty (ReplaceOrder.total_qty)
+            book.add_filled(oid, qty)
         if result.qty and result.price is not None:
             self.last_price[symbol] = result.price
             for _, _, qty in result.matches:
                 self.marketdata.trade(symbol, result.price, qty, AUCTION_SIDE)
         self._status(g, g.resume(self.now, result.price, result.qty))
         self._publish(book, later, None)
+
+    def _auction_orders(self, book: OrderBook, queue: dict[int, AuctionOrder]) -> list[AuctionOrder]:
+        """The book's resting orders (older than every order of the halt) and the halt's orders."""
+        orders: list[AuctionOrder] = []
+        seq = -len(book)
+        for side in ("B", "S"):
+            for oid, px, leaves, owner in book.orders(side):
+                orders.append(AuctionOrder(oid, side, px, leaves, seq, owner, True))
+                seq += 1
+        orders.extend(queue.values())
+        return orders
+
+    def _halt_row(self, row: tuple[Any, ...]) -> None:
+        if self._halts is None:
+            self._halts = self.recorder.table("halts", HALT_COLUMNS)
+        self._halts.append(row)
+
+    # -- indicative price and imbalance during a halt ------------------------------------------
+    @handles(SubscribeAuctionInfo)
+    def on_subscribe_auction_info(self, msg: SubscribeAuctionInfo, src: int) -> None:
+        subs = self._info_subs.setdefault(msg.symbol, [])
+        if msg.subscribe and src not in subs:
+            subs.append(src)
+        elif not msg.subscribe and src in subs:
+            subs.remove(src)
+        g = self.guards.get(msg.symbol)
+        if g is not None and g.halted and subs:
+            self._arm_info(msg.symbol)
+
+    def _arm_info(self, symbol: str) -> None:
+        if symbol not in self._info_armed:
+            self._info_armed.add(symbol)
+            interval = self.guards[symbol].params.auction_info_interval_s
+            self.wake_in(round(interval * 1e9), (AUCTION_INFO, symbol, 0))
+
+    def _auction_info_tick(self, symbol: str) -> None:
+        """While ``symbol`` is halted: publish what its reopening auction would do now, when that
+        changed since the last publication (and record it in ``auction_info``)."""
+        self._info_armed.discard(symbol)
+        g = self.guards[symbol]
+        if self.now >= g.deadline:
+            self._poll(g)
+        subs = self._info_subs.get(symbol)
+        if not g.halted or not subs:
+            self._info_last.pop(symbol, None)
+            return
+        reference = g.reference if g.reference is not None else self.last_price[symbol]
+        ind = indicative(self._auction_orders(self.books[symbol], self._auctions.get(symbol, {})), reference)
+        collar = g.auction_collar
+        body = (
+            ind.price,
+            ind.paired,
+            abs(ind.imbalance),
+            ind.side,
+            None if collar is None else collar[1],
+            None if collar is None else collar[2],
+            g.extensions,
+            None if g.resume_at == BIG else g.resume_at,
+        )
+        if self._info_last.get(symbol) != body:
+            self._info_last[symbol] = body
+            if self._auction_info is None:
+                self._auction_info = self.recorder.table("auction_info", AUCTION_INFO_COLUMNS)
+            self._auction_info.append((self.now, symbol, *body))
+            msg = AuctionImbalanceUpdated(symbol, *body, self.now)
+            for dst in subs:
+                self.send(dst, msg)
+        self._arm_info(symbol)
 
     # -- order log rows -------------------------------------------------------------------------
     def _owner_name(self, oid: int) -> str:
@@ -482,6 +598,10 @@ class Exchange(Actor):
         self._sides.pop(oid, None)
 
     def _row_replaced(self, e: OrderReplaced, oid: int) -> None:
+        if e.qty == 0:  # a total-quantity replace at or below the filled quantity ended the order
+            self._row(oid, "replaced", e.price, 0, 0, "done")
+            self._sides.pop(oid, None)
+            return
         self._row(oid, "replaced", e.price, e.qty, e.qty, "")
 
     def _row_cancel_rejected(self, e: CancelRejected, oid: int) -> None:

@@ -19,12 +19,19 @@ what the rules leave to the venue or what this simulator simplifies):
 * **Band width** (``band_width``): ``tier1_pct`` (5%) or ``tier2_pct`` (10%) of the reference
   (``tier`` selects) when the reference is above $3.00; ``low_price_pct`` (20%) from $0.75 to
   $3.00; below $0.75 the lesser of ``sub_dollar_pct`` (75%) and ``sub_dollar_cap`` ($0.15).
-  Dollars are ``ticks * tick_size``. Widths are rounded half up to a tick. Bands are doubled in
-  the first and last ``double_window_min`` (15) minutes of the session.
+  Dollars are ``ticks * tick_size``. Widths are rounded half up to a tick. Bands are doubled
+  (Plan Appendix A as amended by the 18th Amendment, 2019) from 9:30 to 9:45 for every reference
+  price (``double_open_min`` = 15 minutes after the session open) and from 3:35 to 4:00 only for
+  reference prices at or below $3.00 (``double_close_min`` = 25 minutes before the session close,
+  ``double_close_max_price`` = 3.0; None doubles every price, as before that amendment).
   ``lower = reference - width``, ``upper = reference + width``.
-* **Orders** (continuous trading): a limit order priced more than ``collar_pct`` (10%) from the
-  reference, on either side, is rejected with ``"price collar"`` (the static fat-finger collar;
-  0 turns it off). A buy priced above the upper band or a sell below the lower band is rejected
+* **Orders** (continuous trading): the price collar (exchange limit-order price protection, not
+  a Plan rule) is on the aggressive side only (``collar_mode="aggressive"``): a buy priced more
+  than ``collar_pct`` (10%) above the best offer, or a sell more than that below the best bid,
+  is rejected with ``"price collar"`` (against the reference when that side is empty); orders
+  resting away from the touch are allowed, so deep books and stub quotes exist.
+  ``collar_mode="static"``: the older static collar, ``collar_pct`` from the reference on either
+  side. 0 turns the collar off. A buy priced above the upper band or a sell below the lower band is rejected
   with ``"price band"`` (``outside_band="reject"``, the default) or repriced to the band
   (``"reprice"``). A market order is accepted but becomes an IOC limit at the band (or collar)
   it may not trade through; its unfilled rest is canceled with reason ``"market"`` as before. A
@@ -37,11 +44,31 @@ what the rules leave to the venue or what this simulator simplifies):
   lasts ``limit_state_s`` (15 s) starts a trading pause of ``pause_min`` (5) minutes, then a
   reopening auction. A pause that would end at or after the close has no reopening.
 * **Market-wide circuit breaker**: levels ``mwcb_levels_pct`` (7 / 13 / 20%) below the previous
-  close (``previous_close`` in ticks; default the reference price given to the constructor,
-  else the first trade). A trade at or below a level's price triggers it (once a day): levels
-  1 and 2 halt for ``mwcb_halt_min`` (15) minutes, unless triggered within
-  ``mwcb_cutoff_min`` (35) minutes of the close (then no halt); level 3 halts for the rest of
-  the day. The exchange halts every symbol (market-wide).
+  close of the market index, triggered once a day each: a single stock's move triggers LULD
+  only, so by default (``mwcb_trigger="index"``) only ``on_index`` (the index level, which a
+  scenario drives from its timeline) trips it. ``mwcb_trigger="trades"`` (a one-symbol
+  stand-in for the index) trips it on this symbol's trades against ``previous_close`` (ticks;
+  default the reference price given to the constructor, else the first trade). Halt times
+  (``mwcb_rule``, see ``mwcb_halt_min_for``): ``2013`` levels 1 and 2 halt ``mwcb_halt_min``
+  (15) minutes unless triggered within ``mwcb_cutoff_min`` (35) minutes of the close, level 3
+  ends the day; ``1998`` the then-current 10 / 20 / 30% rule with halts by time of day. The
+  exchange halts every symbol (market-wide). ``rules_params`` maps a scenario's ``rules:``
+  regime (``current`` / ``2010``) onto these parameters.
+* **Reopening after a LULD pause: auction collars and extensions** (``auction_collars``). The
+  LULD Plan (Section VII(B) as amended by the 12th Amendment, 2017) leaves the reopening to the
+  primary listing exchange's procedures; this follows the harmonised procedures the listing
+  exchanges adopted with it (NYSE Arca Rule 7.35-E(e)(7), SR-NYSEArca-2016-130, approved
+  Release 34-79846; Nasdaq Rule 4120(c)(10) is the same in substance). *Choice* where the texts
+  are more detailed: the Auction Reference Price is the Price Band that triggered the pause (the
+  lower band for a pause at the lower band, the upper for the upper); the Auction Collars are
+  that price minus / plus the Price Band width of that price (``band_width``, not doubled: 5 %
+  for a tier-1 stock above $3.00); if, when the pause ends, the indicative price of an auction
+  that would execute lies outside the collars, the pause is extended by ``auction_extension_min``
+  (5) minutes and the collar on that side (the side of the imbalance) widens by the same width,
+  and so again at the end of every extension. An extension that would end at or after the close
+  leaves the symbol halted to the close. Regulatory halts and circuit-breaker halts reopen by the
+  auction without collars (*choice*). ``extend_auction`` decides; ``auction_collar`` /
+  ``extensions`` are published with the indicative price during the pause.
 * **Halted** (pause or circuit breaker): nothing matches. New DAY orders (limit or market) are
   accepted for the reopening auction, IOC/FOK orders and replaces are refused with
   ``"trading halted"``, cancels work. See actors/exchange/auction.py for the auction.
@@ -51,7 +78,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, with_config
@@ -103,16 +130,66 @@ class SafeguardParams:
     tick_size: PositiveFloat = 0.01  # dollars per tick: selects the price tier
     reference_window_s: PositiveFloat = 300.0
     reference_update_pct: Percent = 1.0
-    double_window_min: NonNegativeFloat = 15.0
+    double_open_min: NonNegativeFloat = 15.0  # 9:30-9:45: every reference price
+    double_close_min: NonNegativeFloat = 25.0  # 3:35-4:00: ...
+    double_close_max_price: NonNegativeFloat | None = 3.0  # ... only references <= $3.00 (None: all)
     limit_state_s: PositiveFloat = 15.0
     pause_min: PositiveFloat = 5.0
     outside_band: Literal["reject", "reprice"] = "reject"
     collar_pct: Percent = 10.0  # 0 = no collar
+    collar_mode: Literal["aggressive", "static"] = "aggressive"
     circuit_breakers: bool = True
     mwcb_levels_pct: tuple[Percent, Percent, Percent] = (7.0, 13.0, 20.0)
     mwcb_halt_min: PositiveFloat = 15.0  # levels 1 and 2
     mwcb_cutoff_min: NonNegativeFloat = 35.0  # no level 1/2 halt this close to the close
+    mwcb_rule: Literal["2013", "1998"] = "2013"  # halt-time table (see mwcb_halt_min_for)
+    mwcb_trigger: Literal["index", "trades"] = "index"
     previous_close: Annotated[int, Field(gt=0)] | None = None  # ticks; None = reference price
+    auction_collars: bool = True  # LULD reopening: collars around the band that paused, extensions
+    auction_extension_min: PositiveFloat = 5.0  # an extension of the pause when outside the collars
+    auction_info_interval_s: PositiveFloat = 1.0  # indicative price / imbalance feed during a halt
+
+
+#: ``rules:`` regimes of a scenario: what each changes in the exchange's SafeguardParams.
+RULES = ("current", "2010")
+
+
+def rules_params(rules: str, base: SafeguardParams | None) -> SafeguardParams | None:
+    """The safeguards of a rules regime, from the scenario's ``exchange.safeguards`` (None: off).
+
+    ``current``: ``base`` as given (its defaults are today's rules). ``2010`` (the rules of 6 May
+    2010): no LULD, no price collar (stub quotes rest anywhere), and the market-wide breakers then
+    in force (NYSE Rule 80B as of 1998: 10 / 20 / 30 % of the DJIA, halt times by time of day, see
+    :func:`mwcb_halt_min_for`), triggered by the market index only."""
+    if rules not in RULES:
+        raise ValueError(f"unknown rules regime {rules!r} (one of {', '.join(RULES)})")
+    if base is None or rules == "current":
+        return base
+    return replace(
+        base, luld=False, collar_pct=0.0, mwcb_levels_pct=(10.0, 20.0, 30.0), mwcb_rule="1998", mwcb_trigger="index"
+    )
+
+
+DAY = -1.0  # a halt for the rest of the day
+
+
+def mwcb_halt_min_for(params: SafeguardParams, level: int, minutes_to_close: float) -> float:
+    """Minutes a level-``level`` market-wide halt lasts when triggered ``minutes_to_close`` before
+    the close (16:00): 0 = no halt, ``DAY`` = the rest of the day.
+
+    ``2013`` (Rule 80B as amended 2013, today): levels 1 and 2 halt ``mwcb_halt_min`` (15) minutes
+    when triggered before 3:25 pm (more than ``mwcb_cutoff_min`` = 35 minutes before the close),
+    else not at all; level 3 ends the day.
+    ``1998`` (Rule 80B 1998-2013, in force in May 2010): level 1 (10 %) before 2:00 pm 1 hour,
+    2:00-2:30 pm 30 minutes, at or after 2:30 pm none; level 2 (20 %) before 1:00 pm 2 hours,
+    1:00-2:00 pm 1 hour, at or after 2:00 pm the rest of the day; level 3 (30 %) the rest of the day."""
+    if level >= 3:
+        return DAY
+    if params.mwcb_rule == "2013":
+        return params.mwcb_halt_min if minutes_to_close > params.mwcb_cutoff_min else 0.0
+    if level == 1:
+        return 60.0 if minutes_to_close > 120 else 30.0 if minutes_to_close > 90 else 0.0
+    return 120.0 if minutes_to_close > 180 else 60.0 if minutes_to_close > 120 else DAY
 
 
 def _bp(pct: float) -> int:
@@ -175,16 +252,23 @@ class Safeguards:
         self.limit_deadline = BIG
         self.resume_at = BIG
         self.halt_reason = ""
+        self.auction_collar: tuple[int, int, int] | None = None  # (reference, lower, upper) of a LULD reopening
+        self.extensions = 0  # of the current pause
+        self._collar_step = 0  # ticks a collar widens by at each extension
         self.deadline = 0  # poll() due
         self.timer_at = BIG  # the part of `deadline` that needs a wake-up
         self._window_ns = round(p.reference_window_s * SECOND_NS)
         self._window: deque[tuple[int, int]] = deque()
         self._sum = 0
         self._ref_lo = self._ref_hi = 0  # the mean must reach these to update the reference
-        dw = round(p.double_window_min * MINUTE_NS)
-        self._double_until = open_ns + dw
-        self._double_from = close_ns - dw
-        self.doubled = self._doubled_at(open_ns)
+        self._double_until = open_ns + round(p.double_open_min * MINUTE_NS)
+        self._double_from = close_ns - round(p.double_close_min * MINUTE_NS)
+        cap = p.double_close_max_price
+        self._close_double_max = BIG if cap is None else round(cap / p.tick_size)
+        self.doubled = self._doubled_at(open_ns)  # None, "open" or "close": the doubling window we are in
+        self.best_bid: int | None = None  # the touch, for the aggressive-side collar (on_touch)
+        self.best_ask: int | None = None
+        self._aggressive = p.collar_mode == "aggressive"
         self._update_hbp = _bp(p.reference_update_pct)
         self._collar_hbp = _bp(p.collar_pct)
         self.previous_close = previous_close or p.previous_close or reference_price
@@ -195,8 +279,14 @@ class Safeguards:
             self._set_reference(reference_price)
 
     # -- state --------------------------------------------------------------------------------
-    def _doubled_at(self, now: int) -> bool:
-        return now < self._double_until or now >= self._double_from
+    def _doubled_at(self, now: int) -> str | None:
+        return "open" if now < self._double_until else "close" if now >= self._double_from else None
+
+    def _bands_doubled(self, ref: int) -> bool:
+        """LULD Plan Appendix A as amended by the 18th Amendment (2019): bands double from 9:30 to
+        9:45 for every reference price, from 3:35 to 4:00 only for reference prices <= $3.00
+        (the session's open and close stand for 9:30 and 4:00)."""
+        return self.doubled == "open" or (self.doubled == "close" and ref <= self._close_double_max)
 
     def _set_reference(self, ref: int) -> None:
         self.reference = ref
@@ -208,7 +298,7 @@ class Safeguards:
         ref = self.reference
         p = self.params
         if ref is not None and p.luld:
-            w = band_width(p, ref, self.doubled)
+            w = band_width(p, ref, self._bands_doubled(ref))
             self.lower, self.upper = max(ref - w, 1), ref + w
         else:
             self.lower, self.upper = 0, BIG
@@ -225,15 +315,39 @@ class Safeguards:
             self.buy_lo = self.sell_lo = BIG
             self.buy_hi = self.sell_hi = -1
             return
+        if self._aggressive:  # resting away from the touch is always allowed
+            self.buy_lo, self.sell_hi = 0, BIG
+            self.buy_hi = min(self.upper, self.buy_cap)
+            self.sell_lo = max(self.lower, self.sell_floor)
+            return
         self.buy_lo = self.collar_lo
         self.buy_hi = min(self.upper, self.collar_hi)
         self.sell_lo = max(self.lower, self.collar_lo)
         self.sell_hi = self.collar_hi
 
+    @property
+    def buy_cap(self) -> int:
+        """Aggressive-side collar: the highest buy price allowed, ``collar_pct`` above the best offer
+        (the reference when there is no offer; no cap without either, or with the collar off)."""
+        base = self.best_ask if self.best_ask is not None else self.reference
+        return base + _pct_of(base, self._collar_hbp) if base is not None and self._collar_hbp else BIG
+
+    @property
+    def sell_floor(self) -> int:
+        """Aggressive-side collar: the lowest sell price allowed, ``collar_pct`` below the best bid."""
+        base = self.best_bid if self.best_bid is not None else self.reference
+        return max(base - _pct_of(base, self._collar_hbp), 1) if base is not None and self._collar_hbp else 0
+
+    def on_touch(self, bid: int | None, ask: int | None) -> None:
+        """The best bid / ask changed (None: empty side): moves the aggressive-side collar."""
+        self.best_bid, self.best_ask = bid, ask
+        if self._aggressive and self._collar_hbp:
+            self._set_fast_path()
+
     def _set_cb(self) -> None:
         pc = self.previous_close
         self.cb_price = 0
-        if pc is None or not self.params.circuit_breakers:
+        if pc is None or not self.params.circuit_breakers or self.params.mwcb_trigger != "trades":
             return
         for level, pct in enumerate(self.params.mwcb_levels_pct, 1):
             if level not in self.mwcb_triggered:
@@ -261,7 +375,10 @@ class Safeguards:
             self.doubled = doubled
             self._recompute()
         if self.state is LIMIT and now >= self.limit_deadline:
+            band = self.lower if self.limit_band == "lower" else self.upper
             events.append(self._halt(now, PAUSED, "luld pause", now + round(self.params.pause_min * MINUTE_NS)))
+            if self.params.auction_collars:
+                self._open_collar(band)
         if self.halted and now >= self.resume_at:
             self.auction_due = True
         self._update_deadline(now)
@@ -277,7 +394,7 @@ class Safeguards:
         if price is None:
             cap = self.buy_hi if buy else self.sell_lo
             return None, (cap if 0 < cap < BIG else None)
-        if price < self.collar_lo or price > self.collar_hi:
+        if self._collar_refuses(buy, price):
             return "price collar", None
         if buy and price > self.upper:
             return (None, self.upper) if self.params.outside_band == "reprice" else ("price band", None)
@@ -285,9 +402,14 @@ class Safeguards:
             return (None, self.lower) if self.params.outside_band == "reprice" else ("price band", None)
         return None, price
 
+    def _collar_refuses(self, buy: bool, price: int) -> bool:
+        if self._aggressive:  # a buy too far above the offer, a sell too far below the bid
+            return price > self.buy_cap if buy else price < self.sell_floor
+        return price < self.collar_lo or price > self.collar_hi
+
     def check_replace(self, side: str | None, price: int) -> str | None:
         """Reason to refuse a replace to ``price`` (collar or band), or None."""
-        if price < self.collar_lo or price > self.collar_hi:
+        if self._collar_refuses(side == "B", price):
             return "price collar"
         if (side == "B" and price > self.upper) or (side == "S" and price < self.lower):
             return "price band"
@@ -348,13 +470,32 @@ class Safeguards:
         for lv, pct in enumerate(self.params.mwcb_levels_pct, 1):
             if price <= pc - _pct_of(pc, _bp(pct)):
                 level = lv
+        return self._trip(level, now)
+
+    def on_index(self, change_bp: int, now: int) -> list[StatusEvent]:
+        """The market index now stands ``change_bp`` basis points from its previous close: a fall to
+        a level not yet triggered today trips the market-wide breaker (``mwcb_trigger="index"``)."""
+        p = self.params
+        if not p.circuit_breakers or p.mwcb_trigger != "index":
+            return []
+        level = 0
+        for lv, pct in enumerate(p.mwcb_levels_pct, 1):
+            if -change_bp * 100 >= _bp(pct):
+                level = lv
+        if not level or level in self.mwcb_triggered:
+            return []
+        return self._trip(level, now)
+
+    def _trip(self, level: int, now: int) -> list[StatusEvent]:
+        """Level ``level`` (and every lower one) is used up for the day; halt as the rule table says."""
         for lv in range(1, level + 1):
             self.mwcb_triggered.add(lv)
         self._set_cb()
-        if level >= 3:
+        halt_min = mwcb_halt_min_for(self.params, level, (self.close_ns - now) / MINUTE_NS)
+        if halt_min == DAY:
             return [self.halt(now, f"mwcb level {level}", None)]
-        if now < self.close_ns - round(self.params.mwcb_cutoff_min * MINUTE_NS):
-            return [self.halt(now, f"mwcb level {level}", now + round(self.params.mwcb_halt_min * MINUTE_NS))]
+        if halt_min > 0:
+            return [self.halt(now, f"mwcb level {level}", now + round(halt_min * MINUTE_NS))]
         return []
 
     def halt(self, now: int, reason: str, resume_ns: int | None) -> TradingHalted:
@@ -371,6 +512,8 @@ class Safeguards:
         self.state = state
         self.halted = True
         self.halt_reason = reason
+        self.auction_collar = None  # a LULD pause sets its collars after this (poll)
+        self.extensions = 0
         self.limit_band = None
         self.limit_deadline = BIG
         self.resume_at = BIG if resume_ns is None else resume_ns
@@ -378,6 +521,32 @@ class Safeguards:
         self._set_fast_path()
         self._update_deadline(now)
         return TradingHalted(self.symbol, reason, now, resume_ns)
+
+    def _open_collar(self, band: int) -> None:
+        """Auction collars of the reopening after a LULD pause triggered at ``band`` (ticks)."""
+        step = band_width(self.params, band)
+        self._collar_step = step
+        self.auction_collar = (band, max(band - step, 1), band + step)
+
+    def extend_auction(self, now: int, price: int | None, paired: int) -> bool:
+        """At the scheduled reopening, with the auction's indicative ``price`` and ``paired``
+        quantity: True (and the pause extended, the collar on the price's side widened) when an
+        auction that would execute lies outside the collars; False when it may go ahead."""
+        collar = self.auction_collar
+        if collar is None or not paired or price is None or collar[1] <= price <= collar[2]:
+            return False
+        ref, lo, hi = collar
+        if price < lo:
+            lo = max(lo - self._collar_step, 1)
+        else:
+            hi += self._collar_step
+        self.auction_collar = (ref, lo, hi)
+        self.extensions += 1
+        resume = now + round(self.params.auction_extension_min * MINUTE_NS)
+        self.resume_at = BIG if resume >= self.close_ns else resume
+        self.auction_due = False
+        self._update_deadline(now)
+        return True
 
     def resume(self, now: int, auction_price: int | None, auction_qty: int) -> list[StatusEvent]:
         """Continuous trading again after the reopening auction (called by the exchange once it
@@ -389,6 +558,8 @@ class Safeguards:
         self.auction_due = False
         self.resume_at = BIG
         self.halt_reason = ""
+        self.auction_collar = None
+        self.extensions = 0
         self.doubled = self._doubled_at(now)
         price = auction_price if auction_qty else None
         events: list[StatusEvent] = [TradingResumed(self.symbol, now, price, auction_qty)]

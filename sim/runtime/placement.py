@@ -2,20 +2,19 @@
 
 A placement maps every actor to a partition index. It is given as
 
-* ``None`` or ``"default"``: the exchange (with any exchange-side gateway and the scenario
-  director, whose run-time latency changes must happen where the links are) alone, each market
-  maker alone, desk + OMS together, the risk officer with the exchange and its gateway (its
-  pre-trade gate sits in the gateway's order path), every other actor (background
-  traders) dealt round-robin into ``pools`` pools;
-* ``"core"``: everything latency-sensitive in one partition (exchange, gateways, makers, desk,
-  OMS, risk), background traders in ``pools`` pools, so that only the slow links cross;
+* ``None`` or ``"default"``: by the role each actor's class declares in ``placement_role``
+  (:class:`sim.actor.Actor`): ``"hub"`` actors together in one partition, each ``"solo"``
+  actor alone, the actors of any other named role (a team, e.g. ``"desk"``) together, and
+  ``"pool"`` actors (the default) dealt round-robin into ``pools`` pools;
+* ``"core"``: every actor that is not ``"pool"`` in one partition, the pools as above, so that
+  only the slow links cross;
 * a mapping of actor-name glob patterns to group names, tried in order, first match wins
   (``{"exchange": "core", "mm-*": "core", "noise-*": "pool/4", "*": "rest"}``). A group name
   ending in ``/K`` is dealt round-robin (in actor-id order) into K partitions named
   ``group-0`` .. ``group-{K-1}``. Every actor must match a pattern.
 
 Partitions are numbered in order of their first actor (actor-id order), so the numbering is
-deterministic. Nothing here knows about markets beyond class-name conventions of the default.
+deterministic. Nothing here knows about markets: roles are declared by the actors' classes.
 
 The lookahead from partition p to partition q is the smallest base latency of any link from a
 location used in p to a location used in q: no message sent at time t by an actor of p can
@@ -50,21 +49,12 @@ class Placement:
         return len(self.groups)
 
 
-_SOLO, _DESK, _RISK, _EXCHANGE = "solo", "desk", "risk", "exchange"
+HUB, SOLO, POOL = "hub", "solo", "pool"
 
 
 def _role(actor: Any) -> str:
-    """Role of an actor for the default placements, from its class hierarchy's names."""
-    names = " ".join(k.__name__ for k in type(actor).__mro__).lower()
-    if "exchange" in names or "gateway" in names or "director" in names:
-        return _EXCHANGE
-    if "maker" in names:
-        return _SOLO
-    if "risk" in names:  # shares the pre-trade gate object with the gateway: same process
-        return _EXCHANGE
-    if "oms" in names or "desk" in names or "strateg" in names or "execution" in names:
-        return _DESK
-    return "pool"
+    """The placement role the actor's class declares (``Actor.placement_role``)."""
+    return str(getattr(actor, "placement_role", POOL))
 
 
 def _default_groups(actors: Sequence[Any], preset: str, pools: int) -> list[str]:
@@ -73,13 +63,13 @@ def _default_groups(actors: Sequence[Any], preset: str, pools: int) -> list[str]
     groups = []
     for actor in actors:
         role = _role(actor)
-        if role == "pool":
+        if role == POOL:
             groups.append(f"pool/{pools}")
         elif preset == "core":
             groups.append("core")
-        elif role == _SOLO:
+        elif role == SOLO:
             groups.append(actor.name)
-        else:
+        else:  # HUB or a team name: every actor of that role in one partition
             groups.append(role)
     return groups
 
@@ -137,8 +127,14 @@ def _check_shared_state(actors: Sequence[Any], where: Sequence[int], groups: tup
             )
 
 
-def lookahead(placement: Placement, locations: Sequence[str], network: NetworkSpec) -> list[list[int | None]]:
-    """``L[p][q]``: smallest latency from any location in p to any in q (None on the diagonal)."""
+def lookahead(
+    placement: Placement,
+    locations: Sequence[str],
+    network: NetworkSpec,
+    scale: dict[tuple[str, str], float] | None = None,
+) -> list[list[int | None]]:
+    """``L[p][q]``: smallest latency from any location in p to any in q (None on the diagonal),
+    with the run-time latency factors ``scale`` (location pair -> factor) if given."""
     n = len(placement)
     locs: list[set[str]] = [set() for _ in range(n)]
     for actor_id, p in enumerate(placement.where):
@@ -151,7 +147,7 @@ def lookahead(placement: Placement, locations: Sequence[str], network: NetworkSp
             best: tuple[int, str, str] | None = None
             for a in sorted(locs[p]):
                 for b in sorted(locs[q]):
-                    lat = network.link(a, b).latency_ns
+                    lat = network.latency(a, b, scale)
                     if best is None or lat < best[0]:
                         best = (lat, a, b)
             assert best is not None

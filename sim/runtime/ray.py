@@ -42,8 +42,8 @@ How it works
 Shared world objects must be read-only after the build (every process has its own copy); the
 fundamental/activity paths of ``actors.world`` are precomputed, so they qualify.
 
-``run_partitioned`` is the generic engine; ``run_ray(scenario, seed, ...)`` mirrors
-``sim.api.run_scenario`` and returns a ``RunResult`` whose summary has ``"runtime": "ray"``.
+``run_partitioned`` is the generic engine; the application layer (``desksim.ray_run``) builds
+scenario runs on it.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sim.actor import Actor
-from sim.kernel import Entry, Kernel, SchedulingError
+from sim.kernel import Entry, Kernel, LatencyChange, SchedulingError
 from sim.network import Network, NetworkSpec
 from sim.record import Recorder
 from sim.rng import RandomStreams
@@ -70,7 +70,6 @@ __all__ = [
     "PlacementError",
     "RayRunStats",
     "run_partitioned",
-    "run_ray",
 ]
 
 NEVER = math.inf
@@ -85,32 +84,9 @@ class AssemblyLike(Protocol):
 
 Factory = Callable[[Recorder, int], AssemblyLike]
 Extract = Callable[[Any, Callable[[Actor], bool]], dict[str, Any]]
+Report = tuple[dict[int, tuple[int, int, bytes]], int | None, int, int, list[Entry]]
+"""A partition's answer: outbound batches by partition, next event time, counts, latency changes asked for."""
 """``extract(assembly, owns)``: end-of-run results read from live actors this partition owns."""
-
-
-class PartitionNetwork(Network):
-    """A network whose run-time latency changes are checked against the placement.
-
-    ``set_scale`` changes links on this process only, so it is correct only if every actor that
-    sends over the scaled location pair lives in this partition; otherwise it raises.
-    """
-
-    def __init__(self, spec: NetworkSpec) -> None:
-        super().__init__(spec)
-        self.owner: PartitionKernel | None = None
-
-    def set_scale(self, src_location: str, dst_location: str, factor: float) -> None:
-        kernel = self.owner
-        if kernel is not None:
-            pair = {src_location, dst_location}
-            for actor in kernel.actors:
-                if actor.location in pair and kernel.where[actor.id] != kernel.me:
-                    raise SchedulingError(
-                        f"a run-time latency change on {src_location} <-> {dst_location} would also change links "
-                        f"sent from {actor.name!r} in another partition: place the actor that changes it (the "
-                        f"scenario director) in one partition with every actor at {sorted(pair)}"
-                    )
-        super().set_scale(src_location, dst_location, factor)
 
 
 class PartitionKernel(Kernel):
@@ -135,6 +111,15 @@ class PartitionKernel(Kernel):
         self.me = me
         self.lookahead_to = [0 if la is None else int(la) for la in lookahead_to]
         self.outbox: list[list[Entry]] = [[] for _ in lookahead_to]
+        self.announced: list[Entry] = []  # latency changes asked for here, for the driver to hand on
+
+    def queue_change(self, entry: Entry) -> None:
+        super().queue_change(entry)
+        self.announced.append(entry)
+        self.lookahead_to = [0] * len(self.lookahead_to)  # no check until the driver sends the new row
+
+    def set_lookahead(self, lookahead_to: Sequence[int | None]) -> None:
+        self.lookahead_to = [0 if la is None else int(la) for la in lookahead_to]
 
     def post(self, sender: Actor, dst: int, msg: Any, priority: int, seq: int) -> None:
         src = sender.id
@@ -188,6 +173,10 @@ class PartitionKernel(Kernel):
             for actor in self.own():
                 actor.on_stop()
 
+    def take_announced(self) -> list[Entry]:
+        announced, self.announced = self.announced, []
+        return announced
+
     def take_outbox(self) -> dict[int, tuple[int, int, bytes]]:
         """Outbound batches by destination partition: ``(earliest t, count, pickled entries)``."""
         out: dict[int, tuple[int, int, bytes]] = {}
@@ -215,27 +204,29 @@ class Partition:
         self.assembly = assembly = factory(self.recorder, seed)
         self.end_ns = assembly.end_ns
         self.busy_s = 0.0
-        network = PartitionNetwork(assembly.network)
-        self.kernel = PartitionKernel(network, RandomStreams(seed), assembly.start_ns, where, me, lookahead_to)
+        self.kernel = PartitionKernel(
+            Network(assembly.network), RandomStreams(seed), assembly.start_ns, where, me, lookahead_to
+        )
         for actor in assembly.actors:
             self.kernel.add(actor)
         if len(self.kernel.actors) != len(where):
             raise RuntimeError("the factory built a different assembly in a partition process")
-        network.owner = self.kernel
 
-    def _report(self) -> tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]:
+    def _report(self) -> Report:
         k = self.kernel
-        return k.take_outbox(), k.next_time(), k.messages_delivered, k.wakeups_delivered
+        return k.take_outbox(), k.next_time(), k.messages_delivered, k.wakeups_delivered, k.take_announced()
 
-    def start(self) -> tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]:
+    def start(self) -> Report:
         self.kernel.start()
         return self._report()
 
     def advance(
-        self, until_ns: int, inbound: Sequence[bytes]
-    ) -> tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]:
+        self, until_ns: int, inbound: Sequence[bytes], lookahead_to: Sequence[int | None] | None = None
+    ) -> Report:
         t0 = time.perf_counter()
         kernel = self.kernel
+        if lookahead_to is not None:
+            kernel.set_lookahead(lookahead_to)
         for batch in inbound:
             kernel.inject_batch(pickle.loads(batch))
         if until_ns > kernel.now:
@@ -253,8 +244,7 @@ class Partition:
                 frame = wire.recv_frame(sock)
                 if not frame:
                     return windows
-                until_ns, inbound = pickle.loads(frame)
-                wire.send_frame(sock, pickle.dumps(self.advance(until_ns, inbound), pickle.HIGHEST_PROTOCOL))
+                wire.send_frame(sock, pickle.dumps(self.advance(*pickle.loads(frame)), pickle.HIGHEST_PROTOCOL))
                 windows += 1
         finally:
             sock.close()
@@ -333,8 +323,11 @@ def _driver_host(address: str | None) -> str:
     return str(ray.util.get_node_ip_address())
 
 
-def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Initialise Ray unless it already is; True if this call initialised it."""
+def _ensure_ray(address: str | None, num_cpus: int | None, py_modules: Sequence[Any] = ()) -> bool:
+    """Initialise Ray unless it already is; True if this call initialised it.
+
+    On a cluster, ``py_modules`` (the packages the factory imports) are shipped to every node.
+    """
     import ray
 
     if ray.is_initialized():
@@ -342,11 +335,8 @@ def _ensure_ray(address: str | None, num_cpus: int | None) -> bool:
     kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False, "include_dashboard": False}
     if address is not None:
         kwargs["address"] = address
-        import actors
-        import scenarios
-        import sim
-
-        kwargs["runtime_env"] = {"py_modules": [sim, actors, scenarios]}
+        if py_modules:
+            kwargs["runtime_env"] = {"py_modules": list(py_modules)}
         kwargs.pop("include_dashboard")
     else:  # a fresh local instance, never a cluster some other job happens to run on this machine
         kwargs["address"] = "local"
@@ -385,16 +375,20 @@ class _Calls:
             try:
                 ray.get(ref, timeout=wait_s)
             except Exception as inner:  # the first failing partition is the one to name
-                first = str(inner).strip().splitlines()
-                reason = first[0] if first else type(inner).__name__
-                verb = "failed" if isinstance(inner, RayTaskError) and not isinstance(inner, RayActorError) else "died"
+                raised = isinstance(inner, RayTaskError) and not isinstance(inner, RayActorError)
+                cause = getattr(inner, "cause", None) if raised else None
+                if isinstance(cause, BaseException):  # what the partition raised: its type and message
+                    reason = f"{type(cause).__name__}: {cause}"
+                else:
+                    first = str(inner).strip().splitlines()
+                    reason = first[0] if first else type(inner).__name__
+                verb = "failed" if raised else "died"
                 return RuntimeError(f"partition {self.names[i]} {verb} during {what}: {reason}")
         detail = f"within {self.timeout_s} s" if isinstance(exc, GetTimeoutError) else f"({exc})"
         return RuntimeError(f"partitions {[self.names[i] for i in which]} did not finish {what} {detail}")
 
 
-Work = tuple[int, list[bytes]] | None
-Report = tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]
+Work = tuple[int, list[bytes], list[int | None] | None] | None
 
 
 class _CallWindows:
@@ -491,6 +485,7 @@ def run_partitioned(
     on_window: Callable[[int, list[Any]], None] | None = None,
     extract: Extract | None = None,
     transport: str = "sockets",
+    py_modules: Sequence[Any] = (),
 ) -> tuple[RayRunStats, Recorder]:
     """Run the assembly built by ``factory`` across Ray actor processes; return stats and tables.
 
@@ -499,7 +494,7 @@ def run_partitioned(
     dicts are merged into ``stats.extras``. The returned recorder holds the merged tables.
     ``transport``: ``"sockets"`` (window traffic on a TCP connection per partition) or ``"calls"``
     (one Ray remote call per partition and window); the results are the same, only the cost of a
-    barrier differs.
+    barrier differs. ``py_modules``: packages shipped to the nodes of a cluster (``address``).
     """
     import ray
 
@@ -507,12 +502,12 @@ def run_partitioned(
     probe = factory(Recorder(), seed)
     layout: Placement = plan(probe.actors, placement, pools)
     locations = [a.location for a in probe.actors]
-    matrix = lookahead(layout, locations, probe.network)
-    reach = _reach(matrix)
+    links = _Links(layout, locations, probe.network, [a.name for a in probe.actors])
+    matrix = links.matrix
     end_ns = int(probe.end_ns)
     del probe
     n = len(layout)
-    started_ray = _ensure_ray(address, num_cpus)
+    started_ray = _ensure_ray(address, num_cpus, py_modules)
     handles: list[Any] = []
     channel: _CallWindows | _SocketWindows | None = None
     try:
@@ -530,17 +525,34 @@ def run_partitioned(
         pending: list[list[bytes]] = [[] for _ in range(n)]
         pending_min: list[float] = [NEVER] * n
         nxt: list[float] = [NEVER] * n
+        done: list[int] = [-1] * n  # the horizon each partition has delivered up to
+        new_rows: list[bool] = [False] * n  # the lookahead row of the partition changed
         cross = 0
 
-        def absorb(p: int, report: tuple[dict[int, tuple[int, int, bytes]], int | None, int, int]) -> None:
+        def absorb(p: int, report: Report) -> None:
             nonlocal cross
-            outbox, next_t, _, _ = report
+            outbox, next_t, _, _, announced = report
             nxt[p] = NEVER if next_t is None else next_t
             for q, (t_min, count, blob) in outbox.items():
                 pending[q].append(blob)
                 if t_min < pending_min[q]:
                     pending_min[q] = t_min
                 cross += count
+            if announced:  # latency changes: to every other partition, before any of them gets there
+                blob = pickle.dumps(announced, pickle.HIGHEST_PROTOCOL)
+                for q in range(n):
+                    if q == p:
+                        continue
+                    late = [e for e in announced if e[0] <= done[q]]
+                    if late:
+                        raise RuntimeError(
+                            f"a latency change at {late[0][0]} ns reached partition {layout.groups[q]} after it had "
+                            f"delivered up to {done[q]} ns (the change's notice is shorter than the lookahead)"
+                        )
+                    pending[q].append(blob)
+                    pending_min[q] = min(pending_min[q], min(e[0] for e in announced))
+                for q, changed in enumerate(links.announce(announced)):
+                    new_rows[q] = new_rows[q] or changed or q == p
 
         for p, report in enumerate(calls.gather([h.start.remote() for h in handles], list(range(n)), "start")):
             absorb(p, report)
@@ -556,7 +568,7 @@ def run_partitioned(
             for q in range(n):
                 h = end_ns
                 for p in range(n):
-                    la = reach[p][q]
+                    la = links.reach[p][q]
                     if earliest[p] + la - 1 < h:
                         h = int(earliest[p] + la - 1)
                 if earliest[q] <= h:
@@ -566,9 +578,11 @@ def run_partitioned(
                 on_window(windows, handles)
             work: list[Work] = [None] * n
             for q, h in zip(active, horizons, strict=True):
-                work[q] = (h, pending[q])
+                work[q] = (h, pending[q], links.matrix[q] if new_rows[q] else None)
                 pending[q] = []
                 pending_min[q] = NEVER
+                new_rows[q] = False
+                done[q] = h
             for q, report in enumerate(channel.window(work, f"window {windows}")):
                 if report is not None:
                     absorb(q, report)
@@ -608,6 +622,48 @@ def run_partitioned(
         nodes=list(nodes),
     )
     return stats, recorder
+
+
+class _Links:
+    """The lookahead between partitions as run-time latency changes make it.
+
+    A change announced at any time may take effect later; until every partition is past it, the
+    windows must be safe for the links before and after it, so the matrix kept is the smallest
+    lookahead of every state the links have been or will be in (changes applied in their order).
+    A change that would give a link between partitions zero latency is refused, naming it.
+    """
+
+    def __init__(self, layout: Placement, locations: list[str], network: NetworkSpec, names: list[str]) -> None:
+        self.layout, self.locations, self.network, self.names = layout, locations, network, names
+        self.changes: list[Entry] = []
+        self.matrix = lookahead(layout, locations, network)
+        self.reach = _reach(self.matrix)
+
+    def announce(self, entries: list[Entry]) -> list[bool]:
+        """Take latency change entries into account; which partitions' lookahead rows changed."""
+        self.changes = sorted([*self.changes, *entries], key=lambda e: e[:4])
+        scale: dict[tuple[str, str], float] = {}
+        matrix = [list(row) for row in self.matrix]
+        for at, _, src, _, _, change in self.changes:
+            assert isinstance(change, LatencyChange)
+            scale[(change.src_location, change.dst_location)] = change.factor
+            scale[(change.dst_location, change.src_location)] = change.factor
+            try:
+                state = lookahead(self.layout, self.locations, self.network, scale)
+            except PlacementError as exc:
+                raise PlacementError(
+                    f"latency change {change.src_location}<->{change.dst_location} x{change.factor} at {at} ns "
+                    f"(asked by {self.names[src]}) cannot run on this placement: {exc}"
+                ) from None
+            for row, new in zip(matrix, state, strict=True):
+                for q, la in enumerate(new):
+                    if la is not None and row[q] is not None and la < row[q]:  # type: ignore[operator]
+                        row[q] = la
+        changed = [old != new for old, new in zip(self.matrix, matrix, strict=True)]
+        if any(changed):
+            self.matrix = matrix
+            self.reach = _reach(matrix)
+        return changed
 
 
 def _reach(matrix: list[list[int | None]]) -> list[list[float]]:
@@ -651,70 +707,3 @@ def _merge_tables(parts: list[dict[str, tuple[tuple[str, ...], list[Any]]]], gro
             )
         table.rows.extend(written[0][1])
     return recorder
-
-
-# -- scenario level -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScenarioFactory:
-    """Picklable ``(recorder, seed) -> Assembly`` of a validated scenario."""
-
-    scenario: Any
-
-    def __call__(self, recorder: Recorder, seed: int) -> AssemblyLike:
-        from actors.build import build
-
-        return build(self.scenario, recorder, seed)  # type: ignore[return-value]
-
-
-def run_ray(
-    scenario: Any,
-    seed: int | None = None,
-    *,
-    placement: PlacementSpec = None,
-    address: str | None = None,
-    pools: int = 2,
-    source: str = "",
-    num_cpus: int | None = None,
-    window_timeout_s: float = 600.0,
-    on_window: Callable[[int, list[Any]], None] | None = None,
-    transport: str = "sockets",
-) -> Any:
-    """``sim.api.run_scenario`` on the Ray runtime: same summary keys, ``"runtime": "ray"``.
-
-    ``scenario`` is a validated ``scenarios.schema.Scenario``; ``placement`` defaults to its
-    ``placement`` section (and that to the ``default`` preset). Extra summary keys: ``windows``,
-    ``messages_per_window`` and ``ray`` (placement, lookahead, transport, set-up time, calls).
-    """
-    from sim.api import actor_extras, summarise
-
-    seed = scenario.seed if seed is None else int(seed)
-    stats, recorder = run_partitioned(
-        ScenarioFactory(scenario),
-        seed,
-        placement=placement if placement is not None else getattr(scenario, "placement", None),
-        pools=pools,
-        address=address,
-        num_cpus=num_cpus,
-        window_timeout_s=window_timeout_s,
-        on_window=on_window,
-        extract=actor_extras,
-        transport=transport,
-    )
-    more = {
-        "windows": stats.windows,
-        "messages_per_window": round(stats.messages_per_window, 2),
-        "ray": stats.as_dict(),
-    }
-    return summarise(
-        scenario,
-        seed,
-        source,
-        recorder,
-        stats,
-        runtime="ray",
-        actors=sum(stats.partition_sizes),
-        extras=stats.extras,
-        more=more,
-    )

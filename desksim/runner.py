@@ -1,9 +1,4 @@
-"""The Python surface: run a scenario without a subprocess and without files unless asked.
-
-from sim import api
-res = api.run("baseline", seed=7)
-res.summary["digest"]; res.trades; res.quotes
-"""
+"""One run of a validated scenario in this process, and the summary every runtime shares."""
 
 from __future__ import annotations
 
@@ -11,16 +6,15 @@ import dataclasses
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from actors.build import build
-from scenarios.schema import Scenario, load
-from sim.analytics.realism import realism
+from desksim.analytics.desk_outcome import desk_outcome
+from desksim.analytics.realism import realism
+from desksim.assembly import build
+from scenarios.schema import Scenario
 from sim.clock import SECOND, format_clock
-from sim.output import write_run
 from sim.record import Recorder
 from sim.runtime.local import run_local
 
@@ -45,15 +39,14 @@ class RunResult:
         return self.frames["orders"]
 
 
-def _shorten(scenario: Scenario, duration_s: float | None) -> Scenario:
+def shorten(scenario: Scenario, duration_s: float | None) -> Scenario:
+    """The scenario run for only its first ``duration_s`` seconds of trading: a prefix of the full
+    run (the session keeps its close, so close-time rules do not apply early; the run stops)."""
     if duration_s is None:
         return scenario
     if duration_s <= 0:
         raise ValueError("duration must be > 0 seconds")
-    close_ns = min(scenario.session.close_ns, scenario.session.open_ns + int(duration_s * SECOND))
-    close = format_clock(close_ns)[:8]
-    session = scenario.session.model_copy(update={"close": close})
-    return scenario.model_copy(update={"session": session})
+    return scenario.model_copy(update={"stop_after_s": float(duration_s)})
 
 
 def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "") -> RunResult:
@@ -105,7 +98,7 @@ def summarise(
 ) -> RunResult:
     """The run's summary and tables from its recorder, kernel counters and actor extras (the same
     code for every runtime, so summaries agree key for key)."""
-    start_ns, end_ns = scenario.session.open_ns, scenario.session.close_ns
+    start_ns, end_ns = scenario.session.open_ns, scenario.end_ns
     recorder.table("kernel", ("messages", "wakeups")).append((stats.messages, stats.wakeups))
     frames = recorder.frames()
     trades = frames["trades"]
@@ -120,7 +113,7 @@ def summarise(
         "runtime": runtime,
         "actors": actors,
         "sim_start": scenario.session.open,
-        "sim_end": scenario.session.close,
+        "sim_end": scenario.session.close if end_ns == scenario.session.close_ns else format_clock(end_ns)[:8],
         "sim_seconds": (end_ns - start_ns) / SECOND,
         "wall_seconds": round(stats.wall_s, 4),
         "messages_delivered": stats.messages,
@@ -130,7 +123,7 @@ def summarise(
         "trades": len(trades),
         "volume": int(trades["qty"].sum()) if len(trades) else 0,
         "price": _price_stats(trades, tick),
-        "realism": realism(trades, frames["quotes"], start_ns, end_ns, tick),
+        "realism": realism(trades, frames["quotes"], start_ns, end_ns, tick, orders=frames["orders"]),
         "python": platform.python_version(),
         "desksim": VERSION,
     }
@@ -139,17 +132,89 @@ def summarise(
         frames.update(extras.get("desk_frames", {}))
         summary["desk"]["max_position"] = _max_abs_position(frames.get("desk_fills"))
     if "oms" in extras:
-        summary["oms"] = extras["oms"]
+        summary["oms"] = oms_summary(extras["oms"], tick)
         summary["reconciliation"] = reconciliation(
             scenario, extras["oms"], extras.get("risk_snapshot"), frames["orders"]
         )
+        if "desk" in summary:
+            summary["pnl"] = pnl_summary(summary["desk"], extras["oms"], scenario.symbol, tick)
     if "risk" in extras:
-        summary["risk"] = dict(extras["risk"])
+        summary["risk"] = _risk_summary(extras["risk"], tick)
         summary["risk"].update(_risk_events_summary(frames.get("risk_events")))
     halts = frames.get("halts")
     summary["halts"] = int((halts["event"] == "halted").sum()) if halts is not None and len(halts) else 0
+    if "desk" in summary:  # what happened to the desk, first thing a stress run's reader looks for
+        summary["desk_outcome"] = desk_outcome(summary, frames)
     summary.update(more or {})
     return RunResult(summary, {k: v for k, v in frames.items() if k != "kernel"})
+
+
+def oms_summary(snap: dict[str, Any], tick: float) -> dict[str, Any]:
+    """The OMS's books as the summary shows them: money once, in currency (the OMS keeps integer
+    ticks x shares), prices in ticks, quantities in shares; per-parent detail is in the
+    ``oms_orders`` and ``desk_parents`` tables."""
+
+    def ccy(x: Any) -> float | None:
+        return None if x is None else round(x * tick, 10)
+
+    positions = {
+        sym: {
+            "position": p["position"],
+            "bought_qty": p["bought"],
+            "sold_qty": p["sold"],
+            "avg_cost_ticks": p["avg_cost"],
+            "mark_ticks": p["mark"],
+            "cash_ccy": ccy(p["cash"]),
+            "realized_ccy": ccy(p["realized"]),
+            "unrealized_ccy": ccy(p["unrealized"]),
+        }
+        for sym, p in snap["positions"].items()
+    }
+    return {
+        "positions": positions,
+        "cash_ccy": ccy(snap["cash"]),
+        "realized_ccy": ccy(snap["realized"]),
+        "unrealized_ccy": ccy(snap["unrealized"]),
+        "pnl_ccy": ccy(snap["realized"] + snap["unrealized"]),
+        "orders": snap["orders"],
+        "live_orders": snap["live_orders"],
+        "parents": len(snap["parents"]),
+        "breaks": snap["breaks"],
+        "counters": snap["counters"],
+        "fix": snap["fix"],
+    }
+
+
+def pnl_summary(desk: dict[str, Any], snap: dict[str, Any], symbol: str, tick: float) -> dict[str, Any]:
+    """One P&L, and what separates the desk strategy's figure from the account's books (no fees in
+    the simulation): the marks (the desk marks its position at the final mid, the OMS at the last
+    trade) and fills on the account that the desk did not make (others sending through the OMS)."""
+    account = (snap["realized"] + snap["unrealized"]) * tick
+    desk_pnl = float(desk.get("pnl_ccy") or 0.0)
+    mark = (snap["positions"].get(symbol) or {}).get("mark")
+    mid = desk.get("final_mid_ticks")
+    pos = int(desk.get("final_position") or 0)
+    marks = pos * (mark - mid) * tick if pos and mark is not None and mid is not None else 0.0
+    diff = account - desk_pnl
+    return {
+        "account_ccy": round(account, 10),
+        "desk_ccy": round(desk_pnl, 10),
+        "difference_ccy": round(diff, 10),
+        "marks_ccy": round(marks, 10),
+        "other_fills_ccy": round(diff - marks, 10),
+    }
+
+
+def _risk_summary(risk: dict[str, Any], tick: float) -> dict[str, Any]:
+    """The officer's summary with its VaR / ES (kept in ticks x shares) in currency, named so."""
+    out = dict(risk)
+    var = {}
+    for account, fig in (risk.get("var") or {}).items():
+        row = {f"{k}_ccy": (None if v is None else v * tick) for k, v in fig.items() if k.endswith(("_var", "_es"))}
+        row.update({k: v for k, v in fig.items() if not k.endswith(("_var", "_es"))})
+        var[account] = row
+    out["var"] = var
+    return out
 
 
 def _risk_events_summary(events: pd.DataFrame | None) -> dict[str, Any]:
@@ -160,8 +225,23 @@ def _risk_events_summary(events: pd.DataFrame | None) -> dict[str, Any]:
     fired = bool(len(kills))
     return {
         "kill_switch": {"fired": fired, "time_ns": int(kills["time_ns"].iloc[0]) if fired else None},
-        "breaches": int(events["action"].isin(["reject", "kill"]).sum()),
+        "breaches": _breaches(events),
     }
+
+
+# rows of risk_events that are the kill switch at work, not a limit breach
+_NOT_BREACHES = frozenset({"kill_switch", "kill_switch_command"})
+_VAR_KINDS = frozenset({"var_hist", "var_param", "es_hist", "es_param"})
+
+
+def _breaches(events: pd.DataFrame) -> int:
+    """Limit breaches: refusals and kill triggers, without the kill switch's own rows (its rejects
+    of a blocked account, the command) and without a VaR / ES kill repeated after the first one
+    of that account (the officer re-checks every interval while the account is blocked)."""
+    rows = events[events["action"].isin(["reject", "kill"]) & ~events["kind"].isin(_NOT_BREACHES)]
+    var_kills = rows[rows["kind"].isin(_VAR_KINDS) & (rows["action"] == "kill")]
+    repeated = var_kills[var_kills["time_ns"] > var_kills.groupby("actor")["time_ns"].transform("min")]
+    return int(len(rows) - len(repeated))
 
 
 def _max_abs_position(fills: pd.DataFrame | None) -> int:
@@ -175,8 +255,11 @@ def reconciliation(
     scenario: Scenario, oms_snapshot: dict[str, Any], risk_snapshot: dict[str, Any] | None, orders: pd.DataFrame
 ) -> dict[str, Any]:
     """End-of-run reconciliation of the desk's account: OMS vs risk officer vs exchange, to the
-    share (positions) and to the tick x share (cash)."""
-    from actors.risk import fills_from_orders_table, reconcile
+    share (positions) and to the tick x share (cash). Each break names its ``legs`` ("OMS vs
+    exchange", "officer vs exchange"); ``legs`` at the top is every leg that broke. A scenario with
+    a risk officer whose snapshot is missing is a break of the officer leg (``what`` "missing"),
+    never a silent pass."""
+    from actors.risk import OFFICER_LEG, fills_from_orders_table, reconcile
 
     account = scenario.desk.fix.comp_id if scenario.desk else ""
     symbol = scenario.symbol
@@ -186,12 +269,17 @@ def reconciliation(
     }
     gateway_orders = orders[orders["owner"] == "gateway"] if len(orders) else orders
     fills = fills_from_orders_table(gateway_orders, lambda _oid: account, symbol=symbol)
-    breaks = reconcile(oms_view, fills, risk_snapshot)
+    rows = [_jsonable({**dataclasses.asdict(b), "legs": b.legs}) for b in reconcile(oms_view, fills, risk_snapshot)]
+    if risk_snapshot is None and scenario.desk is not None and scenario.desk.risk is not None:
+        missing = {"account": account, "symbol": "", "what": "missing", "oms": 0, "risk": 0, "exchange": 0}
+        rows.insert(0, {**missing, "legs": [OFFICER_LEG], "detail": "no snapshot from the risk officer"})
+    legs = sorted({leg for b in rows for leg in b["legs"]}, key=lambda leg: leg != "OMS vs exchange")
     return {
         "account": account,
         "position": oms_view["positions"][account].get(symbol, 0),
-        "cash_ticks": oms_view["cash"][account],
-        "breaks": [_jsonable(dataclasses.asdict(b)) for b in breaks],
+        "cash_tick_shares": oms_view["cash"][account],
+        "breaks": rows,
+        "legs": legs,
     }
 
 
@@ -216,53 +304,3 @@ def _price_stats(trades: pd.DataFrame, tick: float) -> dict[str, float | None]:
         "high": round(float(px.max()) * tick, 10),
         "low": round(float(px.min()) * tick, 10),
     }
-
-
-def run(
-    scenario: str | Path,
-    seed: int | None = None,
-    *,
-    out: str | Path | None = None,
-    duration_s: float | None = None,
-    overrides: dict[str, Any] | None = None,
-    runtime: str = "local",
-    placement: Any = None,
-    address: str | None = None,
-) -> RunResult:
-    """Load ``scenario`` (a path or a bundled name), run it, and write ``out`` if given.
-
-    ``runtime="ray"`` places the actors in Ray actor processes (``placement``: None for the
-    default split, "core", or a dict of name globs to groups; ``address`` joins a cluster) and
-    gives the same digest, tables and summary as the local runtime."""
-    loaded = _shorten(load(scenario, overrides), duration_s)
-    if runtime == "local":
-        result = run_scenario(loaded, seed, source=str(scenario))
-    elif runtime == "ray":
-        from sim.runtime.ray import run_ray
-
-        result = run_ray(loaded, seed, placement=placement, address=address, source=str(scenario))
-    else:
-        raise ValueError(f"unknown runtime {runtime!r} (local or ray)")
-    if out is not None:
-        write_run(Path(out), result.summary, result.frames)
-    return result
-
-
-def monte_carlo(
-    scenario: str | Path,
-    runs: int = 100,
-    workers: int | None = None,
-    seed: int | None = None,
-    **options: Any,
-) -> Any:
-    """Monte Carlo on Ray: ``runs`` seeded runs of ``scenario``; returns ``MCResult(runs, summary)``.
-
-    ``mc = api.monte_carlo("flash_crash", runs=200, workers=2, seed=1)``; ``mc.runs`` has one row
-    of metrics per run, ``mc.summary["var"]["99"]`` the 99% VaR. Options (``out``, ``batch_size``,
-    ``address``, ``resume``, ``duration_s``, ``progress``, ``distributions``) are those of
-    :func:`sim.montecarlo.monte_carlo`; nothing is written unless ``out`` is given.
-    """
-    from sim.montecarlo import monte_carlo as _monte_carlo
-
-    options.setdefault("progress", False)
-    return _monte_carlo(scenario, runs=runs, workers=workers, seed=seed, **options)

@@ -1,6 +1,6 @@
 """Reports people read: PNG plots and one self-contained ``report.html`` per run folder.
 
-    from sim.report import write_report
+    from desksim.report import write_report
     write_report("runs/base")      # a `desksim run` folder: price, spread/depth, desk, risk
     write_report("runs/mc")        # a `desksim mc` folder (runs.parquet): P&L, VaR/ES, events
 
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sim.report import html as H
+from desksim.output import write_text
+from desksim.report import html as H
 
 REPORT = "report.html"
 
@@ -34,14 +33,7 @@ def _read(folder: Path, name: str) -> pd.DataFrame | None:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, text)
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -82,19 +74,22 @@ def _clock(ns: Any) -> str:
 
 
 def realism_rows(stats: dict[str, Any]) -> list[list[str]]:
-    """Rows (check, statistic, value, target, pass/fail HTML) for the four stylised-fact checks."""
-    from sim.analytics.realism import CHECKS, checks
+    """Rows (fact, statistic, value, real-market range, real days, pass/fail HTML) for every realism
+    target (desksim/analytics/targets.py); a statistic the run could not compute shows "n/a"."""
+    from desksim.analytics.targets import TARGETS
 
-    flags = checks(stats)
     rows = []
-    for name, (key, target) in CHECKS.items():
+    for t in TARGETS:
+        value = stats.get(t.key)
+        ok = t.check(value)
         rows.append(
             [
-                H.esc(name.replace("_", " ")),
-                H.esc(key),
-                H.esc(H.fmt(stats.get(key), 4)),
-                H.esc(target),
-                H.mark(flags[name]),
+                H.esc(t.label),
+                H.esc(t.key),
+                H.esc(H.fmt(value, 4)),
+                H.esc(t.text),
+                H.esc(t.real),
+                "n/a" if ok is None else H.mark(ok),
             ]
         )
     return rows
@@ -120,27 +115,62 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def desk_outcome_rows(outcome: dict[str, Any]) -> list[list[Any]]:
+    """The "Desk outcome" table of a run report (desksim/analytics/desk_outcome.py)."""
+    reasons = ", ".join(f"{k}: {v}" for k, v in (outcome.get("orders_rejected_by_reason") or {}).items())
+    kinds = ", ".join(f"{k}: {v}" for k, v in (outcome.get("limit_breaches_by_kind") or {}).items())
+    kill = f"fired at {outcome.get('kill_switch_at')}" if outcome.get("kill_switch") else "not fired"
+    recon = outcome.get("reconciled")
+    return [
+        ["P&L (currency)", outcome.get("pnl")],
+        ["max drawdown (currency)", outcome.get("max_drawdown")],
+        ["worst position (shares)", f"{H.fmt(outcome.get('worst_position'))} at {outcome.get('worst_position_at')}"],
+        ["final position (shares)", outcome.get("final_position")],
+        ["limit breaches", f"{H.fmt(outcome.get('limit_breaches'))}" + (f" ({kinds})" if kinds else "")],
+        ["kill switch", kill],
+        ["orders rejected", f"{H.fmt(outcome.get('orders_rejected'))}" + (f" ({reasons})" if reasons else "")],
+        ["orders rejected in halts", outcome.get("orders_rejected_in_halts")],
+        ["reconciled (OMS vs risk officer vs exchange)", "n/a" if recon is None else "yes" if recon else "NO"],
+    ]
+
+
 def _run_report(folder: Path, s: dict[str, Any]) -> Path:
-    from sim.report import plots as P
+    from desksim.report import plots as P
 
     tick = float(s.get("tick_size") or 0.01)
     trades, quotes = _read(folder, "trades"), _read(folder, "quotes")
     halts, risk_events, pnl = _read(folder, "halts"), _read(folder, "risk_events"), _read(folder, "pnl")
-    end_ns = _clock_ns(s.get("sim_end"))
+    desk_pnl, events = _read(folder, "desk_pnl"), _read(folder, "scenario_events")
+    start_ns, end_ns = _clock_ns(s.get("sim_start")), _clock_ns(s.get("sim_end"))
     name = f"{s.get('scenario', '?')} seed {s.get('seed', '?')}"
     figs: list[tuple[Path | None, str]] = [
         (
-            P.plot_price(folder / "price.png", trades, tick, halts, risk_events, end_ns, f"Trade price — {name}"),
-            "Trade price (min/max band per time bin for long runs); halts shaded, risk events x, kill switch dashed.",
+            P.plot_price(
+                folder / "price.png",
+                trades,
+                tick,
+                halts,
+                risk_events,
+                end_ns,
+                f"Trade price — {name}",
+                events,
+                start_ns,
+            ),
+            "Trade price (min/max band per time bin for long runs); halts shaded, risk events x, kill switch dashed, "
+            "scenario events dotted.",
         ),
         (
-            P.plot_spread_depth(folder / "spread_depth.png", quotes, tick, halts, end_ns),
-            "Quoted spread and size at the best bid and ask over time.",
+            P.plot_spread_depth(folder / "spread_depth.png", quotes, tick, halts, end_ns, "", events, start_ns),
+            "Quoted spread (currency) and size (shares) at the best bid and ask over time; scenario events dotted.",
         ),
-        (P.plot_desk(folder / "desk.png", pnl), "Desk position and P&L."),
         (
-            P.plot_risk_timeline(folder / "risk_timeline.png", risk_events, end_ns),
-            "Risk events by kind; the kill switch's engaged intervals shaded.",
+            P.plot_desk(folder / "desk.png", pnl, desk_pnl, tick, halts, events, start_ns, end_ns),
+            "Position (shares) and P&L (currency): the account's books in the OMS (marked at the last trade) and the "
+            "desk strategy's own fills (marked at the mid); halts shaded, scenario events dotted.",
+        ),
+        (
+            P.plot_risk_timeline(folder / "risk_timeline.png", risk_events, end_ns, start_ns, events),
+            "Risk events by kind; the kill switch's engaged intervals shaded; scenario events dotted.",
         ),
     ]
     price = s.get("price") or {}
@@ -161,27 +191,65 @@ def _run_report(folder: Path, s: dict[str, Any]) -> Path:
         ["messages / s", rate],
         ["price open / high / low / close", " / ".join(H.fmt(price.get(k)) for k in ("open", "high", "low", "close"))],
     ]
-    for key in ("desk", "risk", "reconciliation"):
+    for key in ("pnl", "desk", "oms", "risk", "reconciliation"):
         if isinstance(s.get(key), dict):
             overview.extend([f"{key}.{k}", _short(v)] for k, v in s[key].items())
-    sections = [("Summary", H.table(["", "value"], overview))]
+    sections = [("Summary", H.table(["", "value", "unit"], [[*row, _unit(row[0], row[1])] for row in overview]))]
+    outcome = s.get("desk_outcome")
+    if isinstance(outcome, dict):  # a desk run leads with what happened to the desk
+        sections.insert(0, ("Desk outcome", H.table(["", "value"], desk_outcome_rows(outcome))))
     sections.append(("Plots", "\n".join(H.figure(p, c) for p, c in figs if p is not None)))
     stats = s.get("realism")
     if stats:
-        from sim.analytics.realism import CHECKS
-
-        sections.append(
-            (
-                "Realism (stylised facts of 1-minute returns)",
-                H.table(["check", "statistic", "value", "target", "result"], realism_rows(stats), raw=True),
-            )
-        )
-        other = [[k, _short(v)] for k, v in stats.items() if k not in {key for key, _ in CHECKS.values()}]
-        sections.append(("Other market statistics", H.table(["statistic", "value"], other)))
+        sections.extend(_realism_sections(folder, s, stats, trades, quotes, name))
     sections.append(("Halts", _event_table(halts)))
     sections.append(("Risk events", _event_table(risk_events)))
     subtitle = f"desksim {s.get('desksim', '')} · python {s.get('python', '')} · folder {folder.name}"
     return _write_text(folder / REPORT, H.page(f"desksim run: {name}", subtitle, sections))
+
+
+def _realism_sections(
+    folder: Path, s: dict[str, Any], stats: dict[str, Any], trades: Any, quotes: Any, name: str
+) -> list[tuple[str, str]]:
+    """The realism table against real-market ranges, its plots and the other statistics."""
+    from desksim.analytics.targets import BY_KEY, SOURCE
+    from desksim.report import realism_plots as RP
+
+    open_ns, close_ns = _clock_ns(s.get("sim_start")), _clock_ns(s.get("sim_end"))
+    figs: list[tuple[Path | None, str]] = [
+        (
+            RP.plot_intraday(folder / "intraday.png", trades, quotes, open_ns, close_ns, f"Intraday shape — {name}")
+            if open_ns is not None and close_ns is not None
+            else None,
+            "Volume per minute and mean quoted spread per 15 minutes; the first and last 30 minutes shaded.",
+        ),
+        (
+            RP.plot_autocorrelation(folder / "autocorrelation.png", stats),
+            "Autocorrelation of |r| (volatility clustering) and corr(r_t, r_t+k²) (leverage) of 1-minute returns.",
+        ),
+    ]
+    basis = stats.get("return_basis", "trade")
+    note = (
+        f"<p>Returns are 1-minute {H.esc(basis)}-price returns. Ranges: {H.esc(SOURCE)}. "
+        "Definitions: desksim/analytics (realism.py, orderflow.py, intraday.py).</p>"
+    )
+    table = H.table(["fact", "statistic", "value", "range", "real days", "result"], realism_rows(stats), raw=True)
+    skip = set(BY_KEY) | {"grades"}
+    other = [[k, _short(v)] for k, v in stats.items() if k not in skip]
+    return [
+        ("Realism (stylised facts, order flow, intraday shape against real markets)", table + note),
+        ("Realism plots", "\n".join(H.figure(p, c) for p, c in figs if p is not None)),
+        ("Other market statistics", H.table(["statistic", "value"], other)),
+    ]
+
+
+def _unit(key: Any, value: Any) -> str:
+    """The unit of a summary figure (desksim/units.py, docs/summary.md); blank for text."""
+    from desksim.units import unit_of
+
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    return unit_of(str(key).replace(" ", "_")) or ""
 
 
 def _short(value: Any) -> Any:
@@ -195,14 +263,18 @@ def _short(value: Any) -> Any:
 
 
 def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
-    from sim.analytics.realism import CHECKS
-    from sim.report import plots as P
+    from desksim.analytics.realism import CHECKS
+    from desksim.report import plots as P
 
     runs = _read(folder, "runs")
     if runs is None:
         raise ValueError(f"{folder}: a Monte Carlo folder without runs.parquet (interrupted? use --resume)")
     metric = s.get("pnl_metric", "market_return_pct")
-    label = "desk P&L" if metric == "desk_pnl" else "market return over the run (%)"
+    basis = s.get("risk_basis") or {}
+    label = {
+        "desk_pnl": "desk P&L over the run (currency)",
+        "market_mid_max_drawdown_pct": "market's intraday drawdown of the mid (%)",
+    }.get(metric, "market return over the run (%)")
     var, es = s.get("var") or {}, s.get("es") or {}
     events = s.get("events") or {}
     rates = (s.get("realism") or {}).get("pass_rates") or {}
@@ -247,23 +319,23 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
         ["nodes (batches run on each)", _short(ex.get("nodes"))],
     ]
     risk_rows = []
+    status = s.get("status") or {}
+    unit = basis.get("unit", "")
     for key in sorted(var, key=float):
         vci, eci = (s.get("var_ci") or {}).get(key, [None, None]), (s.get("es_ci") or {}).get(key, [None, None])
+        if var.get(key) is None and str(status.get(key, "")).startswith("n/a"):
+            risk_rows.append([f"{key} %", status[key], "", "", ""])
+            continue
         risk_rows.append(
             [
                 f"{key} %",
-                var.get(key),
+                f"{H.fmt(var.get(key))} {unit}",
                 f"[{H.fmt(vci[0])}, {H.fmt(vci[1])}]",
-                es.get(key),
+                f"{H.fmt(es.get(key))} {unit}",
                 f"[{H.fmt(eci[0])}, {H.fmt(eci[1])}]",
             ]
         )
-    boot = s.get("bootstrap") or {}
-    risk_note = (
-        f"<p>Losses are negated outcomes ({H.esc(label)}). VaR is the ⌈N(1−α)⌉-th largest loss, ES the "
-        f"mean of the losses at or beyond it; intervals are {H.fmt(boot.get('confidence'))} percentile "
-        f"bootstraps over {H.fmt(boot.get('samples'))} resamples.</p>"
-    )
+    risk_note = _risk_note(s, label)
     event_rows = [[k.replace("_", " "), v.get("runs"), v.get("frequency"), v.get("total")] for k, v in events.items()]
     realism_rows_ = [[name.replace("_", " "), target, rates.get(name)] for name, (_key, target) in CHECKS.items()]
     realism_rows_.append(["all four", "", (s.get("realism") or {}).get("all_pass_rate")])
@@ -308,3 +380,20 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
     ]
     title = f"desksim Monte Carlo: {s.get('scenario', '?')} × {H.fmt(s.get('completed'))} runs"
     return _write_text(folder / REPORT, H.page(title, f"root seed {s.get('seed')} · folder {folder.name}", sections))
+
+
+def _risk_note(s: dict[str, Any], label: str) -> str:
+    """What the VaR / ES table is: on what, in which unit over which horizon, the convention and the
+    intervals as ``summary["intervals"]`` says riskstats computed them."""
+    basis = s.get("risk_basis") or {}
+    iv = s.get("intervals") or {}
+    need = iv.get("min_runs") or {}
+    need_text = ", ".join(f"{k} %: {v:,}" for k, v in need.items())
+    what = basis.get("what") or f"losses are negated outcomes ({label})"
+    return (
+        f"<p>{H.esc(what[0].upper() + what[1:])}. Unit: {H.esc(basis.get('unit', '?'))}; horizon: "
+        f"{H.esc(basis.get('horizon', 'one run'))}. {H.esc(iv.get('convention', ''))}. "
+        f"Intervals at {H.fmt(iv.get('confidence'))} confidence: VaR from {H.esc(iv.get('var', ''))}; "
+        f"ES from a {H.esc(iv.get('es', ''))}. A level needs at least 3 runs in its tail "
+        f"(runs needed: {H.esc(need_text or 'n/a')}); with fewer it shows n/a, not a number.</p>"
+    )

@@ -68,7 +68,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], raw: bool = Fal
 def figure(png: Path, caption: str) -> str:
     data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
     return (
-        f'<figure><img alt="{esc(caption)}" src="data:image/png;base64,{data}">'
+        f'<figure><img alt="{esc(caption)}" data-plot="{esc(Path(png).name)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{esc(caption)}</figcaption></figure>"
     )
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import signal
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_BAD_INPUT = 2
 EXIT_RECONCILIATION = 3
+EXIT_INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
 
 
 def _fail(message: str) -> int:
@@ -18,13 +23,15 @@ def _fail(message: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from desksim import api
     from scenarios.schema import ScenarioError
-    from sim import api
 
     try:
         scenario_name = Path(args.scenario).stem
         seed_part = f"-seed{args.seed}" if args.seed is not None else ""
         out = Path(args.out) if args.out else Path("runs") / f"{scenario_name}{seed_part}"
+        if out.exists() and not args.force:
+            return _fail(f"{out} already exists; give --force to replace it, or another --out")
         result = api.run(
             args.scenario,
             args.seed,
@@ -33,9 +40,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             runtime=args.runtime,
             placement=args.placement,
             address=args.address,
+            replace=args.force,
         )
     except ScenarioError as exc:
         return _fail(str(exc))
+    except FileExistsError:
+        return _fail(f"{out} appeared while the run was going; give --force to replace it, or another --out")
     except ValueError as exc:
         return _fail(str(exc))
     s = result.summary
@@ -45,35 +55,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{s['messages_delivered']:,} messages in {s['wall_seconds']:.2f} s ({rate:,.0f}/s)"
     )
     print(f"digest {s['digest']}")
-    breaks = (s.get("reconciliation") or {}).get("breaks") or []
+    rec = s.get("reconciliation") or {}
+    breaks = rec.get("breaks") or []
     if breaks:
+        legs = ", ".join(rec.get("legs") or ["OMS, risk officer and exchange"])
         print(
-            f"desksim: error: reconciliation failed: {len(breaks)} break(s) between OMS, risk officer "
-            f"and exchange (see reconciliation in {out / 'summary.json'})",
+            f"desksim: error: reconciliation failed: {len(breaks)} break(s), {legs} "
+            f"(see reconciliation in {out / 'summary.json'})",
             file=sys.stderr,
         )
         for b in breaks[:10]:
-            print(f"  {b}", file=sys.stderr)
+            print(f"  {_break_line(b)}", file=sys.stderr)
         return EXIT_RECONCILIATION
     if not args.no_report:
-        from sim.report import write_report
+        from desksim.report import write_report
 
         print(f"report: {write_report(out)}")
     print(f"run folder: {out}")
     return 0
 
 
+def _break_line(b: dict[str, Any]) -> str:
+    """One reconciliation break as a line: its legs, what, where, and the three views."""
+    where = f"{b.get('account', '')}/{b['symbol']}" if b.get("symbol") else str(b.get("account", ""))
+    legs = ", ".join(b.get("legs") or ())
+    if b.get("what") == "missing":
+        return f"{legs}: {b.get('detail', 'a view is missing')} ({where})"
+    views = f"oms={b.get('oms')} risk={b.get('risk')} exchange={b.get('exchange')}"
+    return f"{legs}: {b.get('what')} break {where}: {views}"
+
+
 def cmd_scenarios(args: argparse.Namespace) -> int:
     from scenarios import bundled
     from scenarios.schema import ScenarioError, load
 
+    width = max(40, shutil.get_terminal_size((100, 24)).columns - 18)
     for name, path in bundled().items():
         try:
-            description = load(path).description.strip().splitlines()
-            line = description[0] if description else ""
+            paragraph = load(path).description.strip().split("\n\n")[0]
+            line = textwrap.shorten(paragraph, width=width, placeholder=" …")  # whole words only
         except ScenarioError as exc:
             line = f"(invalid: {exc})"
-        print(f"{name:<16} {line}")
+        print(f"{name:<17} {line}")
     return 0
 
 
@@ -89,13 +112,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The scenario reference (docs/scenarios.md), or one topic of it: a kind, an action, a section."""
+    from scenarios.reference import markdown, topics
+
+    if args.topic is None:
+        print(markdown(), end="")
+        return 0
+    found = topics().get(args.topic)
+    if found is None:
+        return _fail(f"schema: unknown topic {args.topic!r} (topics: {', '.join(topics())})")
+    print("\n".join(found).rstrip())
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Print each run folder's summary and the realism table across them."""
     import json
 
-    from sim.analytics.realism import format_table
+    from desksim.analytics.realism import format_table
 
-    by_seed: dict[int, dict] = {}
+    by_folder: dict[str, tuple[int, dict]] = {}
     for folder in args.runs:
         path = Path(folder) / "summary.json"
         try:
@@ -114,23 +151,36 @@ def cmd_report(args: argparse.Namespace) -> int:
                 f"{summary['messages_delivered']:,} messages, {rate:,.0f}/s, digest {summary['digest'][:16]}"
             )
             if summary.get("realism"):
-                by_seed[summary["seed"]] = summary["realism"]
-        from sim.report import write_report
+                by_folder[str(folder)] = (summary["seed"], summary["realism"])
+        from desksim.report import write_report
 
         try:
             print(f"report: {write_report(folder)}")
         except (OSError, ValueError) as exc:
             return _fail(f"{folder}: cannot write report: {exc}")
-    if by_seed:
+    if by_folder:
+        seeds = [seed for seed, _stats in by_folder.values()]
+        # one column per folder: "seed N" while seeds are unique, the folder otherwise
+        unique = len(set(seeds)) == len(seeds)
+        columns = {
+            (f"seed {seed}" if unique else f"{folder} (seed {seed})"): st for folder, (seed, st) in by_folder.items()
+        }
         print()
-        print(format_table(by_seed))
+        print(format_table(columns))
     return 0
 
 
 def cmd_mc(args: argparse.Namespace) -> int:
     """Monte Carlo on Ray: batched seeded runs -> runs.parquet, summary.json, report.html."""
-    from sim.montecarlo import monte_carlo
+    from desksim.montecarlo import monte_carlo
 
+    cpus = os.cpu_count() or 1
+    if args.workers is not None and args.workers > cpus and args.address is None:
+        print(
+            f"desksim: warning: --workers {args.workers} is more than this machine's {cpus} CPUs; "
+            "the workers will share them and each run will be slower",
+            file=sys.stderr,
+        )
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.scenario).stem}-mc"
     try:
         res = monte_carlo(
@@ -147,8 +197,11 @@ def cmd_mc(args: argparse.Namespace) -> int:
             runtime=args.runtime,
             placement=args.placement,
         )
-    except (ValueError, ConnectionError, RuntimeError) as exc:  # ScenarioError is a ValueError
+    except (ValueError, ConnectionError, RuntimeError) as exc:  # ScenarioError; BatchFailed names the batch
         return _fail(" ".join(str(exc).split()))
+    except KeyboardInterrupt as exc:  # montecarlo.Interrupted says how to resume
+        print(f"desksim: {str(exc) or 'interrupted'}", file=sys.stderr)
+        return 130
     s = res.summary
     ex = s["execution"]
     rate = ex["runs_per_second"]
@@ -171,9 +224,9 @@ def cmd_mc(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fix.server import options_from_args, serve
+    from desksim.serve import options_from_args, run_server
 
-    return serve(options_from_args(args))
+    return run_server(options_from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="run folder (default runs/<scenario>-seed<N>)")
     run.add_argument("--duration", type=float, default=None, help="simulate only the first N seconds")
     run.add_argument("--no-report", action="store_true", help="skip report.html and the PNG plots")
+    run.add_argument("--force", action="store_true", help="replace the run folder if it exists")
     run.add_argument("--runtime", choices=("local", "ray"), default="local", help="where the actors run")
     run.add_argument("--placement", default=None, help="ray runtime: default or core (actor groups per process)")
     run.add_argument("--address", default=None, help="ray runtime: join this Ray cluster")
@@ -197,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("file")
     val.set_defaults(func=cmd_validate)
+    sch = sub.add_parser("schema", help="scenario reference: agent kinds, event actions, desk and risk settings")
+    sch.add_argument("topic", nargs="?", default=None, help="an agent kind, an action or a section (default: all)")
+    sch.set_defaults(func=cmd_schema)
     rep = sub.add_parser("report", help="summarise run folders (realism statistics per seed)")
     rep.add_argument("runs", nargs="+", help="run folders")
     rep.set_defaults(func=cmd_report)
@@ -221,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument("--placement", default=None, help="with --runtime ray: default or core")
     mc.set_defaults(func=cmd_mc)
 
-    srv = sub.add_parser("serve", help="FIX 4.4 exchange on loopback (a quickfix SocketAcceptor)")
+    srv = sub.add_parser("serve", help="FIX 4.4 exchange on loopback (desksim's own FIX session layer over TCP)")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=9878, help="TCP port (default 9878)")
     srv.add_argument("--scenario", default="baseline", help="scenario file or bundled name (default baseline)")
@@ -229,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--profile", choices=("default", "conformance"), default="default")
     srv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall-clock second")
     srv.add_argument("--duration", type=float, default=None, help="stop after S wall-clock seconds")
-    srv.add_argument("--store", default=None, help="FileStore/FileLog directory (default: memory store)")
+    srv.add_argument("--store", default=None, help="write the FIX message log (fix_messages.csv) here at exit")
     srv.add_argument("--no-cancel-on-disconnect", dest="cancel_on_disconnect", action="store_false")
     srv.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     srv.add_argument("--step-ms", type=float, default=1.0, help="kernel step in wall-clock ms (default 1)")
@@ -244,7 +301,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     if getattr(args, "seed", None) is not None and args.seed < 0:
         return _fail("--seed must be >= 0")
-    return func(args)
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        print(f"desksim: interrupted; {_after_interrupt(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _after_interrupt(args: argparse.Namespace) -> str:
+    """What the user can do after Ctrl-C (``mc`` says how to resume itself)."""
+    if args.command == "run":
+        return "no run folder was written (folders are written whole or not at all); run the command again"
+    return "nothing was written"
 
 
 if __name__ == "__main__":

@@ -9,9 +9,8 @@ full-day run plots in well under a second and its extremes stay visible.
 
 from __future__ import annotations
 
+import json
 import math
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +23,79 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from desksim.output import atomic_path, write_json
+
 MAX_BINS = 1500
 DPI = 100
 WIDE = (11, 4.2)
 RISK_COLOR = "#c0392b"
 HALT_COLOR = "#f5b041"
+EVENT_COLOR = "#7d3c98"
+SIDECAR = "plots.json"
 
 
 def _save(fig: Any, path: Path) -> Path:
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}.png"
     try:
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=DPI, bbox_inches="tight")
+        record_figure(fig, path)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return path
+
+
+def _finite_xy(xy: Any) -> np.ndarray:
+    arr = np.ma.filled(np.ma.asarray(xy, dtype=np.float64), np.nan).reshape(-1, 2)
+    return arr[np.isfinite(arr).all(axis=1)]
+
+
+def _data_points(ax: Any) -> np.ndarray:
+    """(x, y) of every data point drawn in data coordinates: lines, scatter markers, bar tops.
+
+    Reference lines and spans (axhline, axvline, axvspan: drawn in axes coordinates) are not data."""
+    parts = [np.empty((0, 2))]
+    for line in ax.get_lines():
+        if line.get_transform() == ax.transData:
+            parts.append(_finite_xy(line.get_xydata()))
+    for coll in ax.collections:
+        if coll.get_offset_transform() == ax.transData and len(coll.get_offsets()):
+            parts.append(_finite_xy(coll.get_offsets()))
+    for container in ax.containers:
+        for rect in getattr(container, "patches", ()):
+            parts.append(_finite_xy([[rect.get_x() + rect.get_width() / 2, rect.get_y() + rect.get_height()]]))
+    return np.concatenate(parts)
+
+
+def axes_record(ax: Any) -> dict[str, Any]:
+    """What one drawn axes shows: its limits, how many data points fall inside them, its visible
+    x tick labels and the event marks (vertical lines labelled with ``gid="event:<text>"``)."""
+    pts = _data_points(ax)
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    inside = (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+    events = [str(a.get_gid())[6:] for a in ax.get_children() if str(a.get_gid() or "").startswith("event:")]
+    return {
+        "title": ax.get_title(),
+        "ylabel": ax.get_ylabel(),
+        "xlim": [float(x0), float(x1)],
+        "ylim": [float(y0), float(y1)],
+        "points": int(pts.shape[0]),
+        "inside": int(inside.sum()),
+        "data_extent": [float(v) for v in (*pts.min(axis=0), *pts.max(axis=0))] if pts.size else None,
+        "xticklabels": [t.get_text() for t in ax.get_xticklabels() if t.get_visible() and t.get_text()],
+        "events": sorted(set(events)),
+    }
+
+
+def record_figure(fig: Any, path: Path) -> None:
+    """Add the figure's axes records to ``plots.json`` beside the PNG (keyed by the PNG's name): the
+    sidecar that tests (and curious users) read to see that each plot has data inside its axes."""
+    sidecar = path.parent / SIDECAR
+    try:
+        records = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        records = {}
+    records[path.name] = [axes_record(ax) for ax in fig.axes if ax.get_visible()]
+    write_json(sidecar, records)
 
 
 def _clock(ns: Any) -> Any:
@@ -83,7 +139,7 @@ def halt_spans(halts: pd.DataFrame | None, end_ns: int) -> list[tuple[int, int]]
 def kill_switch_spans(risk_events: pd.DataFrame | None, end_ns: int) -> list[tuple[int, int]]:
     """Intervals with the kill switch engaged, from risk events whose kind/action mention "kill".
 
-    An event whose text also says off / release / reset / re-enable / disengage closes the interval.
+    An event whose text also says off / release / reset / re-enable / disengage / unblock closes the interval.
     """
     spans: list[tuple[int, int]] = []
     if risk_events is None or not len(risk_events) or "time_ns" not in risk_events:
@@ -96,7 +152,7 @@ def kill_switch_spans(risk_events: pd.DataFrame | None, end_ns: int) -> list[tup
     for t, what in zip(risk_events["time_ns"].astype("int64"), text, strict=True):
         if "kill" not in what:
             continue
-        off = any(w in what for w in ("off", "release", "reset", "enable", "disengage", "clear"))
+        off = any(w in what for w in ("off", "release", "reset", "enable", "disengage", "clear", "unblock"))
         if off and start is not None:
             spans.append((start, int(t)))
             start = None
@@ -112,6 +168,56 @@ def _shade(ax: Any, spans: list[tuple[int, int]], color: str, label: str) -> Non
         ax.axvspan(_clock([a])[0], _clock([max(b, a + 1)])[0], color=color, alpha=0.3, label=label if i == 0 else None)
 
 
+def event_marks(events: pd.DataFrame | None) -> list[tuple[int, str]]:
+    """(time_ns, label) of each fired scenario event (``scenario_events``: time_ns, action, target,
+    detail): program start, maker withdrawal, halt, fat finger, kill switch on / off ..."""
+    if events is None or not len(events) or "time_ns" not in events:
+        return []
+    out = []
+    for rec in events.sort_values("time_ns", kind="stable").itertuples(index=False):
+        action = str(getattr(rec, "action", "") or "event")
+        detail = str(getattr(rec, "detail", "") or "")
+        words = action.replace("_", " ")
+        label = detail if detail.startswith(words) else f"{action} {detail}".strip()
+        out.append((int(rec.time_ns), label if len(label) <= 48 else label[:47] + "…"))
+    return out
+
+
+def _mark_events(ax: Any, marks: list[tuple[int, str]], text: bool = True) -> None:
+    """A dotted vertical line per scenario event (``gid`` "event:<label>"), labelled at the top."""
+    for i, (t, label) in enumerate(marks):
+        x = _clock([t])[0]
+        ax.axvline(
+            x,
+            color=EVENT_COLOR,
+            linestyle=":",
+            linewidth=1.3,
+            gid=f"event:{label}",
+            label="scenario event" if i == 0 else None,
+        )
+        if text:
+            ax.annotate(
+                label,
+                (x, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -3),
+                textcoords="offset points",
+                rotation=90,
+                va="top",
+                ha="left",
+                fontsize=7,
+                color=EVENT_COLOR,
+                gid=f"event:{label}",
+                bbox={"facecolor": "white", "alpha": 0.7, "linewidth": 0, "pad": 1},
+            )
+
+
+def _session(ax: Any, start_ns: int | None, end_ns: int | None) -> None:
+    """The x axis spans the session (so one event does not zoom the axis to a microsecond)."""
+    if start_ns is not None and end_ns is not None and end_ns > start_ns:
+        ax.set_xlim(_clock([start_ns])[0], _clock([end_ns])[0])
+
+
 def plot_price(
     path: Path,
     trades: pd.DataFrame | None,
@@ -120,7 +226,11 @@ def plot_price(
     risk_events: pd.DataFrame | None = None,
     end_ns: int | None = None,
     title: str = "",
+    events: pd.DataFrame | None = None,
+    start_ns: int | None = None,
 ) -> Path | None:
+    """Trade price over time with halts shaded, limit states, risk events, the kill switch and the
+    scenario's events marked."""
     if trades is None or not len(trades):
         return None
     t = trades["time_ns"].to_numpy(dtype=np.int64)
@@ -150,8 +260,10 @@ def plot_price(
         ax.axvline(
             _clock([a])[0], color=RISK_COLOR, linestyle="--", linewidth=1.2, label="kill switch" if i == 0 else None
         )
-    ax.set_ylabel("price")
+    _mark_events(ax, event_marks(events))
+    ax.set_ylabel("price (currency)")
     ax.set_title(title or "Trade price")
+    _session(ax, start_ns, end_ns)
     _time_axis(ax)
     ax.legend(loc="best", fontsize=8)
     return _save(fig, path)
@@ -189,6 +301,8 @@ def plot_spread_depth(
     halts: pd.DataFrame | None = None,
     end_ns: int | None = None,
     title: str = "",
+    events: pd.DataFrame | None = None,
+    start_ns: int | None = None,
 ) -> Path | None:
     """Quoted spread and size at the best bid / ask; long runs as time-weighted means per bin."""
     if quotes is None or not len(quotes):
@@ -220,7 +334,7 @@ def plot_spread_depth(
         linewidth=0.9,
         label="spread" + how,
     )
-    ax1.set_ylabel("spread (price)")
+    ax1.set_ylabel("spread (currency)")
     ax1.set_ylim(bottom=0)
     ax1.set_title(title or "Spread and top-of-book depth")
     for label, color in (("bid size", "#229954"), ("ask size", "#c0392b")):
@@ -232,54 +346,97 @@ def plot_spread_depth(
             label=label + how,
             color=color,
         )
-    ax2.set_ylabel("size at best")
+    ax2.set_ylabel("size at best (shares)")
     ax2.set_ylim(bottom=0)
+    marks = event_marks(events)
     for ax in (ax1, ax2):
         _shade(ax, halt_spans(halts, end), HALT_COLOR, "trading halt")
+        _mark_events(ax, marks, text=ax is ax1)
+        _session(ax, start_ns, end_ns)
         _time_axis(ax)
         ax.legend(loc="upper right", fontsize=8)
     return _save(fig, path)
 
 
-def _pnl_columns(pnl: pd.DataFrame) -> tuple[str | None, list[str]]:
-    position = next((c for c in ("position", "pos", "net_position", "qty") if c in pnl), None)
-    money = [c for c in pnl.columns if "pnl" in c.lower() and pd.api.types.is_numeric_dtype(pnl[c])]
-    return position, money
+def desk_series(
+    pnl: pd.DataFrame | None, desk_pnl: pd.DataFrame | None, tick: float
+) -> tuple[list[tuple[str, pd.DataFrame, str]], list[tuple[str, pd.DataFrame, pd.Series]]]:
+    """(positions, P&Ls) to draw: ``[(label, frame, position column)]``, ``[(label, frame, P&L in currency)]``.
+
+    Sources: the OMS's ``pnl`` table (the account's books: position, realized and unrealized in
+    ticks x shares, marked at the last trade), the desk's ``desk_pnl`` table (the strategy's own fills
+    marked at the mid, P&L in currency) and any table with a position and *pnl* columns (currency)."""
+    positions: list[tuple[str, pd.DataFrame, str]] = []
+    money: list[tuple[str, pd.DataFrame, pd.Series]] = []
+    for source, frame in (("account (OMS)", pnl), ("desk", desk_pnl)):
+        if frame is None or not len(frame) or "time_ns" not in frame:
+            continue
+        group = next((c for c in ("desk", "account", "owner", "actor", "symbol") if c in frame), None)
+        parts = list(frame.groupby(group, sort=True)) if group else [(source, frame)]
+        for name, part in parts:
+            part = part.sort_values("time_ns", kind="stable")
+            label = f"{name}" if group == "desk" else source if len(parts) == 1 else f"{source} {name}"
+            if "position" in part:
+                positions.append((f"{label} position", part, "position"))
+            if {"realized", "unrealized"} <= set(part.columns):
+                books = (part["realized"] + part["unrealized"]).astype("float64") * tick
+                money.append((f"{label} P&L (marked at last trade)", part, books))
+            for col in part.columns:
+                if "pnl" in col.lower() and pd.api.types.is_numeric_dtype(part[col]):
+                    how = " (marked at mid)" if group == "desk" else ""
+                    what = "P&L" if col.lower() == "pnl" else col
+                    money.append((f"{label} {what}{how}", part, part[col].astype("float64")))
+    return positions, money
 
 
-def plot_desk(path: Path, pnl: pd.DataFrame | None, title: str = "") -> Path | None:
-    """Desk position and P&L over time from a ``pnl`` table (time_ns, position, *pnl* columns)."""
-    if pnl is None or not len(pnl) or "time_ns" not in pnl:
+def plot_desk(
+    path: Path,
+    pnl: pd.DataFrame | None,
+    desk_pnl: pd.DataFrame | None = None,
+    tick: float = 1.0,
+    halts: pd.DataFrame | None = None,
+    events: pd.DataFrame | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    title: str = "",
+) -> Path | None:
+    """Desk position and P&L (currency) over time, halts shaded and scenario events marked."""
+    positions, money = desk_series(pnl, desk_pnl, tick)
+    if not positions and not money:
         return None
-    position, money = _pnl_columns(pnl)
-    if position is None and not money:
-        return None
-    group = next((c for c in ("account", "owner", "desk", "actor") if c in pnl), None)
-    groups = list(pnl.groupby(group, sort=True)) if group else [("desk", pnl)]
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
-    for name, frame in groups:
-        frame = frame.sort_values("time_ns", kind="stable")
+    for label, frame, col in positions:
         t = frame["time_ns"].to_numpy(dtype=np.int64)
-        prefix = f"{name} " if group else ""
-        if position is not None:
-            bt, last, _l, _h = _bins(t, frame[position].to_numpy(dtype=np.float64))
-            ax1.step(_clock(bt), last, where="post", linewidth=0.9, label=f"{prefix}{position}")
-        for col in money:
-            bt, last, _l, _h = _bins(t, frame[col].to_numpy(dtype=np.float64))
-            ax2.plot(_clock(bt), last, linewidth=0.9, label=f"{prefix}{col}")
-    ax1.set_ylabel("position")
+        bt, last, _l, _h = _bins(t, frame[col].to_numpy(dtype=np.float64))
+        ax1.step(_clock(bt), last, where="post", linewidth=0.9, label=label)
+    for label, frame, values in money:
+        t = frame["time_ns"].to_numpy(dtype=np.int64)
+        bt, last, _l, _h = _bins(t, values.to_numpy(dtype=np.float64))
+        ax2.plot(_clock(bt), last, linewidth=0.9, label=label)
+    ax1.set_ylabel("position (shares)")
     ax1.set_title(title or "Desk position and P&L")
-    ax2.set_ylabel("P&L")
+    ax2.set_ylabel("P&L (currency)")
     ax2.axhline(0, color="black", linewidth=0.5)
+    marks = event_marks(events)
+    end = end_ns if end_ns is not None else int(max(f["time_ns"].max() for _l, f, _c in [*positions, *money]))
     for ax in (ax1, ax2):
+        _shade(ax, halt_spans(halts, end), HALT_COLOR, "trading halt")
+        _mark_events(ax, marks, text=ax is ax1)
+        _session(ax, start_ns, end_ns)
         _time_axis(ax)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", fontsize=8)
     return _save(fig, path)
 
 
-def plot_risk_timeline(path: Path, risk_events: pd.DataFrame | None, end_ns: int | None = None) -> Path | None:
-    """Risk events by kind over time, kill-switch-engaged intervals shaded."""
+def plot_risk_timeline(
+    path: Path,
+    risk_events: pd.DataFrame | None,
+    end_ns: int | None = None,
+    start_ns: int | None = None,
+    events: pd.DataFrame | None = None,
+) -> Path | None:
+    """Risk events by kind over the session, kill-switch-engaged intervals shaded, scenario events marked."""
     if risk_events is None or not len(risk_events) or "time_ns" not in risk_events:
         return None
     kinds = risk_events["kind"].astype(str) if "kind" in risk_events else pd.Series(["event"] * len(risk_events))
@@ -293,6 +450,8 @@ def plot_risk_timeline(path: Path, risk_events: pd.DataFrame | None, end_ns: int
     ax.set_yticks(range(len(order)), order)
     ax.set_ylim(-0.8, len(order) - 0.2)
     ax.set_title("Risk events and kill switch")
+    _mark_events(ax, event_marks(events))
+    _session(ax, start_ns if start_ns is not None else int(t.min()), end)
     _time_axis(ax)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=8)
@@ -365,3 +524,21 @@ def plot_market_outcomes(path: Path, runs: pd.DataFrame) -> Path | None:
     for ax in (ax1, ax2):
         ax.grid(True, alpha=0.3)
     return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- self-check
+
+
+def plot_problems(records: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """What is wrong with the plots recorded in ``plots.json``: an axes with no data point inside
+    its limits, or a time axis whose tick labels repeat (all "00:00:00" on a one-event run)."""
+    problems = []
+    for name, axes in sorted(records.items()):
+        for i, ax in enumerate(axes):
+            where = f"{name} axes {i} ({ax.get('ylabel') or ax.get('title')!r})"
+            if not ax.get("inside"):
+                problems.append(f"{where}: no data inside the axes ({ax.get('points')} points drawn)")
+            labels = ax.get("xticklabels") or []
+            if len(labels) != len(set(labels)):
+                problems.append(f"{where}: repeated x tick labels {labels}")
+    return problems

@@ -1,13 +1,15 @@
 """Monte Carlo on Ray: many seeded runs of one scenario, batched, streamed to Parquet, resumable.
 
-    from sim.montecarlo import monte_carlo
+    from desksim.montecarlo import monte_carlo
     mc = monte_carlo("flash_crash", runs=200, workers=2, seed=1, out="runs/mc")
     mc.runs.describe(); mc.summary["var"]["99"]
 
 Seeds
-    Run ``i`` of root seed ``S`` simulates with ``run_seed(S, i)`` (a 32-bit word of
-    ``SeedSequence(S, spawn_key=(i,))``), so its result never depends on the worker count, the
-    batching or the order in which batches finish.
+    Run ``i`` of root seed ``S`` simulates with ``run_seed(S, i)``: 128 bits of
+    ``SeedSequence(S, spawn_key=(i,))`` as one int (full entropy: runs of any experiments never
+    share a seed in practice, where 32-bit seeds repeat with probability ~1/2 among ~77k seeds).
+    Its result never depends on the worker count, the batching or the order in which batches
+    finish, and ``desksim run --seed <run_seed>`` replays run ``i``.
 
 Parameters
     ``distributions`` maps dotted scenario paths (the keys of ``scenarios.schema.load``
@@ -17,17 +19,29 @@ Parameters
 
 Execution
     Runs are cut into batches of consecutive indices; one Ray task (``num_cpus=1``, retried up to
-    3 times, including when its worker process dies) runs a batch in-process via ``sim.api`` and
+    3 times, including when its worker process dies) runs a batch in-process via ``desksim.api`` and
     returns one metrics row per run. The driver keeps a bounded number of batches in flight and
     writes each finished batch as ``parts/batch-XXXXX.parquet`` (atomically), then compacts the
-    parts into ``runs.parquet`` sorted by run index and writes ``summary.json``. ``resume=True``
-    re-runs only batches whose part file is missing; finished parts are never rewritten.
+    parts into ``runs.parquet`` sorted by run index and writes ``summary.json``. A batch whose
+    retries run out stops the experiment with one line naming it (finished parts are kept).
+
+Store (a folder that cannot lie)
+    ``mc.json`` is the manifest: the plan (scenario sha256, seed, runs, batching, distributions)
+    and, for every finished part, its sha256 and run indices. A part also carries its identity
+    (scenario sha256, seed, batch, runs) in its Parquet metadata. ``resume=True`` trusts a part
+    only if its bytes match the manifest's checksum and it holds exactly its batch's runs of this
+    seed and scenario; any other part (truncated, altered, copied from another batch or another
+    experiment, or finished after the manifest was last written) is recomputed, and said so on
+    stderr. A folder with files but no ``mc.json`` is refused. Compaction checks every part's
+    checksum again. The Monte Carlo digest is a sha256 over every metric of every run (all
+    columns of ``runs.parquet`` but the timing ones), in run order.
 
 Risk figures
     The outcome is the desk's P&L when the runs report one, otherwise the market's return over
-    the run in %. Losses are the negated outcomes. Empirical VaR at level a over N outcomes is
-    the ceil(N(1-a))-th largest loss; ES the mean of the losses at or beyond it. Confidence
-    intervals are seeded percentile bootstraps.
+    the run in %. Losses are the negated outcomes. VaR / ES and their intervals come from
+    :mod:`actors.riskstats` (one definition for the officer and Monte Carlo): VaR the
+    ceil(N(1-a))-th largest loss, ES per Acerbi-Tasche; order-statistic (binomial) intervals for
+    VaR, seeded studentized-bootstrap intervals for ES.
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -49,107 +64,39 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from actors import riskstats
+from scenarios.distributions import validate_distributions
+from sim.clock import SECOND
 from sim.rng import name_key
 
 #: VaR / ES confidence levels reported in ``summary.json`` (keys "95", "97.5", "99").
 LEVELS = (0.95, 0.975, 0.99)
-#: bootstrap resamples of the VaR / ES confidence intervals, and the interval's coverage.
+#: bootstrap resamples of the ES confidence intervals, and the intervals' confidence.
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_CONFIDENCE = 0.95
+#: retries of a batch whose task raised or whose worker died, before the experiment stops.
+BATCH_RETRIES = 3
+#: the manifest is rewritten at most this often while batches finish (and always at the end).
+MANIFEST_EVERY_S = 1.0
 #: a market "recovered" when a trade prints within this fraction of the pre-drop peak.
 RECOVERY_BAND = 0.01
 #: batches kept in flight per worker (a queue so a worker never waits for the driver).
 INFLIGHT_PER_WORKER = 2
 MANIFEST = "mc.json"
 PARTS = "parts"
-DISTRIBUTIONS = ("uniform", "normal", "lognormal", "choice")
-_SECOND = 1_000_000_000
 
 
 # --------------------------------------------------------------------------- seeds and sampling
 
 
 def run_seed(root_seed: int, index: int) -> int:
-    """The simulation seed of run ``index`` under ``root_seed`` (pure; any machine, any batching)."""
+    """The simulation seed of run ``index`` under ``root_seed`` (pure; any machine, any batching):
+    the 128-bit int of four 32-bit words of ``SeedSequence(root_seed, spawn_key=(index,))``,
+    least significant first."""
     if root_seed < 0 or index < 0:
         raise ValueError("seed and run index must be >= 0")
-    return int(np.random.SeedSequence(int(root_seed), spawn_key=(int(index),)).generate_state(1)[0])
-
-
-def validate_distributions(distributions: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Check a distributions mapping; raise ``ValueError`` naming the path and the problem.
-
-    Specs: ``{"dist": "uniform", "low", "high"}``, ``{"dist": "normal", "mean", "sd"}``,
-    ``{"dist": "lognormal", "mu" | "median", "sigma"}`` (``mu``/``sigma`` of the underlying
-    normal), ``{"dist": "choice", "values": [...], "weights": [...]?}``. Numeric ones accept
-    ``min``/``max`` (clip) and ``integer: true`` (round to the nearest integer).
-    """
-    if not distributions:
-        return {}
-    if not isinstance(distributions, dict):
-        raise ValueError(f"monte_carlo distributions must be a mapping, got {type(distributions).__name__}")
-    out: dict[str, dict[str, Any]] = {}
-    for path, spec in distributions.items():
-        where = f"monte_carlo.{path}"
-        if not isinstance(path, str) or not path:
-            raise ValueError(f"{where}: parameter path must be a non-empty dotted string")
-        if not isinstance(spec, dict):
-            raise ValueError(f"{where}: expected a mapping with 'dist', got {type(spec).__name__}")
-        dist = spec.get("dist")
-        if dist not in DISTRIBUTIONS:
-            raise ValueError(f"{where}.dist: expected one of {', '.join(DISTRIBUTIONS)}, got {dist!r}")
-        allowed = {"dist", "min", "max", "integer"} | {
-            "uniform": {"low", "high"},
-            "normal": {"mean", "sd"},
-            "lognormal": {"mu", "median", "sigma"},
-            "choice": {"values", "weights"},
-        }[dist]
-        extra = sorted(set(spec) - allowed)
-        if extra:
-            raise ValueError(f"{where}.{extra[0]}: unknown field for a {dist} distribution")
-
-        def num(key: str, spec: dict[str, Any] = spec, where: str = where) -> float:
-            value = spec.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"{where}.{key}: expected a finite number, got {value!r}")
-            return float(value)
-
-        if dist == "uniform":
-            if num("low") > num("high"):
-                raise ValueError(f"{where}: low must be <= high")
-        elif dist == "normal":
-            num("mean")
-            if num("sd") < 0:
-                raise ValueError(f"{where}.sd: must be >= 0")
-        elif dist == "lognormal":
-            if ("mu" in spec) == ("median" in spec):
-                raise ValueError(f"{where}: give exactly one of mu, median")
-            if "median" in spec and num("median") <= 0:
-                raise ValueError(f"{where}.median: must be > 0")
-            if "mu" in spec:
-                num("mu")
-            if num("sigma") < 0:
-                raise ValueError(f"{where}.sigma: must be >= 0")
-        else:
-            values = spec.get("values")
-            if not isinstance(values, list) or not values:
-                raise ValueError(f"{where}.values: expected a non-empty list")
-            weights = spec.get("weights")
-            if weights is not None:
-                if not isinstance(weights, list) or len(weights) != len(values):
-                    raise ValueError(f"{where}.weights: expected a list as long as values")
-                w = [num("weights", {"weights": x}, where) for x in weights]
-                if min(w) < 0 or sum(w) <= 0:
-                    raise ValueError(f"{where}.weights: must be >= 0 with a positive sum")
-            if {"min", "max", "integer"} & set(spec):
-                raise ValueError(f"{where}: min/max/integer apply to numeric distributions only")
-        for key in ("min", "max"):
-            if key in spec:
-                num(key)
-        if "integer" in spec and not isinstance(spec["integer"], bool):
-            raise ValueError(f"{where}.integer: expected true or false")
-        out[path] = dict(spec)
-    return out
+    words = np.random.SeedSequence(int(root_seed), spawn_key=(int(index),)).generate_state(4, np.uint32)
+    return int.from_bytes(words.astype("<u4").tobytes(), "little")
 
 
 def sample_overrides(distributions: dict[str, Any] | None, run_seed: int) -> dict[str, Any]:
@@ -216,47 +163,17 @@ def _level_key(level: float) -> str:
     return f"{level * 100:g}"
 
 
-def _tail_count(n: int, level: float) -> int:
-    """ceil(n (1 - level)), robust to binary rounding (200 * 0.01 is 2, not 3), at least 1."""
-    return max(1, math.ceil(round(n * (1.0 - level), 9)))
-
-
 def var_es(losses: Sequence[float] | np.ndarray, level: float) -> tuple[float, float]:
-    """Empirical VaR and ES of ``losses`` (positive = money lost) at confidence ``level``.
-
-    VaR is the ceil(N(1-level))-th largest loss; ES the mean of the losses at or beyond (>=) it.
-    NaN outcomes are dropped; (nan, nan) when none remain.
-    """
-    arr = np.asarray(losses, dtype=np.float64)
-    arr = arr[np.isfinite(arr)]
-    if not 0.0 < level < 1.0:
-        raise ValueError("level must be in (0, 1)")
-    if arr.size == 0:
-        return math.nan, math.nan
-    k = _tail_count(arr.size, level)
-    desc = np.sort(arr)[::-1]
-    var = float(desc[k - 1])
-    return var, float(desc[desc >= var].mean())
+    """Historical VaR and Acerbi-Tasche ES (see :mod:`actors.riskstats`); NaN outcomes dropped."""
+    return riskstats.var_es(losses, level)
 
 
-def _bootstrap_var_es(
-    losses: np.ndarray, levels: Iterable[float], rng: np.random.Generator, samples: int
-) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """VaR and ES of ``samples`` resamples with replacement, in chunks (memory ~ 64 x N)."""
-    n = losses.size
-    levels = tuple(levels)
-    out = {lv: (np.empty(samples), np.empty(samples)) for lv in levels}
-    chunk = max(1, min(samples, 4_000_000 // max(n, 1)))
-    for start in range(0, samples, chunk):
-        m = min(chunk, samples - start)
-        res = np.sort(losses[rng.integers(0, n, size=(m, n))], axis=1)[:, ::-1]
-        for lv in levels:
-            k = _tail_count(n, lv)
-            var = res[:, k - 1]
-            tail = res >= var[:, None]
-            out[lv][0][start : start + m] = var
-            out[lv][1][start : start + m] = (res * tail).sum(axis=1) / tail.sum(axis=1)
-    return out
+def min_runs(level: float) -> int:
+    """Fewest runs for a VaR / ES at ``level``: the risk officer's rule (at least
+    ``VAR_MIN_TAIL`` = 3 outcomes in the tail, ``ceil(3 / (1 - level))``: 60 for 95 %, 300 for 99 %)."""
+    from actors.risk import var_min_observations
+
+    return var_min_observations(level)
 
 
 def risk_figures(
@@ -265,28 +182,43 @@ def risk_figures(
     levels: Iterable[float] = LEVELS,
     samples: int = BOOTSTRAP_SAMPLES,
     confidence: float = BOOTSTRAP_CONFIDENCE,
+    losses_are: str = "negated",
 ) -> dict[str, Any]:
-    """VaR / ES of outcomes (P&L, positive = gain) with seeded percentile-bootstrap intervals."""
-    pnl = np.asarray(outcomes, dtype=np.float64)
-    pnl = pnl[np.isfinite(pnl)]
-    losses = -pnl
-    levels = tuple(levels)
-    res: dict[str, Any] = {"var": {}, "es": {}, "var_ci": {}, "es_ci": {}}
-    boot = None
-    if losses.size >= 2 and samples > 0:
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=name_key("mc:bootstrap")))
-        boot = _bootstrap_var_es(losses, levels, rng, samples)
-    lo_q, hi_q = (1 - confidence) / 2, 1 - (1 - confidence) / 2
-    for lv in levels:
+    """VaR / ES of outcomes: order-statistic intervals for VaR (exact coverage in
+    ``var_ci_coverage``), seeded studentized-bootstrap intervals for ES. ``losses_are`` "negated"
+    (outcomes are P&L, positive = gain) or "as is" (outcomes are losses, e.g. drawdowns).
+
+    A level the sample cannot support (fewer than :func:`min_runs` finite outcomes) gets ``None``
+    figures and intervals and a ``status`` "n/a: needs N runs (have n)"; a supported one "ok"."""
+    x = np.asarray(outcomes, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    losses = -x if losses_are == "negated" else x
+    res: dict[str, Any] = {"var": {}, "es": {}, "var_ci": {}, "es_ci": {}, "var_ci_coverage": {}, "status": {}}
+    for lv in tuple(levels):
         key = _level_key(lv)
-        var, es = var_es(losses, lv)
-        res["var"][key], res["es"][key] = _clean(var), _clean(es)
-        if boot is None:
+        need = min_runs(lv)
+        if losses.size < need:
+            res["var"][key] = res["es"][key] = res["var_ci_coverage"][key] = None
             res["var_ci"][key] = res["es_ci"][key] = [None, None]
-        else:
-            for name, draws in zip(("var_ci", "es_ci"), boot[lv], strict=True):
-                res[name][key] = [_clean(np.quantile(draws, lo_q)), _clean(np.quantile(draws, hi_q))]
-    res["bootstrap"] = {"samples": samples if boot is not None else 0, "confidence": confidence}
+            res["status"][key] = f"n/a: needs {need} runs (have {losses.size})"
+            continue
+        var, es = riskstats.var_es(losses, lv)
+        res["var"][key], res["es"][key] = _clean(var), _clean(es)
+        vci = riskstats.var_interval(losses, lv, confidence)
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=name_key(f"mc:es_ci:{key}")))
+        eci = riskstats.es_interval(losses, lv, confidence, rng=rng, samples=samples)
+        res["var_ci"][key] = [_clean(vci.lo), _clean(vci.hi)]
+        res["es_ci"][key] = [_clean(eci.lo), _clean(eci.hi)]
+        res["var_ci_coverage"][key] = _clean(vci.coverage)
+        res["status"][key] = "ok"
+    res["intervals"] = {
+        "confidence": confidence,
+        "var": "order statistics (binomial), exact coverage >= the confidence; null: beyond the sample",
+        "es": f"studentized bootstrap, {samples} resamples, seeded",
+        "convention": riskstats.CONVENTION,
+        "min_runs": {_level_key(lv): min_runs(lv) for lv in tuple(levels)},
+    }
+    res["bootstrap"] = {"samples": samples if losses.size >= 2 else 0, "confidence": confidence}
     return res
 
 
@@ -307,7 +239,7 @@ REALISM_STATS = ("kurtosis_1m", "acf1_1m", "abs_acf_mean", "corr_volume_absret",
 SCHEMA = pa.schema(
     [
         ("run", pa.int64()),
-        ("run_seed", pa.int64()),
+        ("run_seed", pa.string()),  # 128-bit: decimal digits
         ("scenario", pa.string()),
         ("digest", pa.string()),
         ("orders", pa.int64()),
@@ -320,11 +252,14 @@ SCHEMA = pa.schema(
         ("market_high", pa.float64()),
         ("market_return_pct", pa.float64()),
         ("market_max_drawdown_pct", pa.float64()),
+        ("market_mid_max_drawdown_pct", pa.float64()),
         ("market_trough_s", pa.float64()),
         ("market_time_to_recover_s", pa.float64()),
         ("desk_pnl", pa.float64()),
         ("desk_max_drawdown", pa.float64()),
         ("desk_max_position", pa.float64()),
+        ("desk_worst_position", pa.float64()),  # signed: the position furthest from flat
+        ("desk_rejected_in_halts", pa.float64()),  # the desk's orders the exchange refused while halted
         ("kill_switch", pa.bool_()),
         ("kill_switch_s", pa.float64()),
         ("risk_breaches", pa.int64()),
@@ -358,11 +293,11 @@ def market_path_metrics(times_ns: np.ndarray, prices: np.ndarray, open_ns: int) 
     dd = (peak - p) / peak
     j = int(np.argmax(dd))
     out["max_drawdown_pct"] = float(dd[j] * 100.0)
-    out["trough_s"] = (int(t[j]) - int(open_ns)) / _SECOND
+    out["trough_s"] = (int(t[j]) - int(open_ns)) / SECOND
     target = peak[j] * (1.0 - RECOVERY_BAND)
     later = np.nonzero(p[j:] >= target)[0]
     if later.size:
-        out["time_to_recover_s"] = (int(t[j + int(later[0])]) - int(t[j])) / _SECOND
+        out["time_to_recover_s"] = (int(t[j + int(later[0])]) - int(t[j])) / SECOND
     return out
 
 
@@ -406,10 +341,15 @@ def _event_figures(summary: dict[str, Any], frames: dict[str, pd.DataFrame], ope
     desk = summary.get("desk") or {}
     risk = summary.get("risk") or {}
     out: dict[str, Any] = {
-        "desk_pnl": _float(_pick(desk, "pnl", "total_pnl", "pnl_total", "net_pnl")),
-        "desk_max_drawdown": _float(_pick(desk, "max_drawdown", "max_drawdown_pnl")),
+        "desk_pnl": _float(_pick(desk, "pnl_ccy")),
+        "desk_max_drawdown": _float(_pick(desk, "max_drawdown_ccy")),
         "desk_max_position": _float(_pick(desk, "max_position", "max_abs_position")),
     }
+    outcome = summary.get("desk_outcome") or {}  # desksim/analytics/desk_outcome.py
+    out["desk_worst_position"] = _float(outcome.get("worst_position")) if outcome.get("has_desk") else math.nan
+    out["desk_rejected_in_halts"] = (
+        _float(outcome.get("orders_rejected_in_halts")) if outcome.get("has_desk") else math.nan
+    )
     kill = _pick(risk, "kill_switch", "kill_switch_fired")
     kill_ns = _pick(risk, "kill_switch_ns", "kill_switch_time_ns")
     if isinstance(kill, dict):
@@ -423,7 +363,7 @@ def _event_figures(summary: dict[str, Any], frames: dict[str, pd.DataFrame], ope
         if kill and "time_ns" in events:
             kill_ns = int(events.loc[is_kill, "time_ns"].iloc[0])
     out["kill_switch"] = bool(kill)
-    out["kill_switch_s"] = (int(kill_ns) - open_ns) / _SECOND if kill and kill_ns is not None else math.nan
+    out["kill_switch_s"] = (int(kill_ns) - open_ns) / SECOND if kill and kill_ns is not None else math.nan
     breaches = _pick(risk, "breaches", "risk_breaches", "n_events", "events")
     if breaches is None and events is not None:
         breaches = len(events)
@@ -437,15 +377,26 @@ def _event_figures(summary: dict[str, Any], frames: dict[str, pd.DataFrame], ope
     return out
 
 
+def _mid_drawdown_pct(quotes: pd.DataFrame | None, open_ns: int) -> float:
+    """The worst peak-to-trough fall of the mid (both sides quoted) within the run, % of the peak."""
+    if quotes is None or not len(quotes):
+        return math.nan
+    bid = pd.to_numeric(quotes["bid"], errors="coerce").to_numpy(dtype=np.float64)
+    ask = pd.to_numeric(quotes["ask"], errors="coerce").to_numpy(dtype=np.float64)
+    ok = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > 0)
+    t = quotes["time_ns"].to_numpy(dtype=np.int64)[ok]
+    return market_path_metrics(t, (bid[ok] + ask[ok]) / 2.0, open_ns)["max_drawdown_pct"]
+
+
 def run_metrics(result: Any, index: int, seed: int, open_ns: int, tick: float) -> dict[str, Any]:
-    """One row of runs.parquet from a ``sim.api.RunResult``."""
-    from sim.analytics.realism import checks
+    """One row of runs.parquet from a ``desksim.api.RunResult``."""
+    from desksim.analytics.realism import checks
 
     s = result.summary
     trades = result.frames.get("trades")
     row: dict[str, Any] = {
         "run": int(index),
-        "run_seed": int(seed),
+        "run_seed": str(int(seed)),
         "scenario": s.get("scenario", ""),
         "digest": s["digest"],
         "orders": int(s.get("orders", 0)),
@@ -464,6 +415,7 @@ def run_metrics(result: Any, index: int, seed: int, open_ns: int, tick: float) -
     row["market_max_drawdown_pct"] = path["max_drawdown_pct"]
     row["market_trough_s"] = path["trough_s"]
     row["market_time_to_recover_s"] = path["time_to_recover_s"]
+    row["market_mid_max_drawdown_pct"] = _mid_drawdown_pct(result.frames.get("quotes"), open_ns)
     row.update(_event_figures(s, result.frames, open_ns))
     stats = s.get("realism") or {}
     flags = checks(stats) if stats else dict.fromkeys(REALISM_CHECKS, False)
@@ -504,16 +456,16 @@ class Plan:
 
 
 def _scenario_for(plan: Plan, overrides: dict[str, Any]) -> Any:
-    from scenarios.schema import _set_dotted, parse
-    from sim.api import _shorten
+    from desksim.runner import shorten
+    from scenarios.schema import parse, set_dotted
 
     data = copy.deepcopy(plan.data)
     for dotted, value in overrides.items():
         try:
-            _set_dotted(data, dotted, value)
+            set_dotted(data, dotted, value)
         except (IndexError, ValueError, TypeError, AttributeError) as exc:
             raise ValueError(f"{plan.source}: monte_carlo.{dotted}: cannot apply override ({exc})") from None
-    return _shorten(parse(data, plan.source), plan.duration_s)
+    return shorten(parse(data, plan.source), plan.duration_s)
 
 
 def run_one(plan: Plan, index: int, runtime: str = "local", placement: Any = None) -> dict[str, Any]:
@@ -526,11 +478,11 @@ def run_one(plan: Plan, index: int, runtime: str = "local", placement: Any = Non
     overrides = sample_overrides(plan.distributions, seed)
     scenario = _scenario_for(plan, overrides)
     if runtime == "ray":
-        from sim.runtime.ray import run_ray
+        from desksim.ray_run import run_ray
 
         result = run_ray(scenario, seed, placement=placement, source=plan.source)
     else:
-        from sim.api import run_scenario
+        from desksim.runner import run_scenario
 
         result = run_scenario(scenario, seed, source=plan.source)
     row = run_metrics(result, index, seed, scenario.session.open_ns, scenario.tick_size)
@@ -583,17 +535,11 @@ class MCResult:
 
 def _read_scenario(scenario: str | Path) -> tuple[dict[str, Any], str, str]:
     """The raw scenario mapping, its source text path and the sha256 of its text (validated)."""
-    import yaml
-
-    from scenarios.schema import ScenarioError, load, resolve
+    from scenarios.schema import ScenarioError, read_yaml, resolve
 
     path = resolve(scenario)
+    data = read_yaml(path)  # within the size, depth and alias limits, else a one-line ScenarioError
     text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        load(path)  # raises the schema module's one-line YAML error
-        raise
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: a scenario must be a YAML mapping, got {type(data).__name__}")
     return data, str(path), hashlib.sha256(text.encode()).hexdigest()
@@ -632,7 +578,7 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
 
 
 def _atomic_write_json(data: Any, path: Path) -> None:
-    from sim.output import write_json
+    from desksim.output import write_json
 
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
@@ -645,6 +591,53 @@ def _atomic_write_json(data: Any, path: Path) -> None:
 
 def part_path(out: Path, batch: int) -> Path:
     return out / PARTS / f"batch-{batch:05d}.parquet"
+
+
+class BatchFailed(RuntimeError):
+    """A batch's retries ran out (its message is one line naming the batch)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a Monte Carlo run; the message says how to resume."""
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _part_identity(manifest: dict[str, Any], plan: Plan, batch: int) -> dict[str, Any]:
+    rng = plan.batch_indices(batch)
+    return {
+        "scenario_sha256": manifest.get("scenario_sha256"),
+        "seed": plan.seed,
+        "batch": batch,
+        "runs": [rng.start, rng.stop],
+    }
+
+
+def _check_part(out: Path, plan: Plan, manifest: dict[str, Any], batch: int) -> tuple[pa.Table | None, str]:
+    """The part's table if it is the one the manifest recorded for ``batch``, else (None, why)."""
+    path = part_path(out, batch)
+    entry = (manifest.get("parts") or {}).get(str(batch))
+    if not path.exists():
+        return None, "missing"
+    if not isinstance(entry, dict):
+        return None, "not recorded in the manifest"
+    data = path.read_bytes()
+    if _sha256(data) != entry.get("sha256"):
+        return None, "checksum differs from the manifest"
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except Exception as exc:  # a damaged file, whatever pyarrow says about it
+        return None, f"unreadable ({type(exc).__name__})"
+    want = _part_identity(manifest, plan, batch)
+    meta = (table.schema.metadata or {}).get(b"desksim.mc")
+    if meta is None or json.loads(meta) != want or entry.get("runs") != want["runs"]:
+        return None, "belongs to another batch, seed or scenario"
+    runs = table.column("run").to_pylist() if "run" in table.column_names else None
+    if runs is None or sorted(runs) != list(plan.batch_indices(batch)):
+        return None, "holds other runs than its batch"
+    return table, ""
 
 
 def _prepare_out(out: Path, manifest: dict[str, Any], resume: bool) -> dict[str, Any]:
@@ -667,23 +660,31 @@ def _prepare_out(out: Path, manifest: dict[str, Any], resume: bool) -> dict[str,
         for stale in (out / PARTS).glob(".*.tmp-*"):
             stale.unlink(missing_ok=True)
         return old
-    if out.exists() and any(out.iterdir()) and not resume:
+    if out.exists() and any(out.iterdir()):
+        if resume:
+            raise ValueError(
+                f"{out}: no {MANIFEST} (not a Monte Carlo folder, or its manifest was lost): refusing to adopt its "
+                "files; choose another --out"
+            )
         raise ValueError(f"{out}: exists and is not empty; choose another --out")
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     _atomic_write_json(manifest, path)
     return manifest
 
 
-def _compact(out: Path, plan: Plan) -> Path:
-    """Concatenate the part files in batch (= run index) order into runs.parquet, streaming."""
+def _compact(out: Path, plan: Plan, manifest: dict[str, Any]) -> Path:
+    """Concatenate the part files in batch (= run index) order into runs.parquet, streaming; each
+    part is checked against the manifest again (a part changed meanwhile stops the run)."""
     target = out / "runs.parquet"
     tmp = out / f".runs.parquet.tmp-{uuid.uuid4().hex[:8]}"
     schema = plan.schema()
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             for batch in range(plan.batches):
-                table = pq.read_table(part_path(out, batch), schema=schema)
-                writer.write_table(table.sort_by("run"))
+                table, why = _check_part(out, plan, manifest, batch)
+                if table is None:
+                    raise ValueError(f"{part_path(out, batch)}: {why}; rerun with --resume to recompute it")
+                writer.write_table(table.replace_schema_metadata(None).cast(schema).sort_by("run"))
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -708,13 +709,45 @@ def _dist_stats(values: pd.Series) -> dict[str, float | None]:
     }
 
 
+def metrics_digest(runs: pd.DataFrame) -> str:
+    """sha256 over every metric of every run (all columns but the timing ones), in run order:
+    one JSON line per run (floats as Python writes them back exactly, NaN as NaN)."""
+    cols = [c for c in runs.columns if c not in TIMING_COLUMNS]
+    ordered = runs.sort_values("run", kind="stable")
+    h = hashlib.sha256(json.dumps(cols).encode())
+    values = [ordered[c].tolist() for c in cols]
+    for row in zip(*values, strict=True):
+        h.update(b"\n" + json.dumps(row, default=str).encode())
+    return h.hexdigest()
+
+
 def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, Any]:
     """The deterministic part of summary.json (no timing): counts, VaR/ES, events, realism."""
     n = len(runs)
     desk = pd.to_numeric(runs["desk_pnl"], errors="coerce")
-    metric = "desk_pnl" if desk.notna().any() else "market_return_pct"
+    has_desk = bool(desk.notna().any())
+    metric = "desk_pnl" if has_desk else "market_mid_max_drawdown_pct"
     outcomes = pd.to_numeric(runs[metric], errors="coerce").to_numpy(dtype=np.float64)
-    figures = risk_figures(outcomes, plan.seed)
+    figures = risk_figures(outcomes, plan.seed, losses_are="negated" if has_desk else "as is")
+    horizon = f"one run ({plan.duration_s:g} s of the session)" if plan.duration_s else "one run (the session)"
+    basis = (
+        {
+            "desk": True,
+            "metric": metric,
+            "unit": "currency",
+            "horizon": horizon,
+            "what": "losses are minus the desk's P&L over the run (its fills marked at the final mid)",
+        }
+        if has_desk
+        else {
+            "desk": False,
+            "metric": metric,
+            "unit": "% of the running peak",
+            "horizon": horizon,
+            "what": "no desk in this scenario: the figures are on the market's intraday drawdown (the worst "
+            "peak-to-trough fall of the mid within the run, %), not on a P&L",
+        }
+    )
 
     def event(column: str, flag: pd.Series) -> dict[str, Any]:
         total = pd.to_numeric(runs[column], errors="coerce").fillna(0)
@@ -736,7 +769,7 @@ def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, A
         },
     }
     realism_rates = {name: _clean(runs[f"realism_{name}"].mean()) if n else None for name in REALISM_CHECKS}
-    digests = hashlib.sha256("\n".join(runs.sort_values("run")["digest"]).encode()).hexdigest()
+    digests = metrics_digest(runs)
     params = {c[len("param.") :]: _dist_stats(runs[c]) for c in runs.columns if c.startswith("param.")}
     return {
         "kind": "monte_carlo",
@@ -751,12 +784,14 @@ def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, A
         "distributions": plan.distributions,
         "digest": digests,
         "pnl_metric": metric,
+        "risk_basis": basis,
         "pnl": _dist_stats(runs[metric]),
         **figures,
         "events": events,
         "market": {
             "return_pct": _dist_stats(runs["market_return_pct"]),
             "max_drawdown_pct": _dist_stats(runs["market_max_drawdown_pct"]),
+            "mid_max_drawdown_pct": _dist_stats(runs["market_mid_max_drawdown_pct"]),
             "time_to_recover_s": _dist_stats(ttr),
             "low": _dist_stats(runs["market_low"]),
             "trades": _dist_stats(runs["trades"]),
@@ -765,6 +800,8 @@ def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, A
             "pnl": _dist_stats(runs["desk_pnl"]),
             "max_drawdown": _dist_stats(runs["desk_max_drawdown"]),
             "max_position": _dist_stats(runs["desk_max_position"]),
+            "worst_position": _dist_stats(runs["desk_worst_position"]),
+            "rejected_in_halts": _dist_stats(runs["desk_rejected_in_halts"]),
         },
         "realism": {
             "pass_rates": realism_rates,
@@ -889,6 +926,8 @@ def monte_carlo(
     _scenario_for(plan, sample_overrides(dists, run_seed(root, 0)))  # bad parameter paths fail here, once
 
     todo = list(range(plan.batches))
+    recomputed: list[int] = []
+    manifest: dict[str, Any] = {}
     if out_path is not None:
         manifest = {
             "kind": "monte_carlo",
@@ -901,8 +940,27 @@ def monte_carlo(
             "distributions": dists,
             "duration_s": duration_s,
         }
-        _prepare_out(out_path, manifest, resume)
-        todo = [b for b in todo if not part_path(out_path, b).exists()]
+        manifest = _prepare_out(out_path, manifest, resume)
+        parts: dict[str, Any] = manifest.setdefault("parts", {})
+        trusted = []
+        for b in todo:
+            table, why = _check_part(out_path, plan, manifest, b)
+            if table is not None:
+                trusted.append(b)
+                continue
+            parts.pop(str(b), None)
+            if why != "missing":
+                r = plan.batch_indices(b)
+                print(
+                    f"desksim mc: {part_path(out_path, b)}: {why}; recomputing batch {b} (runs {r.start}-{r.stop - 1})",
+                    file=sys.stderr,
+                )
+                recomputed.append(b)
+                part_path(out_path, b).unlink(missing_ok=True)
+        for stale in set(parts) - {str(b) for b in trusted}:
+            parts.pop(stale, None)
+        _atomic_write_json(manifest, out_path / MANIFEST)
+        todo = [b for b in todo if b not in set(trusted)]
     done_runs = plan.runs - sum(len(plan.batch_indices(b)) for b in todo)
 
     started = False
@@ -916,7 +974,9 @@ def monte_carlo(
         if todo:
             if address is not None:
                 if not ray.is_initialized():
-                    ray.init(address=address, log_to_driver=False)
+                    from desksim.ray_run import shipped_packages
+
+                    ray.init(address=address, log_to_driver=False, runtime_env={"py_modules": shipped_packages()})
                     started = True
             elif not ray.is_initialized():
                 ray.init(address="local", num_cpus=planned_workers, include_dashboard=False, log_to_driver=False)
@@ -929,11 +989,20 @@ def monte_carlo(
                 inflight_max = workers if workers else cpus * INFLIGHT_PER_WORKER
             bar = _Progress(progress, plan.runs, done_runs, f"{base.name} x{plan.runs}")
 
+            last_manifest = [time.perf_counter()]
+
             def store(batch: int, rows: list[dict[str, Any]], node: str) -> None:
                 nodes[node] = nodes.get(node, 0) + 1
                 table = _rows_table(plan, rows)
                 if out_path is not None:
-                    _atomic_write_table(table, part_path(out_path, batch))
+                    ident = _part_identity(manifest, plan, batch)
+                    table = table.replace_schema_metadata({"desksim.mc": json.dumps(ident)})
+                    path = part_path(out_path, batch)
+                    _atomic_write_table(table, path)
+                    manifest["parts"][str(batch)] = {"sha256": _sha256(path.read_bytes()), "runs": ident["runs"]}
+                    if time.perf_counter() - last_manifest[0] >= MANIFEST_EVERY_S:
+                        _atomic_write_json(manifest, out_path / MANIFEST)
+                        last_manifest[0] = time.perf_counter()
                 else:
                     in_memory[batch] = table
                 written.append(batch)
@@ -944,7 +1013,7 @@ def monte_carlo(
                     rows = [run_one(plan, i, "ray", placement) for i in plan.batch_indices(batch)]
                     store(batch, rows, "partitioned (ray runtime)")
             else:
-                task = ray.remote(num_cpus=1, max_retries=3, retry_exceptions=True)(run_batch)
+                task = ray.remote(num_cpus=1, max_retries=BATCH_RETRIES, retry_exceptions=True)(run_batch)
                 plan_ref = ray.put(plan)
                 pending: dict[Any, int] = {}
                 queue = list(todo)
@@ -955,16 +1024,35 @@ def monte_carlo(
                     ready, _ = ray.wait(list(pending), num_returns=1)
                     for ref in ready:
                         batch = pending.pop(ref)
-                        rows, where = ray.get(ref)
+                        try:
+                            rows, where = ray.get(ref)
+                        except ray.exceptions.RayError as exc:
+                            r = plan.batch_indices(batch)
+                            cause = " ".join(str(getattr(exc, "cause", None) or exc).split())[:200]
+                            kept = f"finished batches are kept in {out_path}; rerun with --resume" if out_path else ""
+                            raise BatchFailed(
+                                f"batch {batch} (runs {r.start}-{r.stop - 1}) failed after {BATCH_RETRIES} retries: "
+                                f"{type(exc).__name__}: {cause}" + (f"; {kept}" if kept else "")
+                            ) from None
                         store(batch, rows, where["node"])
+    except KeyboardInterrupt:
+        hint = ""
+        if out_path is not None:
+            hint = (
+                f"; {len(written)} batches saved in {out_path}; resume with: desksim mc {plan.source} "
+                f"--runs {plan.runs} --seed {plan.seed} --out {out_path} --resume"
+            )
+        raise Interrupted(f"interrupted{hint}") from None
     finally:
         bar.close()
+        if out_path is not None:
+            _atomic_write_json(manifest, out_path / MANIFEST)
         if started:
             ray.shutdown()
     wall = time.perf_counter() - t0
 
     if out_path is not None:
-        runs_df = pd.read_parquet(_compact(out_path, plan))
+        runs_df = pd.read_parquet(_compact(out_path, plan, manifest))
     else:
         tables = [in_memory[b] for b in sorted(in_memory)]
         runs_df = pa.concat_tables(tables).sort_by("run").to_pandas()
@@ -978,13 +1066,14 @@ def monte_carlo(
         "runs_per_second": round(len(runs_df) / wall, 2) if wall > 0 and written else None,
         "batches_run": len(written),
         "batches_resumed": plan.batches - len(written),
+        "batches_recomputed": recomputed,
         "nodes": dict(sorted(nodes.items())),
         "sim_wall_seconds": _clean(pd.to_numeric(runs_df["wall_s"], errors="coerce").sum()),
     }
     if out_path is not None:
         _atomic_write_json(summary, out_path / "summary.json")
         if report:
-            from sim.report import write_report
+            from desksim.report import write_report
 
             write_report(out_path)
     return MCResult(runs_df, summary, out_path, sorted(written))

@@ -65,7 +65,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 import quickfix44 as fix44
 
@@ -96,6 +96,7 @@ from actors.messages import (
 from fix.codec import Codec, PriceError
 from fix.session import FixFrame, FixLinkDown, FixLinkUp, FixSession, SessionState
 from sim.actor import Actor, Wakeup, handles
+from sim.clock import SECOND
 from sim.record import Recorder
 
 __all__ = ["OMS", "OMS_ORDER_COLUMNS", "PNL_COLUMNS", "OmsOrder", "Parent", "Position"]
@@ -117,7 +118,6 @@ OMS_ORDER_COLUMNS = (
 )
 PNL_COLUMNS = ("time_ns", "symbol", "position", "cash", "realized", "unrealized", "mark")
 
-SECOND = 1_000_000_000
 SESSION_DOWN = "fix session down"
 
 # OrdStatus(39)
@@ -278,6 +278,8 @@ def _int(raw: str | None) -> int | None:
 class OMS(Actor):
     """Order management system of a desk: native in, FIX 4.4 out. See the module docstring."""
 
+    placement_role: ClassVar[str] = "desk"  # desk and OMS share a process
+
     def __init__(
         self,
         name: str,
@@ -328,6 +330,7 @@ class OMS(Actor):
             on_admin=self._on_fix_admin,
             on_state=self._on_state,
             set_timer=lambda t: self.wake_at(t, "fix"),
+            clock=self.codec.clock,  # SendingTime on the trading date of TransactTime
         )
         self.orders: dict[int, OmsOrder] = {}
         self.parents: dict[int, Parent] = {}

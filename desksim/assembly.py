@@ -10,7 +10,7 @@ from typing import Any
 from actors.background import MomentumTrader, NoiseTrader, ValueTrader
 from actors.director import Director, TimedEvent
 from actors.exchange.exchange import Exchange
-from actors.exchange.safeguards import SafeguardParams
+from actors.exchange.safeguards import SafeguardParams, rules_params
 from actors.makers import AvellanedaStoikovMaker, LadderMaker
 from actors.program import ProgramTrader, ScriptedTrader
 from actors.world import Activity, Fundamental
@@ -126,7 +126,7 @@ def apply_world_events(world: World, events: list[TimedEvent]) -> None:
 
 
 def _safeguards(scenario: Scenario) -> SafeguardParams | None:
-    params = scenario.exchange.safeguards
+    params = rules_params(scenario.rules, scenario.exchange.safeguards)
     if params is None:
         return None
     return dataclasses.replace(params, tick_size=scenario.tick_size)
@@ -138,8 +138,9 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
     if spec is None:
         return None, None, None, None
     from actors.desk.desk import StrategyDesk
-    from actors.oms import OMS
+    from fix.codec import Codec, FixClock
     from fix.gateway_actor import FixGateway
+    from fix.oms import OMS
 
     s, ex = scenario.session, scenario.exchange
     gateway = FixGateway(
@@ -151,6 +152,7 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
         symbols=(scenario.symbol,),
         cancel_on_disconnect=spec.fix.cancel_on_disconnect,
         heartbeat_s=spec.fix.heartbeat_s,
+        codec=Codec(scenario.tick_size, clock=FixClock(scenario.date)),
         location=ex.location,
     )
     oms = OMS(
@@ -162,6 +164,7 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
         tick_size=scenario.tick_size,
         symbols=(scenario.symbol,),
         heartbeat_s=spec.fix.heartbeat_s,
+        codec=Codec(scenario.tick_size, clock=FixClock(scenario.date)),
         location=spec.location,
     )
     params = dataclasses.replace(spec.params, tick_size=scenario.tick_size)
@@ -179,7 +182,9 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
     if spec.risk is not None:
         from actors.risk import PreTradeGate, RiskOfficer
 
-        gate = PreTradeGate(spec.risk.limits, dict(spec.risk.accounts))
+        gate = PreTradeGate(
+            spec.risk.limits, dict(spec.risk.accounts), reference_prices={scenario.symbol: scenario.reference_ticks}
+        )
         gateway.core.pretrade = gate  # the officer's gate sits in the order path, at the gateway
         officer = RiskOfficer(
             "risk",
@@ -194,6 +199,7 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
             var_lookback_min=spec.risk.var_lookback_min,
             var_alpha=spec.risk.var_alpha,
             location=spec.risk.location,
+            accounts=(spec.fix.comp_id,),
         )
     return desk, oms, gateway, officer
 
@@ -222,4 +228,4 @@ def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
     actors.extend(a for a in desk_actors if a is not None)
     if events:
         actors.append(Director("director", events, recorder, scenario.symbol, scenario.exchange.name))
-    return Assembly(actors, network_spec(scenario), s.open_ns, s.close_ns, exchange, world, *desk_actors)
+    return Assembly(actors, network_spec(scenario), s.open_ns, scenario.end_ns, exchange, world, *desk_actors)

@@ -1,0 +1,71 @@
+"""The one mapping from simulated time to FIX UTCTimestamp, on a run's trading date.
+
+Simulated time is integer ns since midnight UTC of the trading date (a scenario's ``date:``,
+:data:`DEFAULT_TRADING_DATE` when it gives none). :class:`FixClock` turns it into UTCTimestamp
+for every timestamp desksim's FIX writes: TransactTime (60) in the codec's builders,
+SendingTime (52) and OrigSendingTime (122) in the session layer, through the gateways (in a run
+and in ``desksim serve``) -- so one message never shows two dates. Pure Python (no quickfix), so
+the scenario schema can state the default.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import time
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_TRADING_DATE", "FixClock", "fix_timestamp"]
+
+
+@functools.lru_cache(maxsize=4096)
+def _second_stamp(sec: int) -> str:
+    return time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(sec))
+
+
+def fix_timestamp(now_ns: int | None = None, precision: int = 3) -> str:
+    """UTCTimestamp (``YYYYMMDD-HH:MM:SS.sss``, ``precision`` fraction digits, 0..9) of ``now_ns``
+    nanoseconds since the Unix epoch (the wall clock when None). Simulated time goes through
+    :class:`FixClock`, which adds the trading date."""
+    if now_ns is None:
+        now_ns = time.time_ns()
+    sec, rem = divmod(int(now_ns), 1_000_000_000)
+    stamp = _second_stamp(sec)
+    if precision <= 0:
+        return stamp
+    if precision == 3:
+        return f"{stamp}.{rem // 1_000_000:03d}"
+    return f"{stamp}.{rem:09d}"[: len(stamp) + 1 + min(precision, 9)]
+
+
+DEFAULT_TRADING_DATE = _dt.date(2026, 1, 5)
+"""The trading date of a scenario that does not give one (``date:`` in the scenario schema)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _midnight_ns(day: _dt.date) -> int:
+    return int(_dt.datetime(day.year, day.month, day.day, tzinfo=_dt.UTC).timestamp()) * 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class FixClock:
+    """The one mapping from simulated time to FIX UTCTimestamp: simulated ``t_ns`` counts
+    nanoseconds from midnight UTC of ``trading_date`` (a run's scenario ``date``). The codec's
+    builders stamp TransactTime (60) with it and the session layer SendingTime (52) and
+    OrigSendingTime (122), so every timestamp of a run carries the same date. ``desksim serve``
+    uses :meth:`today` (its sessions' SendingTime is quickfix's wall clock, which a peer checks
+    against its own)."""
+
+    trading_date: _dt.date = DEFAULT_TRADING_DATE
+
+    @classmethod
+    def today(cls) -> FixClock:
+        return cls(_dt.datetime.now(_dt.UTC).date())
+
+    def epoch_ns(self, t_ns: int) -> int:
+        """Nanoseconds since the Unix epoch of simulated time ``t_ns``."""
+        return _midnight_ns(self.trading_date) + int(t_ns)
+
+    def timestamp(self, t_ns: int | None, precision: int = 3) -> str:
+        """UTCTimestamp of simulated time ``t_ns`` (None: the wall clock now)."""
+        return fix_timestamp(None if t_ns is None else _midnight_ns(self.trading_date) + int(t_ns), precision)

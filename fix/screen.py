@@ -1,0 +1,34 @@
+"""Inbound screening of application messages, before the gateway core reads them.
+
+The FIX44.xml DataDictionary accepts values the gateway cannot answer: OrderQty and Price become
+exact integers inside (Decimal arithmetic, 28 significant digits), so a 400-digit Price passed
+the dictionary and then building the ExecutionReport that echoes it raised
+``decimal.InvalidOperation`` (found by fuzzing ``desksim serve``). :func:`screen_inbound` raises
+the quickfix exception that the session layer (:class:`fix.session.FixSession`) answers with a
+session-level Reject (35=3) naming the tag (RefTagID 371, SessionRejectReason 373=5).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import quickfix as fix
+
+__all__ = ["MAX_MAGNITUDE", "screen_inbound"]
+
+MAX_MAGNITUDE = {38: Decimal(10) ** 15, 44: Decimal(10) ** 15}
+"""Tag -> the magnitude from which a value is refused (OrderQty, Price)."""
+
+
+def screen_inbound(message: Any) -> None:
+    """Raise ``quickfix.IncorrectTagValue(tag)`` for an OrderQty or Price whose magnitude the codec
+    cannot represent exactly; a value that is not a number is left to the dictionary."""
+    for tag, limit in MAX_MAGNITUDE.items():
+        if message.isSetField(tag):
+            try:
+                value = Decimal(message.getField(tag))
+            except (InvalidOperation, ValueError):
+                continue
+            if not value.is_finite() or abs(value) >= limit:
+                raise fix.IncorrectTagValue(tag)

@@ -1,0 +1,258 @@
+"""The kill switch end to end, with the real FIX gateway, OMS, desk and exchange (no stand-ins).
+
+Two bundled scenarios: ``runaway_algo`` (the risk officer kills a desk whose execution loop has
+run away) and ``kill_switch_drill`` (the timeline pulls the switch, then releases it). Every
+check reads the exchange's own state (its book and its orders table), never the officer's
+ledger: every resting order of the account is canceled at the exchange, orders sent after the
+kill are rejected with the reason, the desk stops, and OMS, officer and exchange reconcile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from actors.messages import owner_of
+from desksim.assembly import build
+from desksim.runner import actor_extras, summarise
+from scenarios.schema import load
+from sim.clock import MS, SECOND
+from sim.kernel import Kernel
+from sim.network import Network
+from sim.record import Recorder
+from sim.rng import RandomStreams
+
+ACCOUNT = "CLIENT1"
+STEP_NS = SECOND // 2
+
+
+@dataclass
+class KillRun:
+    """A finished run plus what the exchange's book held just after the first kill."""
+
+    assembly: Any
+    summary: dict[str, Any]
+    frames: dict[str, pd.DataFrame]
+    kill_ns: int  # when the kill switch was pulled (risk_events, action "kill")
+    resting_after_kill: list[tuple[int, str, int, int]]  # (order id, side, price, qty) of the account
+
+
+def _gateway_resting(assembly: Any) -> list[tuple[int, str, int, int]]:
+    """The gateway's (the FIX account's) orders resting in the exchange's books right now."""
+    gid = assembly.gateway.id
+    out = []
+    for book in assembly.exchange.books.values():
+        for oid in list(book._orders):
+            if owner_of(oid) == gid:
+                side, price, qty, _ = book.open_order(oid)
+                out.append((oid, side, price, qty))
+    return sorted(out)
+
+
+def run_with_probe(name: str, seed: int | None = None) -> KillRun:
+    """Run ``name`` step by step; right after the first kill, look into the exchange's book."""
+    scenario = load(name)
+    seed = scenario.seed if seed is None else seed
+    recorder = Recorder()
+    assembly = build(scenario, recorder, seed)
+    kernel = Kernel(Network(assembly.network), RandomStreams(seed), assembly.start_ns)
+    for actor in assembly.actors:
+        kernel.add(actor)
+    officer = assembly.risk
+    t = assembly.start_ns
+    kill_ns: int | None = None
+    resting: list[tuple[int, str, int, int]] = []
+    while t < assembly.end_ns:
+        nxt = min(t + STEP_NS, assembly.end_ns)
+        if kill_ns is None and officer.kills:
+            kill_ns = min(run.trigger_ns for run in officer.kills.values())
+            nxt = min(kill_ns + 10 * MS, assembly.end_ns)  # ten ms after the kill: nothing rests
+            kernel.advance(max(nxt, t))
+            resting = _gateway_resting(assembly)
+            t = max(nxt, t)
+            continue
+        kernel.advance(nxt)
+        t = nxt
+    kernel.stop()
+
+    class Stats:
+        wall_s = 1.0
+        messages = kernel.messages_delivered
+        wakeups = kernel.wakeups_delivered
+
+    res = summarise(
+        scenario,
+        seed,
+        name,
+        recorder,
+        Stats(),
+        runtime="local",
+        actors=len(assembly.actors),
+        extras=actor_extras(assembly),
+    )
+    assert kill_ns is not None, f"{name} seed {seed}: the kill switch never fired"
+    return KillRun(assembly, res.summary, res.frames, kill_ns, resting)
+
+
+def live_at(orders: pd.DataFrame, t_ns: int) -> set[int]:
+    """Gateway orders live at the exchange at ``t_ns``, from the exchange's orders table alone."""
+    g = orders[(orders["owner"] == "gateway") & (orders["time_ns"] <= t_ns)]
+    live: set[int] = set()
+    for oid, event, leaves in zip(g["order_id"], g["event"], g["leaves_qty"], strict=True):
+        if event == "accepted":
+            live.add(int(oid))
+        elif event in ("canceled", "rejected") or (event == "filled" and leaves == 0):
+            live.discard(int(oid))
+    return live
+
+
+def out_reports(fix: pd.DataFrame, after_ns: int) -> pd.DataFrame:
+    return fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "out") & (fix["time_ns"] >= after_ns)]
+
+
+def check_kill(run: KillRun) -> None:
+    """Everything a kill must do, read from the exchange and the FIX wire."""
+    reason = run.summary["desk"]["kill_events"][0][2]  # what the officer told the desk
+    orders, fix = run.frames["orders"], run.frames["fix_messages"]
+    t = run.kill_ns
+    live = live_at(orders, t)
+    # every order of the account resting at the kill is canceled at the exchange, at once
+    assert live, "the account had no resting order when the switch was pulled: a vacuous test"
+    g = orders[orders["owner"] == "gateway"]
+    canceled = g[(g["event"] == "canceled") & (g["time_ns"] > t) & (g["time_ns"] <= t + 5 * MS)]
+    assert live <= set(canceled["order_id"].astype(int)), sorted(live - set(canceled["order_id"]))
+    assert run.resting_after_kill == [], run.resting_after_kill  # the exchange's book itself
+    # ... and the ExecutionReports of those cancels tell the client why (Text = the kill's reason)
+    cancels = out_reports(fix, t)
+    cancels = cancels[(cancels["msg_type"] == "8") & (cancels["text"] == reason)]
+    assert len(cancels) == len(live), (len(cancels), len(live), reason)
+    # the officer reports what the gateway answered (issue 15 item 4), not its own ledger
+    first = run.summary["risk"]["kills"][0]
+    assert (first["account"], first["reason"], first["canceled"]) == (ACCOUNT, reason, len(live))
+    # nothing new of the account reaches the book after the kill (the gate sits in the gateway)
+    submits = g[(g["event"] == "submit") & (g["time_ns"] > t + MS)]
+    assert submits.empty if run.summary["desk"]["killed"] else True
+    # every D after the kill is answered by an 8 rejected with the reason
+    ins = fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "in") & (fix["msg_type"] == "D")]
+    risk = run.frames["risk_events"]
+    blocked_until = risk[(risk["action"] == "unblock")]["time_ns"].min()
+    blocked_until = int(blocked_until) if pd.notna(blocked_until) else run.assembly.end_ns
+    late = ins[(ins["time_ns"] > t) & (ins["time_ns"] < blocked_until)]
+    rejects = out_reports(fix, t)
+    rejects = rejects[(rejects["msg_type"] == "8") & rejects["text"].str.startswith("risk: kill switch active")]
+    assert set(late["cl_ord_id"]) <= set(rejects["cl_ord_id"])
+    # reconciliation: OMS vs officer vs exchange, to the share and the tick x share
+    assert run.summary["reconciliation"]["breaks"] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the officer kills a runaway algorithm
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runaway() -> KillRun:
+    return run_with_probe("runaway_algo")
+
+
+def test_runaway_algo_is_killed_by_the_officer_and_its_orders_canceled_at_the_exchange(runaway: KillRun) -> None:
+    risk = runaway.frames["risk_events"]
+    kills = risk[risk["action"] == "kill"]
+    assert list(kills["kind"]) == ["runaway_order_rate"]  # the officer's own trigger, not the timeline
+    assert len(live_at(runaway.frames["orders"], runaway.kill_ns)) >= 5  # the runaway piled orders up
+    check_kill(runaway)
+
+
+def test_runaway_desk_stops_sending_after_the_kill(runaway: KillRun) -> None:
+    """The desk learns of the kill (one hop) and sends nothing afterwards: no D from the session
+    later than the notice's flight time, though its parent had slices left to send."""
+    desk = runaway.summary["desk"]
+    assert desk["killed"] is True
+    notice_ns = desk["kill_events"][0][0]
+    assert notice_ns - runaway.kill_ns < 5 * MS
+    fix = runaway.frames["fix_messages"]
+    d_in = fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "in") & (fix["msg_type"] == "D")]
+    assert (d_in["time_ns"] > notice_ns + 5 * MS).sum() == 0
+    assert runaway.assembly.desk._working is None  # the parent was closed, not left slicing
+    parents = runaway.assembly.desk.parents
+    assert parents[-1]["status"] in ("done", "filled") and parents[-1]["done_ns"] >= runaway.kill_ns
+
+
+def test_runaway_reconciliation_holds_through_the_kill(runaway: KillRun) -> None:
+    rec = runaway.summary["reconciliation"]
+    assert rec["breaks"] == []
+    oms_pos = runaway.summary["oms"]["positions"]["XYZ"]["position"]
+    assert oms_pos == rec["position"] == runaway.assembly.risk.position(ACCOUNT, "XYZ")
+    fills = runaway.frames["orders"]
+    fills = fills[(fills["owner"] == "gateway") & (fills["event"] == "filled")]
+    signed = fills["qty"].where(fills["side"] == "B", -fills["qty"]).sum()
+    assert int(signed) == oms_pos  # the exchange's own fills, summed here
+
+
+# ---------------------------------------------------------------------------------------------
+# the timeline pulls the switch (a drill), then releases it
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def drill() -> KillRun:
+    return run_with_probe("kill_switch_drill")
+
+
+def test_drill_kill_from_the_timeline_cancels_every_resting_order(drill: KillRun) -> None:
+    events = drill.frames["scenario_events"]
+    pulled = events[events["action"] == "kill_switch"]
+    assert len(pulled) == 2
+    fired = int(pulled["time_ns"].iloc[0])
+    assert 0 < drill.kill_ns - fired < MS  # the officer acted on the timeline's command (one hop)
+    check_kill(drill)
+
+
+def test_drill_manual_order_during_the_kill_is_rejected_with_the_reason_and_accepted_after(drill: KillRun) -> None:
+    fix = drill.frames["fix_messages"]
+    d_in = fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "in") & (fix["msg_type"] == "D")]
+    out8 = fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "out") & (fix["msg_type"] == "8")]
+    risk = drill.frames["risk_events"]
+    unblock_ns = int(risk[risk["action"] == "unblock"]["time_ns"].iloc[0])
+    during = d_in[(d_in["time_ns"] > drill.kill_ns) & (d_in["time_ns"] < unblock_ns)]
+    assert len(during) >= 1  # the manual order at 09:32:30
+    for cl in during["cl_ord_id"]:
+        texts = list(out8[out8["cl_ord_id"] == cl]["text"])
+        assert texts and texts[0] == "risk: kill switch active (scenario)", (cl, texts)
+    after = d_in[d_in["time_ns"] > unblock_ns]
+    assert len(after) >= 1  # the manual order at 09:34 and the desk's own, resumed
+    rejected_after = out8[out8["cl_ord_id"].isin(after["cl_ord_id"]) & out8["text"].str.contains("kill switch")]
+    assert rejected_after.empty
+    desk = drill.summary["desk"]
+    assert [e[1] for e in desk["kill_events"]] == ["activated", "released"]
+    assert desk["killed"] is False
+    # the desk sent nothing of its own while the switch was on, and trades again after release
+    children = drill.assembly.desk.children.values()
+    assert not [c for c in children if drill.kill_ns < c["submit_ns"] < unblock_ns]
+    assert [c for c in children if c["submit_ns"] > unblock_ns]
+
+
+def test_drill_reconciles_and_the_risk_timeline_has_the_release(drill: KillRun) -> None:
+    assert drill.summary["reconciliation"]["breaks"] == []
+    actions = list(drill.frames["risk_events"]["action"])
+    for a in ("kill", "mass_cancel", "cancels_acked", "unblock"):
+        assert a in actions
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_runaway_kill_holds_on_other_seeds(seed: int) -> None:
+    check_kill(run_with_probe("runaway_algo", seed))
+
+
+def test_breaches_count_limit_breaches_not_the_kill_switch_at_work(drill: KillRun, runaway: KillRun) -> None:
+    """Issue 15 item 5: a drill breaks no limit (its kill and the rejects of the blocked account
+    are the switch at work); the runaway's breaches are its refusals plus the runaway trigger."""
+    assert drill.summary["risk"]["breaches"] == 0
+    risk = runaway.frames["risk_events"]
+    limits = risk[risk["action"].isin(["reject", "kill"]) & (risk["kind"] != "kill_switch")]
+    assert runaway.summary["risk"]["breaches"] == len(limits) > 0
+    assert set(limits["kind"]) >= {"order_rate", "runaway_order_rate"}

@@ -1,0 +1,203 @@
+"""Pre-trade controls through the real path (issue 15): a scripted desk -> OMS -FIX 4.4-> FixGateway
+(with the officer's PreTradeGate) -> Exchange, and the RiskOfficer on drop copies. Each control is
+shown at its boundary: at the limit passes, one more fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from actors.exchange.exchange import Exchange
+from actors.messages import CancelOrder, KillSwitch, OrderAccepted, OrderCanceled, OrderRejected, SubmitOrder
+from actors.risk import PreTradeGate, RiskLimits, RiskOfficer
+from desksim.report.plots import kill_switch_spans
+from desksim.runner import _risk_events_summary
+from fix.gateway_actor import FixGateway
+from fix.oms import OMS
+from sim.clock import MS
+from sim.kernel import Kernel
+from sim.network import LinkSpec, Network, NetworkSpec
+from sim.record import Recorder
+from sim.rng import RandomStreams
+from tests.helpers import Scripted
+
+T0 = 50 * MS  # the FIX session is logged on well before this
+SYM = "XYZ"
+
+
+class Desk(Scripted):  # type: ignore[misc]
+    """The scripted desk; after the run it also holds the officer and the exchange to inspect."""
+
+    officer: Any = None
+    exchange: Any = None
+
+
+class TaggingOMS(OMS):
+    """A client that puts Account(1) tags of its choosing on its orders: ``tags[i % len(tags)]``
+    on the i-th order (e.g. rotating over ten values to multiply per-account limits)."""
+
+    def __init__(self, name: str, recorder: Recorder, tags: list[str]) -> None:
+        super().__init__(name, recorder)
+        self.tags = tags
+        self.sent = 0
+
+    def on_submit(self, msg: SubmitOrder, src: int) -> None:
+        self.account = self.tags[self.sent % len(self.tags)]
+        self.sent += 1
+        super().on_submit(msg, src)
+
+
+def run(
+    limits: RiskLimits,
+    script: list[tuple[int, Any]],
+    until: int = 3_000 * MS,
+    reference: int | None = 1000,
+    *,
+    tags: list[str] | None = None,
+    overrides: dict[str, RiskLimits] | None = None,
+    commands: list[tuple[int, Any]] = (),  # type: ignore[assignment]
+) -> tuple[Desk, Any]:
+    """Run the desk's ``script`` ``(t_ns, make_message)`` through OMS, gateway and exchange; the
+    gate knows the day's reference price ``reference`` (ticks), as the assembly gives it."""
+    rec = Recorder()
+    kernel = Kernel(Network(NetworkSpec(LinkSpec(1 * MS))), RandomStreams(1))
+    exchange = Exchange("exchange", [SYM], rec, 0, 10**13, reference_price=1000)
+    gate = PreTradeGate(limits, overrides, reference_prices={SYM: reference} if reference is not None else None)
+    gateway = FixGateway("gateway", rec, symbols=[SYM], clients=["CLIENT1"])
+    gateway.core.pretrade = gate
+    oms = OMS("oms", rec) if tags is None else TaggingOMS("oms", rec, tags)
+    desk = Desk("desk", script, dst="oms")
+    officer = RiskOfficer(
+        "risk", rec, gate, symbols=[SYM], gateway="gateway", exchange="exchange", desk="desk", accounts=["CLIENT1"]
+    )
+    control = Scripted("control", list(commands), dst="risk")  # a scenario timeline's commands
+    for actor in (exchange, gateway, oms, desk, officer, control):
+        kernel.add(actor)
+    kernel.run(until)
+    desk.officer, desk.exchange = officer, exchange
+    return desk, rec
+
+
+def buy(n: int, price: int = 990, qty: int = 100) -> Any:
+    return lambda a: SubmitOrder(a.oid(n), SYM, "B", qty, price)
+
+
+def sell(n: int, price: int, qty: int = 100) -> Any:
+    return lambda a: SubmitOrder(a.oid(n), SYM, "S", qty, price)
+
+
+def cancel(n: int) -> Any:
+    return lambda a: CancelOrder(a.oid(n), SYM)
+
+
+def outcome(desk: Scripted, n: int) -> str:
+    """The desk's order ``n``: "accepted", or the text it was rejected with."""
+    oid = desk.oid(n)
+    for _, msg in desk.inbox:
+        if isinstance(msg, OrderRejected) and msg.order_id == oid:
+            return msg.reason
+        if isinstance(msg, OrderAccepted) and msg.order_id == oid:
+            return "accepted"
+    return "no answer"
+
+
+def test_message_limit_counts_cancels_at_the_boundary() -> None:
+    """RTS 6: max_messages counts new orders and cancels. 5 orders + 4 cancels = 9 messages;
+    the 10th (an order) is at the limit and passes, the 11th is refused."""
+    lim = RiskLimits(max_messages=10, message_window_ms=1000)
+    script = [(T0 + i * MS, buy(i + 1)) for i in range(5)]
+    script += [(T0 + (10 + i) * MS, cancel(i + 1)) for i in range(4)]
+    script += [(T0 + 20 * MS, buy(6)), (T0 + 21 * MS, buy(7))]
+    desk, _ = run(lim, script)
+    assert [outcome(desk, n) for n in range(1, 7)] == ["accepted"] * 6
+    assert outcome(desk, 7).startswith("risk: message rate 11 > 10")
+
+
+def test_a_throttled_order_does_not_consume_a_message_slot() -> None:
+    """max_orders 2 per 100 ms, max_messages 4 per s. Orders 1-2 pass, 3 is throttled (order
+    rate) and must not count as a message; after the order window slid, 4 and 5 take the
+    message count to 4 (at the limit: 5 passes), and 6 is one message too many."""
+    lim = RiskLimits(max_orders=2, order_window_ms=100, max_messages=4, message_window_ms=1000)
+    script = [
+        (T0, buy(1)),
+        (T0 + 1 * MS, buy(2)),
+        (T0 + 2 * MS, buy(3)),
+        (T0 + 150 * MS, buy(4)),
+        (T0 + 160 * MS, buy(5)),
+        (T0 + 270 * MS, buy(6)),
+    ]
+    desk, _ = run(lim, script)
+    assert outcome(desk, 3).startswith("risk: order rate 3 > 2")
+    assert [outcome(desk, n) for n in (1, 2, 4, 5)] == ["accepted"] * 4
+    assert outcome(desk, 6).startswith("risk: message rate 5 > 4")
+
+
+def test_collar_before_the_first_trade_uses_the_reference_price_at_the_boundary() -> None:
+    """Issue 15 item 1: no trade yet, reference $10.00 (1000 ticks), collar 2% = 20 ticks. A sell
+    at 1020 and a buy at 980 are at the bound and pass (they rest: nothing trades); 1021 and 979
+    are one tick over and are refused by the gate."""
+    lim = RiskLimits(collar_pct=2.0)
+    script = [(T0, sell(1, 1020)), (T0 + MS, sell(2, 1021)), (T0 + 2 * MS, buy(3, 980)), (T0 + 3 * MS, buy(4, 979))]
+    desk, rec = run(lim, script)
+    assert rec.tables["trades"].rows == []  # the reference stayed the static one throughout
+    assert outcome(desk, 1) == "accepted"
+    assert outcome(desk, 2) == "risk: price 1021 outside collar 1000+-20"
+    assert outcome(desk, 3) == "accepted"
+    assert outcome(desk, 4) == "risk: price 979 outside collar 1000+-20"
+
+
+def test_collar_without_any_reference_fails_closed() -> None:
+    """A collar that cannot be checked (no reference price, no trade, no quote) refuses."""
+    desk, _ = run(RiskLimits(collar_pct=2.0), [(T0, buy(1, 1000))], reference=None)
+    assert outcome(desk, 1) == "risk: no reference price for the collar"
+
+
+def test_limits_key_on_the_session_not_the_rotating_account_tag() -> None:
+    """Issue 15 item 3: max_long 500 holds for the FIX session whatever Account(1) the client
+    writes: rotating over ten tags, the 5th buy of 100 is at the limit and passes, the 6th fails."""
+    tags = [f"ACC{i}" for i in range(10)]
+    script = [(T0 + i * MS, buy(i + 1)) for i in range(10)]
+    desk, _ = run(RiskLimits(max_long=500), script, tags=tags)
+    assert [outcome(desk, n) for n in range(1, 6)] == ["accepted"] * 5
+    assert [outcome(desk, n) for n in range(6, 11)] == ["risk: max long 600 > 500"] * 5
+
+
+def test_an_account_tag_may_only_narrow() -> None:
+    """A tag with its own (tighter) per-order limit narrows the session's; a tag with looser
+    limits does not widen them."""
+    overrides = {"SMALL": RiskLimits(max_order_qty=100), "BIG": RiskLimits(max_order_qty=10_000)}
+    script = [(T0, buy(1, qty=100)), (T0 + MS, buy(2, qty=101)), (T0 + 2 * MS, buy(3, qty=1001))]
+    desk, _ = run(RiskLimits(max_order_qty=1000), script, tags=["SMALL", "SMALL", "BIG"], overrides=overrides)
+    assert outcome(desk, 1) == "accepted"
+    assert outcome(desk, 2) == "risk: max order qty 101 > 100"
+    assert outcome(desk, 3) == "risk: max order qty 1001 > 1000"
+
+
+def test_kill_switch_for_an_unknown_account_is_refused_and_not_reported_fired() -> None:
+    """Issue 15 item 4: ``client1`` is not ``CLIENT1`` (CompIDs are case-sensitive). The kill is
+    refused (a "refused" risk event), nothing is blocked or canceled at the exchange, and the run
+    does not report the kill switch fired; the same command for CLIENT1 does all of that."""
+    script = [(T0, buy(1)), (T0 + 200 * MS, buy(2))]
+    desk, rec = run(RiskLimits(), script, commands=[(T0 + 100 * MS, lambda a: KillSwitch("client1", True, "drill"))])
+    events = rec.tables["risk_events"].frame()
+    assert list(events["action"]) == ["refused"] and events["actor"].iloc[0] == "client1"
+    assert not desk.officer.gate.blocked and desk.officer.kills == {}
+    assert _risk_events_summary(events)["kill_switch"]["fired"] is False
+    assert outcome(desk, 2) == "accepted" and not desk.received(OrderCanceled)
+    assert len(desk.exchange.books[SYM]) == 2  # both buys still rest at the exchange
+    desk, rec = run(RiskLimits(), script, commands=[(T0 + 100 * MS, lambda a: KillSwitch("CLIENT1", True, "drill"))])
+    events = rec.tables["risk_events"].frame()
+    assert _risk_events_summary(events)["kill_switch"]["fired"] is True
+    assert len(desk.exchange.books[SYM]) == 0 and len(desk.received(OrderCanceled)) == 1
+    assert outcome(desk, 2) == "risk: kill switch active (drill)"
+
+
+def test_release_closes_the_engaged_span_on_the_risk_timeline() -> None:
+    """The ``unblock`` row ends the shaded "kill switch engaged" interval of the risk plot."""
+    on, off = T0 + 100 * MS, T0 + 400 * MS
+    commands = [(on, lambda a: KillSwitch("CLIENT1", True, "drill")), (off, lambda a: KillSwitch("CLIENT1", False))]
+    _, rec = run(RiskLimits(), [(T0, buy(1))], commands=commands)
+    events = rec.tables["risk_events"].frame()
+    spans = kill_switch_spans(events, 10**13)
+    assert len(spans) == 1
+    (a, b), link = spans[0], 1 * MS
+    assert a == on + link and b == off + link  # one hop from the timeline to the officer

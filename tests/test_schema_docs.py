@@ -1,0 +1,39 @@
+"""docs/scenarios.md is the schema's reference, kept in sync; `desksim schema [TOPIC]` prints it."""
+
+from pathlib import Path
+
+from desksim.cli import main
+from scenarios import schema
+from scenarios.reference import markdown, topics
+
+ROOT = Path(__file__).resolve().parents[1]
+REGENERATE = ".venv/bin/python -m scenarios.reference > docs/scenarios.md"
+
+
+def test_docs_scenarios_md_is_generated_from_the_schema():
+    assert (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8") == markdown(), f"regenerate: {REGENERATE}"
+
+
+def test_reference_covers_every_kind_action_and_parameter():
+    text = markdown()
+    for kind in schema.AGENT_KINDS:
+        assert f"## agent kind `{kind}`" in text
+    for name, action in schema.ACTIONS.items():
+        assert f"## action `{name}`" in topics()[name][0]
+        for key, field in action.params.model_fields.items():
+            assert f"| {field.alias or key} |" in "\n".join(topics()[name]), (name, key)
+    for name in schema.NoiseParams.__dataclass_fields__:
+        assert f"| {name} |" in "\n".join(topics()["noise"])
+    assert "| max_order_qty |" in "\n".join(topics()["limits"])
+    assert "| rate_per_hour | number | `2.0` | per hour |" in text
+
+
+def test_schema_command_prints_a_topic_or_names_the_valid_ones(capsys):
+    assert main(["schema", "fat_finger"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## action `fat_finger`") and "| qty | integer | required |" in out
+    assert main(["schema", "whale"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown topic 'whale'" in err and "noise" in err
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == markdown()
