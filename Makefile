@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/desksim run scenarios/baseline.yaml --seed 7 --out runs/baseline
+	$(BIN)/desksim run scenarios/baseline.yaml --seed 7 --out runs/baseline --force
 	@echo "report: $(CURDIR)/runs/baseline/report.html (and summary.json, *.parquet, *.png in that folder)"
 
 test: $(STAMP)

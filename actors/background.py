@@ -242,6 +242,21 @@ class ValueParams:
     passive_edge_ticks: NonNegative = 2.0  # a passive buy rests at least this far below the view
     order_lifetime_s: Positive = 120.0  # resting orders canceled after
     max_position: PositiveInt = 5_000  # shares, long or short, counting open orders
+    # "touch": a passive order rests one tick inside the touch (never nearer its view than
+    # passive_edge_ticks); "value": it rests at its valuation, view -/+ passive_edge_ticks,
+    # wherever that is in the book (only kept from crossing)
+    passive_at: Literal["touch", "value"] = "touch"
+    # finite capital: gross position value (shares x price, ticks x shares) it may hold; None: no cap
+    capital: PositiveInt | None = None
+    # loss stop: below -max_loss (ticks x shares, marked to the mid) it cancels, flattens with one
+    # marketable order and trades no more that day; None: no stop
+    max_loss: PositiveInt | None = None
+    reaction_delay_s: NonNegative = 0.0  # its view uses the fundamental as it was this long ago
+    # learning from order flow: an EWMA (weight flow_alpha per look) of the sign of the last
+    # trade against the quotes (+1 at or above the ask, -1 at or below the bid) moves its view
+    # by flow_ticks per unit: persistent selling lowers the valuation
+    flow_ticks: NonNegative = 0.0
+    flow_alpha: Annotated[float, Field(gt=0, le=1)] = 0.2
 
     def __post_init__(self) -> None:
         check_arrival(self.arrival, self.arrival_shape)
@@ -252,13 +267,18 @@ class ValueParams:
 class ValueTrader(BackgroundTrader):
     """Arrives at renewal times, looks at the fundamental and the book, trades toward value.
 
-    On arrival it forms a view = fundamental + its persistent bias + fresh noise and queries
-    the top of book. If the view is above the ask by more than ``threshold_ticks`` it buys
+    On arrival it forms a view = fundamental (``reaction_delay_s`` ago) + its persistent bias +
+    fresh noise + ``flow_ticks`` × its order-flow estimate, and queries the top of book. If the
+    view is above the ask by more than ``threshold_ticks`` it buys
     with an IOC limit at the ask (up to ``through_ticks`` through it, never above view -
     threshold), the size growing with the mispricing; symmetrically it sells. Otherwise, with
     probability ``passive_prob``, it posts a DAY limit order on the side of its view, one tick
     inside the touch but at least ``passive_edge_ticks`` from its view; such orders are
-    canceled after ``order_lifetime_s`` or as soon as a later view makes them wrong.
+    canceled after ``order_lifetime_s`` or as soon as a later view makes them wrong; with
+    ``passive_at="value"`` it rests at view ∓ ``passive_edge_ticks`` instead (a deep book of
+    valuations). ``capital`` caps the gross value held, ``max_loss`` stops it for the day
+    (``stopped``) after one flattening order. An IOC refused because trading is halted becomes a
+    DAY limit for the reopening auction at a price from its valuation (view ∓ threshold).
     """
 
     p: ValueParams
@@ -283,6 +303,9 @@ class ValueTrader(BackgroundTrader):
         self.bias = 0.0
         self.view = float(reference_price)
         self._ioc: dict[int, tuple[str, int, int]] = {}  # live IOC orders: id -> (side, qty, price)
+        self.flow = 0.0  # EWMA of the last trade's sign against the quotes, per look
+        self.stopped = False  # loss stop hit: no more trading today
+        self._delay_ns = int(params.reaction_delay_s * SECOND)
 
     def _take(self, side: str, qty: int, price: int) -> None:
         """An IOC at ``price``; if trading is halted it joins the reopening auction instead."""
@@ -291,9 +314,15 @@ class ValueTrader(BackgroundTrader):
     def on_rejected(self, msg: OrderRejected) -> None:
         super().on_rejected(msg)
         order = self._ioc.pop(msg.order_id, None)
-        if order is not None and msg.reason == "trading halted":
-            oid = self.submit(*order)  # a DAY limit at the same price, for the auction
-            self.wake_in(int(self.p.order_lifetime_s * SECOND), oid)
+        if order is not None and msg.reason == "trading halted" and not self.stopped:
+            # a DAY limit for the reopening auction, priced from its valuation now
+            side, qty, _ = order
+            view = self.valuation()
+            t = self.p.threshold_ticks
+            price = math.floor(view - t) if side == "B" else math.ceil(view + t)
+            if price > 0:
+                oid = self.submit(side, qty, price)
+                self.wake_in(int(self.p.order_lifetime_s * SECOND), oid)
 
     def on_canceled(self, msg: OrderCanceled) -> None:
         super().on_canceled(msg)
@@ -308,14 +337,58 @@ class ValueTrader(BackgroundTrader):
         self.bias = self.random.gauss(0.0, self.p.bias_sd_ticks) if self.p.bias_sd_ticks > 0 else 0.0
         super().on_start()
 
+    def valuation(self) -> float:
+        """Fundamental (as seen with its reaction delay) + bias + what order flow taught it."""
+        return self.fundamental.value_at(self.now - self._delay_ns) + self.bias + self.p.flow_ticks * self.flow
+
     def on_arrival(self) -> None:
+        if self.stopped:
+            return
         noise = self.p.noise_sd_ticks
-        self.view = self.fundamental.value_at(self.now) + self.bias + (self.random.gauss(0.0, noise) if noise else 0.0)
+        self.view = self.valuation() + (self.random.gauss(0.0, noise) if noise else 0.0)
         super().on_arrival()
+
+    def _learn(self, msg: BookSnapshot, bid: int | None, ask: int | None) -> None:
+        last = msg.last_price
+        if last is None:
+            return
+        sign = 1.0 if ask is not None and last >= ask else -1.0 if bid is not None and last <= bid else 0.0
+        old = self.flow
+        self.flow = old + self.p.flow_alpha * (sign - old)
+        self.view += self.p.flow_ticks * (self.flow - old)  # the view formed at arrival used the old estimate
+
+    def _loss_stop(self, bid: int | None, ask: int | None, last: int | None) -> bool:
+        """True (and it stops for the day) when the marked loss passes ``max_loss``."""
+        if bid is not None and ask is not None:
+            mark = (bid + ask) / 2.0
+        elif last is not None:
+            mark = float(last)
+        else:
+            return False
+        assert self.p.max_loss is not None
+        if self.cash + self.position * mark >= -self.p.max_loss:
+            return False
+        self.stopped = True
+        for oid in list(self.open_orders):
+            self.cancel_once(oid)
+        pos = self.position
+        if pos > 0 and bid is not None:
+            self.submit("S", pos, max(1, bid - self.p.through_ticks), tif="IOC")
+        elif pos < 0 and ask is not None:
+            self.submit("B", -pos, ask + self.p.through_ticks, tif="IOC")
+        return True
 
     @handles(BookSnapshot)
     def on_snapshot(self, msg: BookSnapshot, src: int) -> None:
+        if self.stopped:
+            return
         p = self.p
+        bid = msg.bids[0][0] if msg.bids else None
+        ask = msg.asks[0][0] if msg.asks else None
+        if p.flow_ticks:
+            self._learn(msg, bid, ask)
+        if p.max_loss is not None and self._loss_stop(bid, ask, msg.last_price):
+            return
         view = self.view
         edge = p.passive_edge_ticks
         open_buy = open_sell = 0
@@ -331,8 +404,10 @@ class ValueTrader(BackgroundTrader):
         lot = p.lot_size
         buy_room = (p.max_position - self.position - open_buy) // lot * lot
         sell_room = (p.max_position + self.position - open_sell) // lot * lot
-        bid = msg.bids[0][0] if msg.bids else None
-        ask = msg.asks[0][0] if msg.asks else None
+        if p.capital is not None:
+            px = max(1.0, view)
+            buy_room = min(buy_room, int((p.capital / px - self.position - open_buy) // lot * lot))
+            sell_room = min(sell_room, int((p.capital / px + self.position - open_sell) // lot * lot))
         threshold = p.threshold_ticks
         if ask is not None and view - ask > threshold:
             if buy_room > 0:
@@ -353,16 +428,17 @@ class ValueTrader(BackgroundTrader):
         else:
             mid = float(msg.last_price if msg.last_price is not None else self.reference_price)
         qty = p.base_lots * lot
+        at_touch = p.passive_at == "touch"
         if view >= mid and buy_room >= qty:
             price = math.floor(view - edge)
-            if bid is not None:
+            if bid is not None and at_touch:
                 price = min(price, bid + 1)
             if ask is not None:
                 price = min(price, ask - 1)
             side = "B"
         elif view < mid and sell_room >= qty:
             price = math.ceil(view + edge)
-            if ask is not None:
+            if ask is not None and at_touch:
                 price = max(price, ask - 1)
             if bid is not None:
                 price = max(price, bid + 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, with_config
 
@@ -24,13 +24,15 @@ from actors.messages import (
     SubscribeMarketData,
     TradePrinted,
 )
-from actors.trader import Trader
+from actors.trader import OpenOrder, Trader
 from sim.actor import Wakeup, handles
 from sim.clock import MS, SECOND
 
 REFRESH = "refresh"
 COOLDOWN = "cooldown"
 REQUOTE = "requote"
+GUARD = "guard"  # (GUARD, generation): a guard's cool-down is over, check whether to come back
+UNLOAD = "unload"  # retry an unload whose marketable order found nothing to trade with
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -38,6 +40,258 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Weight = Annotated[float, Field(gt=0, le=1)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Guards every maker runs: hard limits with unloading, toxic flow, stale data
+# ---------------------------------------------------------------------------------------------
+
+
+@with_config(ConfigDict(extra="forbid"))
+@dataclass(frozen=True, slots=True)
+class GuardParams:
+    """A maker's own risk guards (every one off by default).
+
+    * ``hard_inventory`` (shares): when ``|position|`` reaches it the maker *unloads* with
+      marketable IOC orders of at most ``unload_clip`` shares, ``unload_through_ticks`` through
+      the far touch, down to ``unload_to`` × ``hard_inventory``. This is what makes hot-potato
+      volume: makers passing inventory to each other at worse and worse prices.
+    * ``max_loss`` (ticks × shares; 500_000 = $5,000 at a $0.01 tick): when the marked-to-mid
+      P&L since the last (re)start falls below ``−max_loss`` it pulls its quotes, unloads to
+      flat, and stays out for ``loss_cooldown_s``; it then comes back with the P&L reference reset.
+    * toxic flow: over the last ``toxic_window_ms`` the aggressor-signed traded volume has an
+      order-flow imbalance ``|buy − sell| / (buy + sell)`` above ``toxic_imbalance`` (0: off) on
+      at least ``toxic_min_volume`` shares (a volume-bucket VPIN in spirit): pull every quote;
+      every ``guard_cooldown_s`` look again and come back once the imbalance over the window
+      has fallen to ``toxic_imbalance`` × ``toxic_resume`` or the volume below the minimum.
+    * stale data (``stale_ms`` > 0): a market-data message that arrives more than ``stale_ms``
+      after its exchange timestamp pulls the quotes; the first fresh one brings them back.
+    """
+
+    hard_inventory: PositiveInt | None = None
+    unload_to: Fraction = 0.5
+    unload_clip: PositiveInt = 500
+    unload_through_ticks: NonNegativeInt = 3
+    unload_retry_ms: PositiveFloat = 250.0
+    max_loss: PositiveInt | None = None
+    loss_cooldown_s: PositiveFloat = 300.0
+    toxic_imbalance: Fraction = 0.0
+    toxic_window_ms: PositiveFloat = 5000.0
+    toxic_min_volume: NonNegativeInt = 2000
+    toxic_resume: Fraction = 0.5
+    guard_cooldown_s: PositiveFloat = 5.0
+    stale_ms: NonNegativeFloat = 0.0
+    # a book wider than this (ticks) is no anchor (a thin book's mid can sit at a stub quote):
+    # the last trade, kept inside the touch, is used instead
+    anchor_max_spread_ticks: PositiveInt = 20
+
+
+class MakerGuard:
+    """Hard inventory and loss limits with unloading, toxic-flow and stale-data withdrawal.
+
+    Mixed into a :class:`Trader` whose ``p`` is a :class:`GuardParams`; the maker calls
+    ``_guard_trade`` / ``_guard_quote`` on market data, ``_guard_fill`` after its fills and
+    ``_guard_order_done`` when an order ends, and implements ``_pull_quotes`` and ``requote``.
+    Public state: ``guard_out`` (None, "toxic", "stale" or "loss"), counters
+    ``toxic_withdrawals``, ``stale_withdrawals``, ``loss_stops``, ``unload_orders``.
+    """
+
+    p: GuardParams
+    position: int
+    cash: int
+    open_orders: dict[int, OpenOrder]
+
+    def _guard_init(self) -> None:
+        p = self.p
+        self.guard_out: str | None = None
+        self._guard_gen = 0
+        self._flow: deque[tuple[int, int]] = deque()  # (time, signed aggressor qty)
+        self._flow_buy = 0
+        self._flow_sell = 0
+        self._flow_ns = int(p.toxic_window_ms * MS)
+        self._stale_ns = int(p.stale_ms * MS)
+        self.pub_bid: int | None = None
+        self.pub_ask: int | None = None
+        self.pub_bid_qty = 0
+        self.pub_ask_qty = 0
+        self.mark_price: int | None = None
+        self._loss_ref = 0
+        self._unload_id: int | None = None
+        self._unload_retry = False
+        self._unload_hit = False
+        self.unloading = False
+        self.toxic_withdrawals = 0
+        self.stale_withdrawals = 0
+        self.loss_stops = 0
+        self.unload_orders = 0
+        self.unloaded_qty = 0
+
+    # -- hooks the maker implements ---------------------------------------------------------------
+    def _pull_quotes(self) -> None:
+        raise NotImplementedError
+
+    def requote(self) -> None:
+        raise NotImplementedError
+
+    # -- state ----------------------------------------------------------------------------------
+    def pnl(self) -> int:
+        """Marked-to-market P&L, ticks × shares (mark: the last mid or trade seen)."""
+        mark = self.mark_price
+        return self.cash + (self.position * mark if mark is not None else 0)
+
+    def imbalance(self, now: int) -> tuple[float, int]:
+        """(|buy − sell| / (buy + sell), buy + sell) of the aggressor volume within the window."""
+        horizon = now - self._flow_ns
+        flow = self._flow
+        while flow and flow[0][0] <= horizon:
+            q = flow.popleft()[1]
+            if q > 0:
+                self._flow_buy -= q
+            else:
+                self._flow_sell += q
+        total = self._flow_buy + self._flow_sell
+        return (abs(self._flow_buy - self._flow_sell) / total if total else 0.0), total
+
+    def _go_out(self, reason: str, delay_ns: int) -> None:
+        self.guard_out = reason
+        self._guard_gen += 1
+        self._pull_quotes()
+        if delay_ns > 0:
+            self.wake_in(delay_ns, (GUARD, self._guard_gen))  # type: ignore[attr-defined]
+
+    def _come_back(self) -> None:
+        if self.guard_out == "loss":
+            self._loss_ref = self.pnl()
+        self.guard_out = None
+        self._guard_gen += 1
+        self.requote()
+
+    # -- market data ----------------------------------------------------------------------------
+    def _guard_trade(self, price: int, qty: int, aggressor: str, time_ns: int) -> bool:
+        """Track the flow; True when the maker is (now) out."""
+        p = self.p
+        if self.pub_bid is None or self.pub_ask is None:
+            self.mark_price = price
+        if p.toxic_imbalance > 0:
+            signed = qty if aggressor == "B" else -qty
+            self._flow.append((time_ns, signed))
+            if signed > 0:
+                self._flow_buy += signed
+            else:
+                self._flow_sell -= signed
+            if self.guard_out is None:
+                now: int = self.now  # type: ignore[attr-defined]
+                imb, total = self.imbalance(now)
+                if imb > p.toxic_imbalance and total >= p.toxic_min_volume:
+                    self.toxic_withdrawals += 1
+                    self._go_out("toxic", int(p.guard_cooldown_s * SECOND))
+        if self._stale_ns and self._stale_check(time_ns):
+            return True
+        return self.guard_out is not None
+
+    def _guard_quote(self, msg: QuoteUpdated) -> bool:
+        """Keep the published top of book; True when the maker is (now) out."""
+        self.pub_bid, self.pub_ask = msg.bid, msg.ask
+        self.pub_bid_qty, self.pub_ask_qty = msg.bid_qty, msg.ask_qty
+        if msg.bid is not None and msg.ask is not None:
+            self.mark_price = (msg.bid + msg.ask) // 2
+            if self.p.max_loss is not None and self.position:
+                self._check_loss()
+        if self._stale_ns and self._stale_check(msg.time_ns):
+            return True
+        return self.guard_out is not None
+
+    def _stale_check(self, time_ns: int) -> bool:
+        lag = self.now - time_ns  # type: ignore[attr-defined]
+        if lag > self._stale_ns:
+            if self.guard_out is None:
+                self.stale_withdrawals += 1
+                self._go_out("stale", 0)
+            return True
+        if self.guard_out == "stale":
+            self._come_back()
+        return False
+
+    def _guard_wake(self, gen: int) -> None:
+        if gen != self._guard_gen:
+            return
+        reason = self.guard_out
+        if reason == "toxic":
+            p = self.p
+            imb, total = self.imbalance(self.now)  # type: ignore[attr-defined]
+            if imb > p.toxic_imbalance * p.toxic_resume and total >= p.toxic_min_volume:
+                self.wake_in(int(p.guard_cooldown_s * SECOND), (GUARD, gen))  # type: ignore[attr-defined]
+                return
+            self._come_back()
+        elif reason == "loss":
+            self._come_back()
+
+    # -- limits ---------------------------------------------------------------------------------
+    def _guard_fill(self, order_id: int, qty: int) -> None:
+        if order_id == self._unload_id:
+            self.unloaded_qty += qty
+            self._unload_hit = True
+        p = self.p
+        if p.max_loss is not None:
+            self._check_loss()
+        hard = p.hard_inventory
+        if hard is not None and abs(self.position) >= hard:
+            self.unloading = True
+        if self.unloading:
+            self._unload()
+
+    def _check_loss(self) -> None:
+        p = self.p
+        assert p.max_loss is not None
+        if self.guard_out != "loss" and self.pnl() - self._loss_ref < -p.max_loss:
+            self.loss_stops += 1
+            self._go_out("loss", int(p.loss_cooldown_s * SECOND))
+            self.unloading = True
+            self._unload()
+
+    def _guard_order_done(self, order_id: int) -> None:
+        """An order of ours ended (filled, canceled or rejected)."""
+        if order_id != self._unload_id:
+            return
+        self._unload_id = None
+        if self._unload_hit:
+            self._unload()
+        elif self.unloading and not self._unload_retry:
+            self._unload_retry = True
+            self.wake_in(int(self.p.unload_retry_ms * MS), UNLOAD)  # type: ignore[attr-defined]
+
+    def _unload(self) -> None:
+        """Send the next marketable order toward the unload target, one at a time."""
+        if self._unload_id is not None:
+            return
+        p = self.p
+        pos = self.position
+        hard = p.hard_inventory
+        target = 0 if self.guard_out == "loss" or hard is None else int(hard * p.unload_to)
+        excess = abs(pos) - target
+        if excess <= 0:
+            self.unloading = False
+            return
+        sell = pos > 0
+        far = self.pub_bid if sell else self.pub_ask
+        anchor = far if far is not None else self.mark_price
+        qty = min(p.unload_clip, excess)
+        if anchor is None:
+            price = None
+        else:
+            price = max(1, anchor - p.unload_through_ticks) if sell else anchor + p.unload_through_ticks
+        self.unload_orders += 1
+        self._unload_hit = False
+        # its own quotes in the way are canceled, not traded with
+        self._unload_id = self.submit(  # type: ignore[attr-defined]
+            "S" if sell else "B", qty, price, tif="IOC", stp="cancel_resting"
+        )
+
+    def _unload_wake(self) -> None:
+        self._unload_retry = False
+        if self.unloading:
+            self._unload()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -47,7 +301,7 @@ Weight = Annotated[float, Field(gt=0, le=1)]
 
 @with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True, slots=True)
-class LadderParams:
+class LadderParams(GuardParams):
     levels: PositiveInt = 5
     half_spread_ticks: PositiveInt = 2  # distance of the first level from the centre
     spacing_ticks: PositiveInt = 1  # distance between levels
@@ -55,6 +309,15 @@ class LadderParams:
     refresh_ms: PositiveFloat = 1000.0
     skew_ticks_per_lot: NonNegativeFloat = 0.05  # centre shift per 100 shares held
     max_inventory: PositiveInt = 20_000  # stop quoting the side that adds to inventory beyond this
+    # the centre: "last" (the last trade, the original ladder), "mid" (of the published top of
+    # book, in half ticks) or "micro" (its microprice); a one-sided or too wide book falls back
+    # to the last trade kept inside the visible side. Measured on the baseline: a ladder that
+    # is most of the touch and anchors on the book it makes is self-referential ("micro" chases
+    # its own queue, ~50 requotes/s; "mid" gives 1-min return sd 40-100 bp on seeds 1-4), so
+    # the baseline's ladder keeps "last"; the A-S maker quotes around the others' mid.
+    anchor: Literal["micro", "mid", "last"] = "last"
+    min_requote_ms: NonNegativeFloat = 10.0  # at most one market-data requote per this
+    requote_ticks: PositiveInt = 1  # market data moves the ladder only when its centre moves this far
     # volatility withdrawal: when the range (max - min) of trade prices seen within the last
     # ``vol_window_ms`` exceeds ``withdraw_vol_ticks``, pull every quote for ``cooldown_s``; at
     # the end of the cool-down return if the range has dropped to the threshold, else stay out
@@ -82,14 +345,21 @@ class ScenarioQuoteControl:
         self.resume()
 
 
-class LadderMaker(ScenarioQuoteControl, Trader):
-    """Quotes ``levels`` prices each side around the last trade, skewed against inventory.
+class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
+    """Quotes ``levels`` prices each side around a centre, skewed against inventory.
 
-    Public state: ``quoting`` (False while withdrawn) and ``withdrawals`` (how many times it
-    pulled its quotes because of volatility).
+    The centre (in half ticks) is the microprice, the mid or the last trade (``anchor``), moved
+    by ``−skew_ticks_per_lot`` per 100 shares held; level ``l`` is ``floor(c − h − l·s)`` on the
+    bid and ``ceil(c + h + l·s)`` on the ask. A requote keeps every order already at a wanted
+    price (its queue priority), moves the others there by ``ReplaceOrder`` and only then sends or
+    cancels. Guards: :class:`GuardParams` (hard limits, unloading, toxic flow, stale data).
+
+    Public state: ``quoting`` (False while withdrawn by command or volatility), ``withdrawals``
+    (volatility withdrawals), ``guard_out`` and the guard counters.
     """
 
     placement_role: ClassVar[str] = "solo"
+    p: LadderParams
 
     def __init__(
         self,
@@ -103,10 +373,11 @@ class LadderMaker(ScenarioQuoteControl, Trader):
     ) -> None:
         super().__init__(name, symbol, location=location)
         self.p = params
-        self.centre = reference_price
+        self.centre = reference_price  # last trade
+        self.centre2 = 2 * reference_price  # the anchor, half ticks
         self.open_ns = open_ns
         self.close_ns = close_ns
-        self.slots: dict[tuple[str, int], int] = {}  # (side, level) -> order id
+        self.slots: dict[tuple[str, int], int] = {}  # (side, price) -> order id
         self.quoting = True
         self.withdrawals = 0
         # rolling max / min of trade prices over the window: monotonic deques of (time, price)
@@ -116,40 +387,91 @@ class LadderMaker(ScenarioQuoteControl, Trader):
         self._lo: deque[tuple[int, int]] = deque()
         self._vol_out = False  # withdrawn because of volatility (a cool-down timer is pending)
         self._cooldown_gen = 0  # stale cool-down timers carry an older generation
+        self._min_requote_ns = int(params.min_requote_ms * MS)
+        self._last_requote = -(1 << 62)
+        self._requote_pending = False
+        self._quoted2 = self.centre2  # the centre of the ladder as last quoted
+        self._guard_init()
 
     def on_start(self) -> None:
         super().on_start()
-        self.send(self.exchange, SubscribeMarketData(self.symbol, trades=True, quotes=False))
+        quotes = self.p.anchor != "last" or self.p.stale_ms > 0 or self.p.max_loss is not None
+        self.send(self.exchange, SubscribeMarketData(self.symbol, trades=True, quotes=quotes))
         self.wake_at(max(self.now, self.open_ns), REFRESH)
 
-    def quote_centre(self) -> int:
+    def quote_centre2(self) -> int:
+        """The skewed centre, in half ticks."""
         skew = self.position / 100 * self.p.skew_ticks_per_lot
-        return self.centre - round(skew)
+        return self.centre2 - round(2 * skew)
+
+    def quote_centre(self) -> int:
+        return self.quote_centre2() // 2
+
+    def _anchor(self) -> None:
+        """Recompute ``centre2`` from the published top of book (or the last trade)."""
+        anchor = self.p.anchor
+        last2 = 2 * self.centre
+        if anchor == "last":
+            self.centre2 = last2
+            return
+        bid, ask = self.pub_bid, self.pub_ask
+        if bid is not None and ask is not None and ask - bid <= self.p.anchor_max_spread_ticks:
+            if anchor == "micro":
+                bq, aq = self.pub_bid_qty, self.pub_ask_qty
+                self.centre2 = (2 * (bid * aq + ask * bq) + (bq + aq) // 2) // (bq + aq) if bq + aq else bid + ask
+            else:
+                self.centre2 = bid + ask
+            return
+        c2 = last2
+        if ask is not None and c2 > 2 * ask - 1:
+            c2 = 2 * ask - 1
+        if bid is not None and c2 < 2 * bid + 1:
+            c2 = 2 * bid + 1
+        self.centre2 = c2
 
     def requote(self) -> None:
-        if not self.quoting or not (self.open_ns <= self.now < self.close_ns):
+        if not self.quoting or self.guard_out is not None or not (self.open_ns <= self.now < self.close_ns):
             return
+        self._last_requote = self.now
         p = self.p
-        centre = self.quote_centre()
+        self._quoted2 = self.centre2
+        c2 = self.quote_centre2()
+        h2, s2 = 2 * p.half_spread_ticks, 2 * p.spacing_ticks
         open_orders = self.open_orders
-        for side, sign in (("B", -1), ("S", 1)):
-            blocked = (side == "B" and self.position >= p.max_inventory) or (
-                side == "S" and self.position <= -p.max_inventory
+        slots = self.slots
+        for side in ("B", "S"):
+            pos = self.position
+            adds = pos > 0 if side == "B" else pos < 0  # a fill on this side adds to the inventory
+            blocked = (
+                (adds and self.unloading)
+                or (side == "B" and pos >= p.max_inventory)
+                or (side == "S" and pos <= -p.max_inventory)
             )
-            for level in range(p.levels):
-                price = centre + sign * (p.half_spread_ticks + level * p.spacing_ticks)
-                key = (side, level)
-                oid = self.slots.get(key)
-                order = open_orders.get(oid) if oid is not None else None
-                if blocked or price <= 0:
-                    if order is not None:
-                        self.cancel(order.order_id)
-                        del self.slots[key]
+            if side == "B":
+                wanted = [] if blocked else [x for x in ((c2 - h2 - i * s2) // 2 for i in range(p.levels)) if x > 0]
+            else:
+                wanted = [] if blocked else [-((-(c2 + h2 + i * s2)) // 2) for i in range(p.levels)]
+            keep = set(wanted)
+            spare: list[int] = []  # our orders on this side at prices no longer wanted
+            for (sd, price), oid in list(slots.items()):
+                if sd != side:
                     continue
-                if order is None:
-                    self.slots[key] = self.submit(side, p.size, price, post_only=True)
-                elif order.price != price or order.leaves_qty != p.size:
-                    self.replace(order.order_id, qty=p.size, price=price)
+                if oid not in open_orders:
+                    del slots[(sd, price)]
+                elif price not in keep:
+                    del slots[(sd, price)]
+                    spare.append(oid)
+            for price in wanted:
+                if (side, price) in slots:
+                    continue
+                if spare:
+                    oid = spare.pop()
+                    self.replace(oid, qty=p.size, price=price)
+                    slots[(side, price)] = oid
+                else:
+                    slots[(side, price)] = self.submit(side, p.size, price, post_only=True)
+            for oid in spare:
+                self.cancel(oid)
 
     def withdraw(self) -> None:
         """Pull every quote and stay out until :meth:`resume` (cancels a volatility cool-down)."""
@@ -166,7 +488,12 @@ class LadderMaker(ScenarioQuoteControl, Trader):
 
     def _pull(self) -> None:
         self.quoting = False
-        self.cancel_all()
+        self._pull_quotes()
+
+    def _pull_quotes(self) -> None:
+        for oid in self.slots.values():
+            if oid in self.open_orders:
+                self.cancel(oid)
         self.slots.clear()
 
     # -- volatility -------------------------------------------------------------------------------
@@ -193,10 +520,25 @@ class LadderMaker(ScenarioQuoteControl, Trader):
     def _cooldown(self) -> None:
         self.wake_in(self._cooldown_ns, (COOLDOWN, self._cooldown_gen))
 
+    def _market_data(self) -> None:
+        """Recentre; requote now or at most once per ``min_requote_ms``."""
+        self._anchor()
+        if abs(self.centre2 - self._quoted2) < 2 * self.p.requote_ticks or not self.quoting:
+            return
+        due = self._last_requote + self._min_requote_ns
+        if self.now >= due:
+            self.requote()
+        elif not self._requote_pending:
+            self._requote_pending = True
+            self.wake_at(due, REQUOTE)
+
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
         tag = msg.tag
         if tag.__class__ is tuple:
+            if tag[0] == GUARD:
+                self._guard_wake(tag[1])
+                return
             if tag[1] != self._cooldown_gen or not self._vol_out:
                 return
             if self.vol_range() > self.p.withdraw_vol_ticks:
@@ -206,6 +548,13 @@ class LadderMaker(ScenarioQuoteControl, Trader):
                 self.quoting = True
                 self.requote()
             return
+        if tag == UNLOAD:
+            self._unload_wake()
+            return
+        if tag == REQUOTE:
+            self._requote_pending = False
+            self.requote()
+            return
         self.requote()
         nxt = self.now + int(self.p.refresh_ms * MS)
         if nxt < self.close_ns:
@@ -214,6 +563,7 @@ class LadderMaker(ScenarioQuoteControl, Trader):
     @handles(TradePrinted)
     def on_trade(self, msg: TradePrinted, src: int) -> None:
         price = msg.price
+        out = self._guard_trade(price, msg.qty, msg.aggressor_side, msg.time_ns)
         threshold = self.p.withdraw_vol_ticks
         if threshold:
             self._track(price)
@@ -225,11 +575,27 @@ class LadderMaker(ScenarioQuoteControl, Trader):
                 self._cooldown()
         if price != self.centre:
             self.centre = price
-            self.requote()
+            if not out and self.p.anchor == "last":
+                self._market_data()
+
+    @handles(QuoteUpdated)
+    def on_quote(self, msg: QuoteUpdated, src: int) -> None:
+        if not self._guard_quote(msg):
+            self._market_data()
 
     def on_filled(self, msg: OrderFilled, side: str) -> None:
+        self._guard_fill(msg.order_id, msg.qty)
         if msg.leaves_qty == 0:
+            self._guard_order_done(msg.order_id)
             self.requote()
+        elif self.position >= self.p.max_inventory or self.position <= -self.p.max_inventory:
+            self.requote()
+
+    def on_canceled(self, msg: OrderCanceled) -> None:
+        self._guard_order_done(msg.order_id)
+
+    def on_rejected(self, msg: OrderRejected) -> None:
+        self._guard_order_done(msg.order_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,18 +605,21 @@ class LadderMaker(ScenarioQuoteControl, Trader):
 
 @with_config(ConfigDict(extra="forbid"))
 @dataclass(frozen=True, slots=True)
-class ASParams:
+class ASParams(GuardParams):
     """Avellaneda–Stoikov parameters. Prices in ticks, inventory in lots, σ in ticks/√s.
 
     The formula only uses σ²·(T−t): the variance of the mid, in ticks², until the horizon. So
     ``gamma`` is in 1/(ticks·lots): ``gamma * sigma**2 * seconds_left`` is the reservation-price
     shift per lot held. Pick it for the horizon: with the default whole-session horizon of
     6.5 h and σ = 0.5 ticks/√s, σ²(T−t) ≈ 5850 ticks² at the open, and γ = 1e-4 skews the
-    quotes by ≈ 0.6 tick per lot, fading to zero at the close.
+    quotes by ≈ 0.6 tick per lot, fading to zero at the close. With ``horizon_s`` set and
+    ``rolling_horizon`` the horizon rolls: it is always ``horizon_s`` ahead (τ = 1), so the
+    inventory aversion never vanishes at the close.
     """
 
     gamma: PositiveFloat = 1e-4  # risk aversion, 1/(ticks·lots)
-    horizon_s: PositiveFloat | None = None  # T: None = the session close; else a rolling horizon
+    horizon_s: PositiveFloat | None = None  # T: None = the session close; else a horizon this long
+    rolling_horizon: bool = True  # with horizon_s: always horizon_s ahead (τ = 1), not min(left, T)
     # σ: EWMA of squared changes of the mid (ticks²) sampled every ``sample_ms``, in ticks/√s
     sigma_prior: NonNegativeFloat = 0.5  # starting estimate, ticks/√s
     sigma_floor: PositiveFloat = 0.05  # lower bound, ticks/√s
@@ -261,18 +630,25 @@ class ASParams:
     k_floor: PositiveFloat = 0.2  # lower bound (caps the spread term 2/k at 10 ticks)
     k_cap: PositiveFloat = 20.0  # upper bound
     k_alpha: Weight = 0.05  # EWMA weight of one trade
+    # "fills": fit log λ(δ) = log A − kδ to its own fill rates by quote depth δ (fills / time
+    # quoted at that depth, counts halving every k_half_life_s); "trades": 1 / EWMA(trade distance)
+    k_method: Literal["fills", "trades"] = "fills"
+    k_depth_buckets: PositiveInt = 12  # depths 0 .. buckets-1 ticks (deeper counts in the last)
+    k_half_life_s: PositiveFloat = 1800.0
+    k_min_fills: PositiveInt = 8  # fills (in at least two depths) before the fit replaces k_prior
     size: PositiveInt = 100  # shares per quote
     lot_size: PositiveInt = 100  # shares per lot: q = position / lot_size
     max_inventory: PositiveInt = 2000  # shares; a side is not quoted if a fill would exceed it
     refresh_ms: PositiveFloat = 1000.0  # timer requote period
     min_requote_ns: NonNegativeInt = 10_000_000  # at most one market-data requote per this
+    requote_ticks: PositiveInt = 1  # a resting quote is moved only when its price is off by this much
     # guards a real desk puts on a model quote: the inventory skew (|r − s|) and the half spread
     # are capped, so a σ estimate blown up by a crash cannot send quotes to absurd prices
     max_skew_ticks: PositiveFloat = 50.0
     max_half_spread_ticks: PositiveFloat = 50.0
 
 
-class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
+class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
     """Avellaneda–Stoikov (2008) market maker: one post-only bid and ask, skewed against inventory.
 
     * ``s`` (mid, ticks): mid of the top of book *without its own quotes* (its order alone at the
@@ -285,10 +661,19 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
     * σ: the mid is sampled on a fixed grid of ``sample_ms`` from the open (lazily, when a
       message arrives: grid points passed in silence count as zero changes); an EWMA of the
       squared changes, in ticks², divided by the sample length gives σ² in ticks²/s.
-    * k: each printed trade is at distance ``δ = |price − s|`` ticks from the mid it met;
-      under λ(δ) = A·exp(−kδ) the distances are exponential with mean 1/k, so k = 1 / EWMA(δ),
-      starting from ``1/k_prior``, each δ clipped at 5× the current mean (robust to sweeps) and
-      k clamped to ``[k_floor, k_cap]``.
+    * k (``k_method="fills"``, the default): the order-arrival decay of λ(δ) = A·exp(−kδ) fitted
+      to its *own* fill rates by quote depth: every quote is booked at its depth δ (ticks from
+      the mid when placed, ``0 .. k_depth_buckets − 1``), the time it rests there and the fills
+      it gets; every refresh the counts decay (half-life ``k_half_life_s``) and a weighted
+      least-squares line through ``log(fills_δ / time_δ)`` gives ``−k`` (clamped to
+      ``[k_floor, k_cap]``); until ``k_min_fills`` fills at two depths or more, ``k_prior``.
+      Not from the prevailing spread, which would be circular for a maker that sets it.
+      ``k_method="trades"``: each printed trade is at distance ``δ = |price − s|`` ticks from
+      the mid it met, exponential with mean 1/k, so k = 1 / EWMA(δ) (δ clipped at 5× the mean).
+    * τ: with ``horizon_s`` and ``rolling_horizon`` the horizon is always ``horizon_s`` ahead
+      (τ = 1): the inventory skew does not fade at the close.
+    * guards (:class:`GuardParams`): hard inventory and loss limits with unloading by
+      marketable orders, withdrawal on toxic flow or stale data and the rule to come back.
     * Requotes on market data (at most once per ``min_requote_ns``; a later one is scheduled),
       on every fill, and every ``refresh_ms``; an existing quote is moved by ``ReplaceOrder``.
       Quotes never cross the visible book (post-only). A side whose fill would take
@@ -296,6 +681,7 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
     """
 
     placement_role: ClassVar[str] = "solo"
+    p: ASParams
 
     def __init__(
         self,
@@ -337,6 +723,14 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
         self._last_requote = -(1 << 62)
         self._requote_pending = False
         self.requotes = 0
+        # k fit: per depth bucket, fills and seconds quoted (decaying); the side's current booking
+        nb = p.k_depth_buckets
+        self._kf_fills = [0.0] * nb
+        self._kf_time = [0.0] * nb
+        self._kf_open: dict[str, tuple[int, int]] = {}  # side -> (depth, since ns)
+        self._kf_last = open_ns
+        self._k_fit: float | None = None
+        self._guard_init()
 
     def on_start(self) -> None:
         super().on_start()
@@ -389,7 +783,71 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
     def k(self) -> float:
         """Order-arrival decay estimate, 1/ticks (clamped)."""
         p = self.p
-        return min(p.k_cap, max(p.k_floor, 1.0 / self._dist if self._dist > 0 else p.k_cap))
+        if p.k_method == "fills":
+            k = self._k_fit if self._k_fit is not None else p.k_prior
+        else:
+            k = 1.0 / self._dist if self._dist > 0 else p.k_cap
+        return min(p.k_cap, max(p.k_floor, k))
+
+    # -- k from fill rates by depth -------------------------------------------------------------
+    def _kf_book(self, side: str, price: int | None) -> None:
+        """Close the side's current depth booking; open one at ``price`` (None: not quoted)."""
+        now = self.now
+        booked = self._kf_open.pop(side, None)
+        if booked is not None:
+            self._kf_time[booked[0]] += (now - booked[1]) / SECOND
+        if price is not None:
+            d2 = self.mid2 - 2 * price if side == "B" else 2 * price - self.mid2
+            depth = min(len(self._kf_time) - 1, max(0, (d2 + 1) // 2))
+            self._kf_open[side] = (depth, now)
+
+    def _kf_fill(self, side: str) -> None:
+        booked = self._kf_open.get(side)
+        if booked is not None:
+            self._kf_fills[booked[0]] += 1.0
+
+    def fill_rates(self) -> list[tuple[int, float, float]]:
+        """(depth, fills, seconds quoted) per depth bucket with time booked (open bookings included)."""
+        time = list(self._kf_time)
+        for depth, since in self._kf_open.values():
+            time[depth] += (self.now - since) / SECOND
+        return [(d, f, t) for d, (f, t) in enumerate(zip(self._kf_fills, time, strict=True)) if t > 0]
+
+    def fit_k(self) -> float | None:
+        """−slope of a weighted least-squares line through log(fill rate) by depth, or None."""
+        pts = [(d, f, t) for d, f, t in self.fill_rates() if t >= 1.0]
+        if sum(f for _, f, _ in pts) < self.p.k_min_fills or sum(1 for _, f, _ in pts if f >= 1.0) < 2:
+            return None
+        sw = sx = sy = 0.0
+        for d, f, t in pts:
+            w = f + 0.5
+            y = math.log((f + 0.5) / t)
+            sw += w
+            sx += w * d
+            sy += w * y
+        mx, my = sx / sw, sy / sw
+        sxx = sxy = 0.0
+        for d, f, t in pts:
+            w = f + 0.5
+            sxx += w * (d - mx) * (d - mx)
+            sxy += w * (d - mx) * (math.log((f + 0.5) / t) - my)
+        if sxx <= 0:
+            return None
+        return -sxy / sxx
+
+    def _kf_refit(self) -> None:
+        now = self.now
+        decay = 0.5 ** ((now - self._kf_last) / SECOND / self.p.k_half_life_s)
+        self._kf_last = now
+        for side in list(self._kf_open):  # fold the open bookings in before decaying
+            depth, since = self._kf_open[side]
+            self._kf_time[depth] += (now - since) / SECOND
+            self._kf_open[side] = (depth, now)
+        self._kf_fills = [f * decay for f in self._kf_fills]
+        self._kf_time = [t * decay for t in self._kf_time]
+        k = self.fit_k()
+        if k is not None:
+            self._k_fit = k
 
     @property
     def tau(self) -> float:
@@ -397,6 +855,8 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
         left = self.close_ns - self.now
         if left <= 0:
             return 0.0
+        if self.p.rolling_horizon and self.p.horizon_s is not None:
+            return 1.0
         return min(left, self.horizon_ns) / self.horizon_ns
 
     @property
@@ -420,7 +880,7 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
 
     def _update_mid(self) -> None:
         bid, ask = self.ext_bid, self.ext_ask
-        if bid is not None and ask is not None:
+        if bid is not None and ask is not None and ask - bid <= self.p.anchor_max_spread_ticks:
             self.mid2 = bid + ask
             return
         m2 = 2 * (self.last_trade if self.last_trade is not None else self.reference_price)
@@ -437,7 +897,7 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
     # -- quoting --------------------------------------------------------------------------------
     def requote(self) -> None:
         now = self.now
-        if not self.quoting or not (self.open_ns <= now < self.close_ns):
+        if not self.quoting or self.guard_out is not None or not (self.open_ns <= now < self.close_ns):
             return
         self._last_requote = now
         self.requotes += 1
@@ -449,6 +909,8 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
         if self.ext_bid is not None and ask <= self.ext_bid:
             ask = self.ext_bid + 1
         bid_ok, ask_ok = self.sides_allowed(position)
+        if self.unloading:  # quote only the side that reduces the inventory
+            bid_ok, ask_ok = bid_ok and position < 0, ask_ok and position > 0
         new_bid = bid if bid_ok and bid > 0 else None
         new_ask = ask if ask_ok else None
         # move the side that would otherwise cross our own other quote first (post-only)
@@ -473,9 +935,15 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
         if order is None:
             self._set_id(side, self.submit(side, size, price, post_only=True))
             self._sent[side] = (price, size)
-        elif self._sent.get(side) != (price, size) or order.leaves_qty != size:
+            self._kf_book(side, price)
+        elif (
+            (sent := self._sent.get(side)) is None
+            or abs(sent[0] - price) >= self.p.requote_ticks
+            or (order.leaves_qty != size and sent[0] != price)
+        ):
             self.replace(order.order_id, qty=size, price=price)
             self._sent[side] = (price, size)
+            self._kf_book(side, price)
 
     def _set_id(self, side: str, oid: int | None) -> None:
         if side == "B":
@@ -484,6 +952,7 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
             self.ask_id = oid
         if oid is None:
             self._sent.pop(side, None)
+            self._kf_book(side, None)
 
     def _forget(self, oid: int) -> None:
         if oid == self.bid_id:
@@ -505,8 +974,14 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
         """Pull both quotes and stop quoting until :meth:`resume`."""
         self.quoting = False
         self.cancel_all()
-        self.bid_id = self.ask_id = None
-        self._sent.clear()
+        self._set_id("B", None)
+        self._set_id("S", None)
+
+    def _pull_quotes(self) -> None:
+        for side, oid in (("B", self.bid_id), ("S", self.ask_id)):
+            if oid is not None and oid in self.open_orders:
+                self.cancel(oid)
+            self._set_id(side, None)
 
     def resume(self) -> None:
         """Start quoting again now."""
@@ -517,10 +992,19 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
         self._advance_grid()
-        if msg.tag == REQUOTE:
+        tag = msg.tag
+        if tag.__class__ is tuple:
+            self._guard_wake(tag[1])
+            return
+        if tag == UNLOAD:
+            self._unload_wake()
+            return
+        if tag == REQUOTE:
             self._requote_pending = False
             self.requote()
             return
+        if self.p.k_method == "fills":
+            self._kf_refit()
         self.requote()
         nxt = self.now + int(self.p.refresh_ms * MS)
         if nxt < self.close_ns:
@@ -529,6 +1013,7 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
     @handles(QuoteUpdated)
     def on_quote(self, msg: QuoteUpdated, src: int) -> None:
         self._advance_grid()
+        out = self._guard_quote(msg)
         bid, ask = msg.bid, msg.ask
         if bid is not None and self._own_alone(self.bid_id, bid, msg.bid_qty):
             bid = None
@@ -536,31 +1021,45 @@ class AvellanedaStoikovMaker(ScenarioQuoteControl, Trader):
             ask = None
         self.ext_bid, self.ext_ask = bid, ask
         self._update_mid()
-        self._market_data()
+        if not out:
+            self._market_data()
 
     @handles(TradePrinted)
     def on_trade(self, msg: TradePrinted, src: int) -> None:
         self._advance_grid()
-        d = abs(2 * msg.price - self.mid2) / 2
-        cap = 5.0 * self._dist
-        if d > cap:
-            d = cap
-        self._dist += self.p.k_alpha * (d - self._dist)
+        out = self._guard_trade(msg.price, msg.qty, msg.aggressor_side, msg.time_ns)
+        if self.p.k_method == "trades":
+            d = abs(2 * msg.price - self.mid2) / 2
+            cap = 5.0 * self._dist
+            if d > cap:
+                d = cap
+            self._dist += self.p.k_alpha * (d - self._dist)
         self.trades_seen += 1
         self.last_trade = msg.price
         self._update_mid()
-        self._market_data()
+        if not out:
+            self._market_data()
 
     def on_filled(self, msg: OrderFilled, side: str) -> None:
+        oid = msg.order_id
+        if oid == self.bid_id:
+            self._kf_fill("B")
+        elif oid == self.ask_id:
+            self._kf_fill("S")
         if msg.leaves_qty == 0:
-            self._forget(msg.order_id)
+            self._forget(oid)
+        self._guard_fill(oid, msg.qty)
+        if msg.leaves_qty == 0:
+            self._guard_order_done(oid)
         self.requote()
 
     def on_canceled(self, msg: OrderCanceled) -> None:
         self._forget(msg.order_id)
+        self._guard_order_done(msg.order_id)
 
     def on_rejected(self, msg: OrderRejected) -> None:
         self._forget(msg.order_id)  # retried at the next requote
+        self._guard_order_done(msg.order_id)
 
     def on_cancel_rejected(self, msg: CancelRejected) -> None:
         # a refused replace leaves the order as it was: ask again at the next requote

@@ -287,12 +287,14 @@ class AttachChild:
 
 @dataclass(frozen=True, slots=True)
 class KillSwitch:
-    """Scenario -> risk officer: pull (``on=True``) or release (``on=False``) the kill switch of
-    ``account`` ("" = every account). Releasing is the only way to re-enable an account."""
+    """Scenario -> risk officer, and risk officer -> FIX gateway: pull (``on=True``) or release
+    (``on=False``) the kill switch of ``account`` (a session; "" = every account). Releasing is
+    the only way to re-enable an account. ``time_ns``: when the officer decided (its trigger)."""
 
     account: str
     on: bool
     reason: str = "command"
+    time_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,11 +309,16 @@ class MassCancelAccount:
 @dataclass(frozen=True, slots=True)
 class KillSwitchActivated:
     """Risk officer -> desk: new orders of ``account`` are blocked and its open orders are being
-    canceled; ``time_ns`` is when the kill switch was triggered."""
+    canceled; ``time_ns`` is when the kill switch was triggered. FIX gateway -> risk officer, the
+    answer to a kill (``confirmed_ns`` set): ``canceled`` orders were canceled at the exchange (its
+    answers) and the ``blocked`` sessions refuse new orders, as of ``confirmed_ns``."""
 
     account: str
     reason: str
     time_ns: int
+    canceled: int = 0
+    blocked: tuple[str, ...] = ()
+    confirmed_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -105,6 +105,8 @@ class Trader(Actor):
         order = self.open_orders.get(msg.order_id)
         if order is not None:
             order.price, order.leaves_qty = msg.price, msg.qty
+            if msg.qty == 0:  # the replace ended the order (new total at or below what had filled)
+                del self.open_orders[msg.order_id]
         self.on_replaced(msg)
 
     @handles(CancelRejected)

@@ -16,6 +16,14 @@ limit orders that never cross (one ExecutionReport each, New; they rest until th
 the end cancels them, the server's default cancel-on-disconnect); ``ioc`` sends the same as IOC
 (New then Canceled; the book stays empty).
 
+``--cpu``: the server's CPU per round trip, independent of the wall clock and of other load
+on the machine: the same server (``WireServer`` on the ``--scenario``, its TCP acceptor on
+loopback) driven turn by turn in this process by a raw-socket client that writes pre-built
+NewOrderSingle frames ``--window`` at a time and reads the ExecutionReports; process CPU time
+per round trip (the raw client's share is small), against a reference done with quickfix
+alone (parse + validate the NewOrderSingle, build and serialise an ExecutionReport with
+setField per tag: the least a quickfix-based server does per order).
+
 Then, in this process: the codec (fix/codec.py) building + encoding a NewOrderSingle, decoding
 + validating one (FIX44.xml), reading it into a desksim NewOrder, and building an
 ExecutionReport, each against a reference done with quickfix alone (Message + setField +
@@ -26,6 +34,7 @@ p99 < 2 ms. The server and this client share the machine's cores.
     python benchmarks/bench_fix.py --orders 20000 --window 64 --sequential-orders 2000
     python benchmarks/bench_fix.py --window 1 --orders 5000 --sequential-orders 0
     python benchmarks/bench_fix.py --codec-only
+    python benchmarks/bench_fix.py --cpu
 """
 
 from __future__ import annotations
@@ -266,6 +275,99 @@ def bench_tcp(args: argparse.Namespace) -> None:
 
 
 # =============================================================================================
+# server CPU per round trip, in process
+# =============================================================================================
+def _frame(mtype: str, seq: int, sender: str, fields: list[tuple[int, str]]) -> bytes:
+    m = fix.Message()
+    h = m.getHeader()
+    for tag, value in ((8, "FIX.4.4"), (35, mtype), (49, sender), (56, TARGET), (34, str(seq)), (52, fix_timestamp())):
+        h.setField(tag, value)
+    for tag, value in fields:
+        m.setField(tag, value)
+    return m.toString().encode()  # type: ignore[no-any-return]
+
+
+def bench_cpu(args: argparse.Namespace) -> None:
+    from desksim.serve import build_market
+    from fix.serve_config import ServeOptions
+    from fix.wire_server import WireServer
+
+    n, window, sender = args.orders, args.window, args.client
+    server = WireServer(ServeOptions(port=free_port(), scenario=args.scenario), build_market)
+    server.listen()
+    kernel = server.kernel
+    kernel.start()
+    client = socket.create_connection(("127.0.0.1", server.port))
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tif = "3" if args.kind == "ioc" else "0"
+    ts = fix_timestamp()
+    orders = [
+        _frame("D", i + 2, sender, [(11, f"C{i}"), (55, "XYZ"), (54, "1" if i % 2 == 0 else "2"), (60, ts),
+                                    (38, "1"), (40, "2"), (44, "99.00" if i % 2 == 0 else "101.00"), (59, tif)])
+        for i in range(n)
+    ]  # fmt: skip
+    batches = [b"".join(orders[i : i + window]) for i in range(0, n, window)]
+    er = b"\x0135=8\x01"
+
+    def turn() -> None:  # sockets in, the simulation 1 ms on (every latency elapsed), sockets out
+        server.step(0.0)
+        kernel.advance(kernel.now + 1_000_000)
+        server.step(0.0)
+
+    def answers() -> int:
+        got = 0
+        while True:
+            try:
+                got += client.recv(1 << 20).count(er)
+            except BlockingIOError:
+                return got
+
+    client.sendall(_frame("A", 1, sender, [(98, "0"), (108, "30"), (141, "Y")]))
+    while not server.sessions()[sender].is_logged_on:
+        turn()
+    client.setblocking(False)
+    turn()
+    answers()
+    received = 0
+    c0 = time.process_time()
+    for batch in batches:
+        client.sendall(batch)
+        turn()
+        received += answers()
+    cpu = time.process_time() - c0
+    client.close()
+    server.close()
+
+    dd = Codec(0.01).dd
+    raw = orders[0].decode()
+
+    def reference(i: int) -> str:
+        m = fix.Message(raw, dd, True)
+        dd.validate(m)
+        out = fix.Message()
+        h = out.getHeader()
+        for tag, value in ((8, "FIX.4.4"), (35, "8"), (49, TARGET), (56, sender), (34, str(i)), (52, ts)):
+            h.setField(tag, value)
+        for tag, value in ((6, "0"), (11, m.getField(11)), (14, "0"), (17, str(i)), (37, str(i)), (38, "1"),
+                           (39, "0"), (40, "2"), (44, "99.00"), (54, "1"), (55, "XYZ"), (59, "0"), (60, ts),
+                           (150, "0"), (151, "1")):  # fmt: skip
+            out.setField(tag, value)
+        return out.toString()  # type: ignore[no-any-return]
+
+    ref_n = min(n, 20_000)
+    r0 = time.process_time()
+    for i in range(ref_n):
+        reference(i)
+    ref = (time.process_time() - r0) / ref_n
+    per = cpu / n
+    print(
+        f"server CPU, in process ({args.scenario}, {args.kind}, window {window}): {n} orders, {received} "
+        f"ExecutionReports, {per * 1e6:.1f} us CPU per round trip; reference (quickfix alone: parse + validate "
+        f"the order, build + serialise the report) {ref * 1e6:.1f} us; ratio {per / ref:.2f}"
+    )
+
+
+# =============================================================================================
 # codec rates
 # =============================================================================================
 def rate(fn: Callable[[int], Any], n: int, repeat: int) -> float:
@@ -405,11 +507,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="best of this many codec measurements")
     p.add_argument("--codec-only", action="store_true")
     p.add_argument("--tcp-only", action="store_true")
+    p.add_argument("--cpu", action="store_true", help="only the server's CPU per round trip, in process")
     args = p.parse_args(argv)
     if args.orders < 1 or args.window < 1:
         p.error("--orders and --window must be >= 1")
     if args.no_server and not args.port:
         p.error("--no-server needs --port")
+    if args.cpu:
+        bench_cpu(args)
+        return 0
     if not args.codec_only:
         bench_tcp(args)
     if not args.tcp_only:

@@ -16,7 +16,7 @@ from actors.program import ProgramTrader, ScriptedTrader
 from actors.world import Activity, Fundamental
 from scenarios.schema import Scenario
 from sim.actor import Actor
-from sim.clock import US, parse_clock
+from sim.clock import SECOND, US, parse_clock
 from sim.network import LinkSpec, NetworkSpec
 from sim.record import Recorder
 from sim.rng import RandomStreams
@@ -121,7 +121,7 @@ def apply_world_events(world: World, events: list[TimedEvent]) -> None:
         if event.action == "fundamental_jump":
             world.fundamental.add_jump(event.time_ns, float(event.params["pct"]))
         elif event.action == "volatility":
-            end = event.time_ns + round(float(event.params["duration_s"]) * 1e9)
+            end = event.time_ns + round(float(event.params["duration_s"]) * SECOND)
             world.fundamental.scale_volatility(event.time_ns, end, float(event.params["factor"]))
 
 
@@ -143,6 +143,15 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
     from fix.oms import OMS
 
     s, ex = scenario.session, scenario.exchange
+    risk = None
+    if spec.risk is not None:
+        from actors.risk import GateConfig
+
+        # one immutable configuration for both: the gateway builds its own gate from it, the officer
+        # its own view; afterwards they talk by messages only (SetRiskLimits, KillSwitch, answers)
+        risk = GateConfig.of(
+            spec.risk.limits, dict(spec.risk.accounts), {scenario.symbol: scenario.reference_ticks}, officer="risk"
+        )
     gateway = FixGateway(
         "gateway",
         recorder,
@@ -154,6 +163,7 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
         heartbeat_s=spec.fix.heartbeat_s,
         codec=Codec(scenario.tick_size, clock=FixClock(scenario.date)),
         location=ex.location,
+        risk=risk,
     )
     oms = OMS(
         "oms",
@@ -179,17 +189,13 @@ def _desk(scenario: Scenario, recorder: Recorder) -> tuple[Any, Any, Any, Any]:
         exchange="oms",
     )
     officer = None
-    if spec.risk is not None:
-        from actors.risk import PreTradeGate, RiskOfficer
+    if spec.risk is not None and risk is not None:
+        from actors.risk import RiskOfficer
 
-        gate = PreTradeGate(
-            spec.risk.limits, dict(spec.risk.accounts), reference_prices={scenario.symbol: scenario.reference_ticks}
-        )
-        gateway.core.pretrade = gate  # the officer's gate sits in the order path, at the gateway
         officer = RiskOfficer(
             "risk",
             recorder,
-            gate,
+            risk,
             symbols=[scenario.symbol],
             gateway="gateway",
             exchange=ex.name,

@@ -209,13 +209,15 @@ def cmd_mc(args: argparse.Namespace) -> int:
         f"{s['scenario']} x{s['completed']} runs (seed {s['seed']}, {s['batches']} batches of {s['batch_size']}, "
         f"{ex['batches_resumed']} already done): {ex['wall_seconds']:.1f} s" + (f", {rate:,.2f} runs/s" if rate else "")
     )
-    what = "desk P&L" if s["pnl_metric"] == "desk_pnl" else "market return %"
+    what = "desk P&L" if s["pnl_metric"] == "desk_pnl" else "market intraday drawdown %"
     for level in s["var"]:
         var, es = s["var"][level], s["es"][level]
         lo, hi = s["var_ci"][level]
         if var is not None:
             ci = f" [{lo:.4g}, {hi:.4g}]" if lo is not None else ""
             print(f"  VaR {level}% of {what}: {var:.4g}{ci}   ES: {es:.4g}")
+        else:  # too few runs for this level: say how many it needs
+            print(f"  VaR {level}% of {what}: {s.get('status', {}).get(level) or 'n/a'}")
     events = ", ".join(f"{k.replace('_', ' ')} {v['frequency']:.1%}" for k, v in s["events"].items())
     print(f"  events (share of runs): {events}")
     print(f"digest {s['digest']}")

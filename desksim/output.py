@@ -75,9 +75,7 @@ def write_folder_atomically(out: Path, fill: Callable[[Path], None], *, replace:
     return out
 
 
-def write_run(
-    out: Path, summary: dict[str, Any], frames: dict[str, pd.DataFrame], *, replace: bool = True
-) -> Path:
+def write_run(out: Path, summary: dict[str, Any], frames: dict[str, pd.DataFrame], *, replace: bool = True) -> Path:
     def fill(folder: Path) -> None:
         for name, frame in frames.items():
             frame.to_parquet(folder / f"{name}.parquet", index=False)

@@ -46,7 +46,6 @@ def run_ray(
     num_cpus: int | None = None,
     window_timeout_s: float = 600.0,
     on_window: Callable[[int, list[Any]], None] | None = None,
-    transport: str = "sockets",
 ) -> Any:
     """``desksim.api.run_scenario`` on the Ray runtime: same summary keys, ``"runtime": "ray"``.
 
@@ -67,7 +66,6 @@ def run_ray(
         window_timeout_s=window_timeout_s,
         on_window=on_window,
         extract=actor_extras,
-        transport=transport,
         py_modules=shipped_packages() if address is not None else (),
     )
     more = {

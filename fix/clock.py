@@ -15,6 +15,8 @@ import functools
 import time
 from dataclasses import dataclass
 
+from sim.clock import SECOND
+
 __all__ = ["DEFAULT_TRADING_DATE", "FixClock", "fix_timestamp"]
 
 
@@ -29,7 +31,7 @@ def fix_timestamp(now_ns: int | None = None, precision: int = 3) -> str:
     :class:`FixClock`, which adds the trading date."""
     if now_ns is None:
         now_ns = time.time_ns()
-    sec, rem = divmod(int(now_ns), 1_000_000_000)
+    sec, rem = divmod(int(now_ns), SECOND)
     stamp = _second_stamp(sec)
     if precision <= 0:
         return stamp
@@ -44,7 +46,7 @@ DEFAULT_TRADING_DATE = _dt.date(2026, 1, 5)
 
 @functools.lru_cache(maxsize=64)
 def _midnight_ns(day: _dt.date) -> int:
-    return int(_dt.datetime(day.year, day.month, day.day, tzinfo=_dt.UTC).timestamp()) * 1_000_000_000
+    return int(_dt.datetime(day.year, day.month, day.day, tzinfo=_dt.UTC).timestamp()) * SECOND
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,6 +282,81 @@ def _data_length_tags(path: str) -> frozenset[str]:
     return tags
 
 
+_GROUP_CACHE: dict[str, frozenset[str]] = {}
+
+
+def structure_tags(path: str) -> frozenset[str]:
+    """Tags after which a flat ``{tag: value}`` view of a message is not its top level: the
+    NUMINGROUP counts of repeating groups and the LENGTH tags of raw data (which may hold SOH)."""
+    tags = _GROUP_CACHE.get(path)
+    if tags is None:
+        import xml.etree.ElementTree as ET
+
+        try:
+            root = ET.parse(path).getroot()
+            fields = root.find("fields")
+            groups = frozenset(
+                f.get("number", "") for f in (fields if fields is not None else []) if f.get("type") == "NUMINGROUP"
+            )
+        except Exception:
+            groups = frozenset()
+        tags = _GROUP_CACHE[path] = groups | _data_length_tags(path)
+    return tags
+
+
+def flat_fields(raw: str, structure: frozenset[str]) -> dict[str, str] | None:
+    """``{tag: value}`` of every field of a frame that quickfix parsed (header, body, trailer), or
+    None when that is not the message's top level: a repeated tag, a repeating group or raw data
+    (``structure``: :func:`structure_tags`). Then the quickfix getters are the reference."""
+    parts = raw.split("\x01")
+    if parts[-1]:
+        return None  # not a whole frame
+    del parts[-1]
+    d: dict[str, str] = {}
+    for part in parts:
+        tag, _, value = part.partition("=")
+        d[tag] = value
+    if len(d) != len(parts) or not structure.isdisjoint(d):
+        return None
+    return d
+
+
+class Inbound(fix.Message):  # type: ignore[misc]  # quickfix has no type information
+    """A received message as the session layer parsed and validated it, with ``flat``: its
+    fields read from the frame once (:func:`flat_fields`), or None (then read it with the
+    quickfix getters). Readers (:meth:`Codec.fields`) use ``flat`` instead of a second parse."""
+
+    flat: dict[str, str] | None = None
+
+
+class Prebuilt(fix.Message):  # type: ignore[misc]  # quickfix has no type information
+    """A message the codec built as one string: ``body`` is its body as quickfix writes it
+    (``tag=value`` SOH-terminated, ascending tag numbers) and ``msg_type`` its MsgType, so the
+    session layer can stamp and frame it without a quickfix round trip
+    (:meth:`fix.session.FixSession.send_app`). Any change to the body through this object's
+    own methods drops ``body`` (a header field other than those the session stamps must not be
+    set on it)."""
+
+    body: str | None = None
+    msg_type = ""
+
+    def setField(self, *args: Any) -> Any:
+        self.body = None
+        return super().setField(*args)
+
+    def removeField(self, *args: Any) -> Any:
+        self.body = None
+        return super().removeField(*args)
+
+    def setString(self, *args: Any) -> Any:
+        self.body = None
+        return super().setString(*args)
+
+    def addGroup(self, *args: Any) -> Any:
+        self.body = None
+        return super().addGroup(*args)
+
+
 def _msg_type(msg: Any) -> str:
     h = msg.getHeader()
     return h.getField(35) if h.isSetField(35) else ""  # type: ignore[no-any-return]
@@ -290,6 +365,9 @@ def _msg_type(msg: Any) -> str:
 def _parse_qty(raw: str | None, tag: int = 38) -> int | Invalid:
     if raw is None:
         return Invalid("OrderQty missing", tag, "13")
+    if raw.isascii() and raw.isdigit():  # the usual form: no Decimal needed
+        n = int(raw)
+        return n if n > 0 else Invalid(f"quantity must be a positive integer, got {raw}", tag, "13")
     try:
         d = Decimal(raw)
     except InvalidOperation:
@@ -322,6 +400,7 @@ class Codec:
         self.data_dictionary_path = data_dictionary_path or default_data_dictionary_path()
         self.dd = _load_dd(self.data_dictionary_path)
         self._px_cache: dict[int, str] = {}
+        self._ticks_cache: dict[str, int] = {}  # price text -> ticks (valid prices only)
         self._data_len_tags = _data_length_tags(self.data_dictionary_path)
 
     # -- encode / decode ------------------------------------------------------------------------
@@ -379,6 +458,16 @@ class Codec:
     # -- prices -----------------------------------------------------------------------------------
     def to_ticks(self, value: str | float | int | Decimal) -> int:
         """Exact price -> ticks; raises :class:`PriceError` for off-grid, non-finite or <= 0."""
+        if type(value) is str:
+            ticks = self._ticks_cache.get(value)
+            if ticks is None:
+                ticks = self._to_ticks(value)
+                if len(self._ticks_cache) < 100_000:
+                    self._ticks_cache[value] = ticks
+            return ticks
+        return self._to_ticks(value)
+
+    def _to_ticks(self, value: str | float | int | Decimal) -> int:
         try:
             d = value if isinstance(value, Decimal) else Decimal(str(value).strip())
         except (InvalidOperation, ValueError):
@@ -571,43 +660,51 @@ class Codec:
     ) -> Any:
         # Built as one string and parsed by quickfix (setString without validation): about 7x
         # cheaper than a SWIG setField per tag on this hot path. No repeating groups in an 8.
-        parts = ["8=FIX.4.4\x0135=8\x0137=", order_id]
+        # The fields go in ascending tag order, the order quickfix writes them, so the string is
+        # also the body on the wire (Prebuilt.body: the session frames it without quickfix).
+        parts: list[str] = []
         ap = parts.append
-        if cl_ord_id is not None:
-            ap(f"\x0111={cl_ord_id}")
-        if orig_cl_ord_id is not None:
-            ap(f"\x0141={orig_cl_ord_id}")
-        ap(f"\x0117={exec_id}")
-        if exec_ref_id is not None:
-            ap(f"\x0119={exec_ref_id}")
-        ap(f"\x01150={exec_type}\x0139={ord_status}")
-        if ord_rej_reason is not None:
-            ap(f"\x01103={ord_rej_reason}")
         if account:
-            ap(f"\x011={account}")
-        ap(f"\x0155={symbol}\x0154={SIDE_TO_FIX.get(side, side)}")
-        if order_qty is not None:
-            ap(f"\x0138={order_qty}")
-        if ord_type is not None:
-            ap(f"\x0140={ORD_TYPE_TO_FIX.get(ord_type, ord_type)}")
-        if price_ticks is not None:
-            ap(f"\x0144={self.from_ticks(price_ticks)}")
-        if tif is not None:
-            ap(f"\x0159={TIF_TO_FIX.get(tif, tif)}")
+            ap(f"1={account}\x01")
+        ap(f"6={avg_px}\x01")
+        if cl_ord_id is not None:
+            ap(f"11={cl_ord_id}\x01")
+        ap(f"14={cum_qty}\x01")
+        ap(f"17={exec_id}\x01")
         if post_only:
-            ap("\x0118=" + POST_ONLY_EXEC_INST)
-        if last_qty is not None:
-            ap(f"\x0132={last_qty}")
+            ap("18=" + POST_ONLY_EXEC_INST + "\x01")
+        if exec_ref_id is not None:
+            ap(f"19={exec_ref_id}\x01")
         if last_px_ticks is not None:
-            ap(f"\x0131={self.from_ticks(last_px_ticks)}")
-        ap(f"\x01151={leaves_qty}\x0114={cum_qty}\x016={avg_px}\x0160={self.clock.timestamp(now_ns)}")
+            ap(f"31={self.from_ticks(last_px_ticks)}\x01")
+        if last_qty is not None:
+            ap(f"32={last_qty}\x01")
+        ap(f"37={order_id}\x01")
+        if order_qty is not None:
+            ap(f"38={order_qty}\x01")
+        ap(f"39={ord_status}\x01")
+        if ord_type is not None:
+            ap(f"40={ORD_TYPE_TO_FIX.get(ord_type, ord_type)}\x01")
+        if orig_cl_ord_id is not None:
+            ap(f"41={orig_cl_ord_id}\x01")
+        if price_ticks is not None:
+            ap(f"44={self.from_ticks(price_ticks)}\x01")
+        ap(f"54={SIDE_TO_FIX.get(side, side)}\x0155={symbol}\x01")
         if text:
-            ap("\x0158=" + text.replace("\x01", " "))
+            ap("58=" + text.replace("\x01", " ") + "\x01")
+        if tif is not None:
+            ap(f"59={TIF_TO_FIX.get(tif, tif)}\x01")
+        ap(f"60={self.clock.timestamp(now_ns)}\x01")
+        if ord_rej_reason is not None:
+            ap(f"103={ord_rej_reason}\x01")
+        ap(f"150={exec_type}\x01151={leaves_qty}\x01")
         if liquidity is not None:
-            ap("\x01851=" + ("1" if liquidity == "maker" else "2" if liquidity == "taker" else liquidity))
-        ap("\x01")
-        m = fix.Message()
-        m.setString("".join(parts), False)
+            ap("851=" + ("1" if liquidity == "maker" else "2" if liquidity == "taker" else liquidity) + "\x01")
+        body = "".join(parts)
+        m = Prebuilt()
+        fix.Message.setString(m, "8=FIX.4.4\x0135=8\x01" + body, False)
+        m.body = body
+        m.msg_type = "8"
         return m
 
     def order_cancel_reject(
@@ -769,6 +866,9 @@ class Codec:
         One ``toString()`` and a split (about 10x cheaper than a SWIG ``getField`` per tag). When
         the message holds raw data fields (which may contain SOH) or a repeated tag, falls back to
         ``getField`` for ``tags`` only."""
+        flat = getattr(msg, "flat", None)
+        if flat is not None:  # a received message: read from its frame already (Inbound)
+            return flat  # type: ignore[no-any-return]
         d: dict[str, str] = {}
         dup = False
         for part in msg.toString().split("\x01"):

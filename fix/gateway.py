@@ -211,15 +211,21 @@ class GatewayCore:
             self.now_ns = now_ns
         msg_type = ""
         try:
-            header = msg.getHeader()
-            msg_type = header.getField(35) if header.isSetField(35) else ""
+            flat = getattr(msg, "flat", None)  # a received message's fields, read once (fix.codec.Inbound)
+            if flat is not None:
+                msg_type = flat.get("35") or ""
+                poss_resend = flat.get("97") == "Y"
+            else:
+                header = msg.getHeader()
+                msg_type = header.getField(35) if header.isSetField(35) else ""
+                poss_resend = msg_type == "D" and header.isSetField(97) and header.getField(97) == "Y"
             handler = self._app_handlers.get(msg_type)
             if handler is None:
                 if msg_type in _ADMIN_MSG_TYPES:
                     return  # session-level traffic is not ours
                 self._business_reject(session_key, msg, msg_type, 3, f"unsupported message type {msg_type!r}")
                 return
-            if msg_type == "D" and header.isSetField(97) and header.getField(97) == "Y":
+            if msg_type == "D" and poss_resend:
                 cl = msg.getField(11) if msg.isSetField(11) else None
                 sess = self._sessions.get(session_key)
                 if cl is not None and sess is not None and cl in sess.cl_ord_ids:

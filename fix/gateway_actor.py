@@ -59,6 +59,7 @@ from actors.messages import (
     OrderFilled,
     OrderRejected,
     OrderReplaced,
+    QuoteUpdated,
     SubscribeDropCopy,
     SubscribeMarketData,
     SubscribeTradingStatus,
@@ -66,9 +67,13 @@ from actors.messages import (
     TradingHalted,
     TradingResumed,
 )
+from actors.messages import KillSwitch as KillSwitchCommand
+from actors.risk import GateConfig, SetRiskLimits
+from actors.units import DEFAULT_TICK_SIZE
 from fix.codec import Codec, FixClock, MarketDataReq
 from fix.gateway import GatewayCore
 from fix.marketdata import MarketDataFeed
+from fix.risk_gate import GatewayRisk
 from fix.screen import screen_inbound
 from fix.session import FixFrame, FixLinkDown, FixLinkUp, FixSession, SessionState
 from fix.transport import FrameTransport, SessionClock
@@ -112,7 +117,7 @@ class FixGateway(Actor):
         exchange: str = "exchange",
         clients: Iterable[str] = ("CLIENT1",),
         sender_comp_id: str = "DESKSIM",
-        tick_size: float | str = 0.01,
+        tick_size: float | str = DEFAULT_TICK_SIZE,
         symbols: Iterable[str] | None = None,
         cancel_on_disconnect: bool = True,
         heartbeat_s: int = 30,
@@ -122,6 +127,7 @@ class FixGateway(Actor):
         transport: FrameTransport | None = None,
         session_clock: SessionClock | None = None,
         record_frames: bool = True,
+        risk: GateConfig | None = None,
     ) -> None:
         super().__init__(name, location)
         self.transport = transport  # None: the simulated links (FixFrame messages)
@@ -167,6 +173,8 @@ class FixGateway(Actor):
         }
         self.errors = 0
         self.last_errors: list[str] = []
+        # the pre-trade gate in the order path: the gateway's own (fix.risk_gate), set by messages
+        self.risk = GatewayRisk(self, risk) if risk is not None else None
 
     def _make_session(self, comp: str, heartbeat_s: int) -> FixSession:
         wall = self.session_clock
@@ -191,6 +199,8 @@ class FixGateway(Actor):
     def _on_app(self, comp: str, msg: Any) -> None:
         screen_inbound(msg)  # raises what the session answers with a Reject (3)
         self.core.on_app(comp, msg, self.now)
+        if self.risk is not None:
+            self.risk.after()  # a kill the gate decided on this message is carried out now
 
     def on_start(self) -> None:
         self.exchange = self.lookup(self.exchange_name)
@@ -198,6 +208,8 @@ class FixGateway(Actor):
             session.connect()
         for symbol in self.status_symbols:
             self.send(self.exchange, SubscribeTradingStatus(symbol))
+        if self.risk is not None:
+            self.risk.start(self.status_symbols)
 
     # -- trading status -> FIX TradingSessionStatus (h) -----------------------------------------
     def _trading_status(self, symbol: str, status: str, text: str) -> None:
@@ -233,6 +245,8 @@ class FixGateway(Actor):
             self._error(f"no session {comp!r} for an outgoing message")
             return
         session.send_app(msg)  # stamps the header in place (and sends when logged on)
+        if self.risk is not None:
+            self.risk.on_outbound(comp, msg)  # the gate's ledger: the gateway's own reports
         if self._drop_subs and msg.getHeader().getField(35) == "8":
             raw = msg.toString()
             now = self.now
@@ -292,11 +306,13 @@ class FixGateway(Actor):
             if due is not None and now >= due:
                 session.on_timer()
 
-    def _record(self, comp: str, direction: str, raw: str) -> None:
+    def _record(
+        self, comp: str, direction: str, raw: str, scanned: tuple[str, int, str, str, str] | None = None
+    ) -> None:
         if not self.record_frames:
             return
         try:
-            msg_type, seq, cl, text, _ = scan_frame(raw)
+            msg_type, seq, cl, text, _ = scan_frame(raw) if scanned is None else scanned
         except Exception:  # pragma: no cover - split/partition do not raise on str
             msg_type, seq, cl, text = "?", -1, "", ""
         self.fix_messages.append((self.now, comp, direction, msg_type, seq, cl, text))
@@ -315,7 +331,8 @@ class FixGateway(Actor):
         that peer holds the session are dropped (``foreign_frames``)."""
         try:
             raw = msg.raw if isinstance(msg.raw, str) else ""
-            msg_type, _, _, _, sender = scan_frame(raw)
+            scanned = scan_frame(raw)
+            msg_type, sender = scanned[0], scanned[4]
             comp = sender if sender in self.sessions else self._by_src.get(src)
             if comp is None:
                 self.counters["unknown_session"] += 1
@@ -334,7 +351,7 @@ class FixGateway(Actor):
                 self.peers[comp] = src
                 self._by_src[src] = comp
             self.counters["frames_in"] += 1
-            self._record(comp, "in", raw)
+            self._record(comp, "in", raw, scanned)  # scanned once, for routing and the log
             session.on_raw(raw)  # never raises
         except Exception as exc:
             self._error(f"frame: {type(exc).__name__}: {exc}")
@@ -389,7 +406,8 @@ class FixGateway(Actor):
         self.md.on_request(comp, req)
 
     def _md_subscribe(self, symbol: str, depth: int | None) -> None:
-        self.send(self.exchange, SubscribeMarketData(symbol, trades=True, quotes=False, depth=depth))
+        quotes = self.risk is not None  # the gate's collar reference (replaces the subscription)
+        self.send(self.exchange, SubscribeMarketData(symbol, trades=True, quotes=quotes, depth=depth))
 
     @handles(BookDepthChanged)
     def on_depth(self, msg: BookDepthChanged, src: int) -> None:
@@ -402,8 +420,29 @@ class FixGateway(Actor):
     def on_trade(self, msg: TradePrinted, src: int) -> None:
         try:
             self.md.on_trade(msg)
+            if self.risk is not None:
+                self.risk.on_trade(msg)
         except Exception as exc:
             self._error(f"trade: {type(exc).__name__}: {exc}")
+
+    # -- the pre-trade gate, set by the risk officer's messages --------------------------------------
+    @handles(QuoteUpdated)
+    def on_quote(self, msg: QuoteUpdated, src: int) -> None:
+        if self.risk is not None:
+            self.risk.on_quote(msg)
+
+    @handles(SetRiskLimits)
+    def on_set_risk_limits(self, msg: SetRiskLimits, src: int) -> None:
+        if self.risk is not None:
+            self.risk.on_set_limits(msg)
+
+    @handles(KillSwitchCommand)
+    def on_kill_switch(self, msg: KillSwitchCommand, src: int) -> None:
+        """The risk officer's kill switch: block the session(s) and cancel their live orders."""
+        if self.risk is not None:
+            self.risk.on_kill_switch(msg)
+        elif msg.on:
+            self.core.cancel_account(msg.account, msg.reason)
 
     def unhandled(self, msg: Any, src: int) -> None:
         """Trading-status events and anything else the gateway does not translate: ignored."""
@@ -423,4 +462,5 @@ class FixGateway(Actor):
             "counters": dict(self.counters),
             "errors": self.errors,
             "core_errors": len(self.core.errors),
+            **({"risk": self.risk.summary()} if self.risk is not None else {}),
         }

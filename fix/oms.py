@@ -93,6 +93,7 @@ from actors.messages import (
     TradingResumed,
     owner_of,
 )
+from actors.units import DEFAULT_TICK_SIZE
 from fix.codec import Codec, PriceError
 from fix.session import FixFrame, FixLinkDown, FixLinkUp, FixSession, SessionState
 from sim.actor import Actor, Wakeup, handles
@@ -289,7 +290,7 @@ class OMS(Actor):
         exchange: str = "exchange",
         sender_comp_id: str = "CLIENT1",
         target_comp_id: str = "DESKSIM",
-        tick_size: float | str = 0.01,
+        tick_size: float | str = DEFAULT_TICK_SIZE,
         symbols: tuple[str, ...] | list[str] = ("XYZ",),
         account: str | None = None,
         heartbeat_s: int = 30,
@@ -877,7 +878,9 @@ class OMS(Actor):
         if entry is not None and cl != order.cl_ord_id:
             order.chain.append(order.cl_ord_id)
             order.cl_ord_id = cl
-        expected = PARTIAL if order.cum_qty else NEW
+        # a replace that met a fill in flight and asked for no more than CumQty ends the order:
+        # OrderQty amended to CumQty, LeavesQty 0, OrdStatus Filled (FIX 4.4 Vol. 4 App. D)
+        expected = FILLED if order.leaves_qty == 0 and order.cum_qty else PARTIAL if order.cum_qty else NEW
         if status != expected:
             self.counters["break_ord_status"] += 1
         order.ord_status = status or expected

@@ -19,16 +19,28 @@ __all__ = ["MAX_MAGNITUDE", "screen_inbound"]
 
 MAX_MAGNITUDE = {38: Decimal(10) ** 15, 44: Decimal(10) ** 15}
 """Tag -> the magnitude from which a value is refused (OrderQty, Price)."""
+_KEYS = {tag: str(tag) for tag in MAX_MAGNITUDE}
+_SHORT = min(len(str(limit)) for limit in MAX_MAGNITUDE.values()) - 1  # digits of a value surely below
 
 
 def screen_inbound(message: Any) -> None:
     """Raise ``quickfix.IncorrectTagValue(tag)`` for an OrderQty or Price whose magnitude the codec
     cannot represent exactly; a value that is not a number is left to the dictionary."""
+    flat = getattr(message, "flat", None)  # a received message's fields, read once (fix.codec.Inbound)
     for tag, limit in MAX_MAGNITUDE.items():
-        if message.isSetField(tag):
-            try:
-                value = Decimal(message.getField(tag))
-            except (InvalidOperation, ValueError):
+        if flat is not None:
+            text = flat.get(_KEYS[tag])
+            if text is None:
                 continue
-            if not value.is_finite() or abs(value) >= limit:
-                raise fix.IncorrectTagValue(tag)
+        elif message.isSetField(tag):
+            text = message.getField(tag)
+        else:
+            continue
+        if len(text) < _SHORT and text.isdigit():
+            continue  # an unsigned integer of fewer than 15 digits: below every limit
+        try:
+            value = Decimal(text)
+        except (InvalidOperation, ValueError):
+            continue
+        if not value.is_finite() or abs(value) >= limit:
+            raise fix.IncorrectTagValue(tag)

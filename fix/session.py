@@ -72,6 +72,7 @@ import quickfix as fix
 
 from actors.messages import FixFrame, FixLinkDown, FixLinkUp
 from fix.clock import DEFAULT_TRADING_DATE, FixClock
+from fix.codec import Inbound, Prebuilt, flat_fields, structure_tags
 from sim.clock import SECOND
 
 __all__ = [
@@ -151,11 +152,14 @@ class SessionCounters:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+def _default_dd_path() -> str:
+    return str(Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml")
+
+
 @functools.cache
 def default_data_dictionary() -> fix.DataDictionary:
     """The FIX44.xml DataDictionary shipped with the quickfix install (loaded once)."""
-    path = Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
-    return fix.DataDictionary(str(path))
+    return fix.DataDictionary(_default_dd_path())
 
 
 def utc_timestamp(t_ns: int, precision: int = 3) -> str:
@@ -215,17 +219,47 @@ def _utc_ns(text: str) -> int | None:
     """ns since the Unix epoch of a UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fff...]`` (None if malformed)."""
     if len(text) < 17 or text[8] != "-" or text[11] != ":" or text[14] != ":":
         return None
+    second = _utc_second_ns(text[:17])
+    if second is None:
+        return None
     try:
-        day = _dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
-        secs = int(text[9:11]) * 3600 + int(text[12:14]) * 60 + int(text[15:17])
         frac = text[18:] if len(text) > 18 and text[17] == "." else ""
         ns = int(frac.ljust(9, "0")[:9]) if frac else 0
     except ValueError:
         return None
-    return (day.toordinal() - _EPOCH_ORDINAL) * 86_400 * SECOND + secs * SECOND + ns
+    return second + ns
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_second_ns(text: str) -> int | None:
+    """ns since the Unix epoch of ``YYYYMMDD-HH:MM:SS`` (None if malformed); every frame of a
+    second has the same, so it is parsed once."""
+    try:
+        day = _dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+        secs = int(text[9:11]) * 3600 + int(text[12:14]) * 60 + int(text[15:17])
+    except ValueError:
+        return None
+    return (day.toordinal() - _EPOCH_ORDINAL) * 86_400 * SECOND + secs * SECOND
 
 
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
+
+
+_HEADER_TAGS = frozenset({"8", "9", "34", "35", "43", "49", "52", "56", "97", "122"})
+
+
+class _FieldView:
+    """``get("tag")`` through the quickfix getters (header or body, as ``flat`` would give it),
+    for a received message without a flat view."""
+
+    __slots__ = ("_header", "_msg")
+
+    def __init__(self, msg: fix.Message) -> None:
+        self._msg = msg
+        self._header = msg.getHeader()
+
+    def get(self, tag: str) -> str | None:
+        return _get(self._header if tag in _HEADER_TAGS else self._msg, int(tag))
 
 
 class _Fatal(Exception):
@@ -264,11 +298,17 @@ class FixSession:
         self.initiator = initiator
         self.heartbeat_s = int(heartbeat_s)
         self.reset_on_logon = reset_on_logon
+        # received frames are also read once as {tag: value} (fix.codec.flat_fields) where the
+        # dictionary is known by its file; for a DataDictionary object only the quickfix getters
+        dd_path: str | None = None
         if data_dictionary is None:
             data_dictionary = default_data_dictionary()
+            dd_path = _default_dd_path()
         elif isinstance(data_dictionary, str):
+            dd_path = data_dictionary
             data_dictionary = fix.DataDictionary(data_dictionary)
         self.dd: fix.DataDictionary = data_dictionary
+        self._structure = structure_tags(dd_path) if dd_path is not None else None
         self.validate = validate
         self.reject_garbled = reject_garbled
         self.logon_timeout_ns = int(logon_timeout_s * SECOND)
@@ -365,18 +405,27 @@ class FixSession:
         """Stamp the header of a business message (in place), store it for resend and send it
         if logged on. Returns its MsgSeqNum; while disconnected the message is only stored and
         reaches the peer by resend after the next logon."""
-        header = msg.getHeader()
-        mtype = _get(header, 35)
-        if not mtype:
-            raise ValueError("send_app: message has no MsgType (35)")
-        if mtype in _ADMIN_TYPES:
-            raise ValueError(f"send_app: {mtype!r} is a session-level message type")
-        for tag in (43, 97, 122):  # a fresh send is never a possible duplicate
-            if header.isSetField(tag):
-                header.removeField(tag)
-        seq = self.next_out_seq
-        self.next_out_seq += 1
-        raw = self._stamp(msg, seq)
+        body = msg.body if isinstance(msg, Prebuilt) else None
+        if body is not None and msg.msg_type not in _ADMIN_TYPES and body.isascii():
+            # built by the codec as one string (an ExecutionReport): framed here, byte for byte
+            # what quickfix writes, and the message stamped in place by one parse
+            seq = self.next_out_seq
+            self.next_out_seq += 1
+            raw = self._frame(msg.msg_type, seq, body)
+            fix.Message.setString(msg, raw, False)  # keeps msg.body: the body is unchanged
+        else:
+            header = msg.getHeader()
+            mtype = _get(header, 35)
+            if not mtype:
+                raise ValueError("send_app: message has no MsgType (35)")
+            if mtype in _ADMIN_TYPES:
+                raise ValueError(f"send_app: {mtype!r} is a session-level message type")
+            for tag in (43, 97, 122):  # a fresh send is never a possible duplicate
+                if header.isSetField(tag):
+                    header.removeField(tag)
+            seq = self.next_out_seq
+            self.next_out_seq += 1
+            raw = self._stamp(msg, seq)
         self._store[seq] = raw
         self.counters.app_sent += 1
         if self.state is SessionState.ACTIVE:
@@ -489,7 +538,7 @@ class FixSession:
         if state is SessionState.DISCONNECTED and (self.initiator or "\x0135=A\x01" not in raw):
             self.counters.dropped += 1
             return
-        msg = fix.Message()
+        msg = Inbound()
         bad_tag = 0
         try:
             msg.setString(raw, True, self.dd)
@@ -498,12 +547,16 @@ class FixSession:
             if not bad_tag:
                 self._garbled(raw, f"garbled frame ignored ({exc})")
                 return
-        header = msg.getHeader()
-        mtype = _get(header, 35) or ""
-        begin = _get(header, 8)
+        # the fields are read from the frame once (not through a SWIG call per tag) when that
+        # is exactly what quickfix parsed: no repeating group, raw data or repeated tag
+        flat = None if bad_tag or self._structure is None else flat_fields(raw, self._structure)
+        msg.flat = flat
+        field = flat.get if flat is not None else _FieldView(msg).get
+        mtype = field("35") or ""
+        begin = field("8")
         if begin != BEGIN_STRING:
             self._fatal_logout(f"Incorrect BeginString {begin}")
-        seq_text = _get(header, 34)
+        seq_text = field("34")
         if seq_text is None or not seq_text.isdigit():
             reason = 1 if seq_text is None else 6
             self._garbled(raw, "MsgSeqNum (34) missing or not a number", ref_tag=34, reason=reason)
@@ -518,11 +571,11 @@ class FixSession:
         if state is SessionState.DISCONNECTED:  # acceptor: a new transport carrying a Logon
             self._set_state(SessionState.AWAITING_LOGON)
             state = self.state
-        if _get(header, 49) != self.target_comp_id or _get(header, 56) != self.sender_comp_id:
+        if field("49") != self.target_comp_id or field("56") != self.sender_comp_id:
             if state is SessionState.ACTIVE or state is SessionState.LOGOUT_SENT:
                 self._reject(seq, mtype, REASON_COMPID, 49, "CompID problem")
             self._fatal_logout("CompID problem")
-        if self.max_latency_ns is not None and not self._good_time(_get(header, 52)):
+        if self.max_latency_ns is not None and not self._good_time(field("52")):
             if state is SessionState.ACTIVE or state is SessionState.LOGOUT_SENT:
                 self._reject(seq, mtype, REASON_SENDING_TIME, 52, "SendingTime accuracy problem")
             self._fatal_logout("SendingTime accuracy problem")
@@ -532,8 +585,8 @@ class FixSession:
                 return
             self._on_logon(msg, seq)
             return
-        poss_dup = _get(header, 43) == "Y"
-        if mtype == "4" and _get(msg, 123) != "Y":
+        poss_dup = field("43") == "Y"
+        if mtype == "4" and field("123") != "Y":
             self._on_sequence_reset(msg, seq)
             return
         if mtype == "5":
@@ -588,8 +641,9 @@ class FixSession:
             if bad_tag:
                 self._reject(seq, mtype, 6, bad_tag, f"Incorrect data format for value: tag {bad_tag} is not UTF-8")
                 return
-        header = msg.getHeader()
-        if _get(header, 43) == "Y" and not header.isSetField(122) and mtype != "4":
+        flat = getattr(msg, "flat", None)
+        field = flat.get if flat is not None else _FieldView(msg).get
+        if field("43") == "Y" and field("122") is None and mtype != "4":
             self._reject(seq, mtype, 1, 122, "Required tag missing: OrigSendingTime")
             return
         if not self._valid(msg, seq, mtype):
@@ -729,6 +783,19 @@ class FixSession:
         header.setField(34, str(seq))
         header.setField(52, sending_time or self.clock.timestamp(self._now(), self.time_precision))
         return msg.toString()
+
+    def _frame(self, mtype: str, seq: int, body: str) -> str:
+        """The frame ``_stamp`` makes of a message of type ``mtype`` whose body (ASCII, ascending
+        tags, SOH-terminated) is ``body`` and whose header holds nothing else: the fields in
+        quickfix's order (8, 9, 35, then the header by tag number), BodyLength and CheckSum."""
+        sending_time = self.clock.timestamp(self._now(), self.time_precision)
+        rest = (
+            f"35={mtype}\x0134={seq}\x0149={self.sender_comp_id}\x0152={sending_time}"
+            f"\x0156={self.target_comp_id}\x01{body}"
+        ).encode()
+        head = f"8={BEGIN_STRING}\x019={len(rest)}\x01"
+        checksum = (sum(head.encode()) + sum(rest)) & 255
+        return f"{head}{rest.decode()}10={checksum:03d}\x01"
 
     def _transmit(self, raw: str) -> None:
         if self.state is SessionState.DISCONNECTED:

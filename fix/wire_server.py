@@ -17,7 +17,9 @@ DataDictionary, nothing else. One thread (the caller's) loops over
     acceptor.flush()            write what is queued
 
 so every piece of state is touched by one thread and no lock is needed. The wait in ``poll``
-ends when the kernel's next event is due (at most ``--step-ms`` while events are pending).
+ends when the kernel's next event is due (at most ``--step-ms`` while events are pending; an
+event due within a millisecond, which select() cannot wait for, is awaited in short naps).
+Writes are batched: what one turn produces leaves in one ``send`` per connection.
 
 Default profile: sessions ``DESKSIM`` <- ``CLIENT1`` .. ``CLIENT8`` (the first frame of a
 connection names the session; an unknown pair, or a second connection for a session already
@@ -61,6 +63,7 @@ from fix.serve_config import (
 )
 from fix.session import FixSession
 from fix.transport import TcpAcceptor, WallClock
+from sim.clock import SECOND
 from sim.record import Recorder
 
 __all__ = ["WireServer", "serve"]
@@ -70,7 +73,9 @@ log = logging.getLogger("desksim.serve")
 _SHUTDOWN_LOGOUT_S = 2.0
 _IDLE_WAIT_S = 0.05  # longest wait in select when nothing is due
 _HOUSEKEEPING_S = 0.1
-_SPIN_S = 0.001  # an event due within this is awaited by polling the sockets without blocking
+_SPIN_S = 0.001  # an event due within this is awaited in naps (select() waits whole milliseconds)
+_NAP_S = 0.0001  # longest sleep while an event is due within _SPIN_S (the sockets are polled after each)
+_TIMERS_S = 0.001  # the sessions' timers (heartbeats, timeouts) are checked at most this often
 
 
 class _GatewayEndpoint:
@@ -243,6 +248,7 @@ class WireServer:
         t0 = clock()
         deadline = None if o.duration is None else t0 + o.duration
         timeout = 0.0
+        next_timers = 0.0
         while not self._stop:
             self._poll(timeout)
             now = clock()
@@ -250,18 +256,26 @@ class WireServer:
                 break
             timeout = _IDLE_WAIT_S
             if kernel is not None:
-                target = sim0 + int((now - t0) * speed * 1e9)
+                # what the frames just read caused is delivered in this turn if its simulated
+                # latency has elapsed (the kernel's clock stood at the previous turn's time)
+                target = sim0 + int((now - t0) * speed * SECOND)
                 if target > kernel.now:
-                    self._advance(target)
+                    self._advance(target)  # cheap when nothing is due
                 nxt = kernel.next_time()
                 if nxt is not None:
-                    due = t0 + (nxt - sim0) / (speed * 1e9) - clock()
-                    # select() waits whole milliseconds: an event due sooner is awaited by polling
-                    timeout = 0.0 if due < _SPIN_S else min(due, step_s)
-            self._timers()
+                    due = t0 + (nxt - sim0) / (speed * SECOND) - clock()
+                    timeout = max(0.0, min(due, step_s))
+            if now >= next_timers:
+                self._timers()
+                next_timers = now + _TIMERS_S
             self._flush()
             if deadline is not None:
                 timeout = min(timeout, max(deadline - now, 0.0))
+            if 0.0 < timeout < _SPIN_S:
+                # select() waits whole milliseconds: an event due sooner is awaited in naps (which
+                # leave the core to the clients), polling the sockets without blocking in between
+                time.sleep(min(timeout, _NAP_S))
+                timeout = 0.0
 
     def shutdown(self) -> None:
         """Log every session out (waiting briefly for the answers), then close everything."""

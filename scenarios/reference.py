@@ -115,7 +115,8 @@ def fields(cls: type) -> list[tuple[str, str, str, str, str]]:
         hints = typing.get_type_hints(cls, include_extras=True)
         for f in dataclasses.fields(cls):
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-            rows.append((f.name, _type_name(hints.get(f.name)), _default(default), unit_of(f.name), notes.get(f.name, "")))
+            note = notes.get(f.name, "")
+            rows.append((f.name, _type_name(hints.get(f.name)), _default(default), unit_of(f.name), note))
     return rows
 
 
@@ -155,10 +156,13 @@ def topics() -> dict[str, list[str]]:
         ("activity", schema.ActivityParams, "world.activity: market activity (null: constant)"),
     ):
         out[key] = [f"## {title}", "", *_table(cls)]
-    common = ["Every agent group has `kind`, `name` (actor name prefix; default the kind), `count` (default 1;",
-              "members are named `name-0000`, `name-0001`, ...) and `location` (default `default`).", ""]
+    common = [
+        "Every agent group has `kind`, `name` (actor name prefix; default the kind), `count` (default 1;",
+        "members are named `name-0000`, `name-0001`, ...) and `location` (default `default`).",
+        "",
+    ]
     for kind, model in _agent_models().items():
-        params = model.model_fields["params"].annotation
+        params: Any = model.model_fields["params"].annotation
         actor = model.actor_class.__name__  # type: ignore[attr-defined]
         doc = (inspect.getdoc(model.actor_class) or "").split("\n\n")[0].replace("\n", " ")  # type: ignore[attr-defined]
         out[kind] = [f"## agent kind `{kind}` ({actor})", "", doc, "", *common, "`params`:", "", *_table(params)]

@@ -30,9 +30,10 @@ from actors.makers import ASParams, AvellanedaStoikovMaker, LadderMaker, LadderP
 from actors.messages import FixLinkDown, FixLinkUp, KillSwitch
 from actors.program import ProgramParams, ProgramTrader, ScriptedParams, ScriptedTrader
 from actors.risk import RiskLimits
+from actors.units import DEFAULT_TICK_SIZE
 from actors.world import ActivityParams, FundamentalParams
 from fix.clock import DEFAULT_TRADING_DATE
-from sim.clock import parse_clock
+from sim.clock import SECOND, parse_clock
 
 
 class ScenarioError(ValueError):
@@ -322,7 +323,7 @@ class EventModel(Strict):
         if self.at is not None:
             return parse_clock(self.at)
         if self.after_s is not None:
-            return open_ns + round(self.after_s * 1e9)
+            return open_ns + round(self.after_s * SECOND)
         return None
 
 
@@ -379,7 +380,7 @@ class Scenario(Strict):
     name: str  # shown in summaries and reports
     description: str = ""  # free text; `desksim scenarios` shows its first paragraph
     symbol: str = Field(default="XYZ", min_length=1)  # the one instrument traded
-    tick_size: float = Field(default=0.01, gt=0)  # currency per price tick
+    tick_size: float = Field(default=DEFAULT_TICK_SIZE, gt=0)  # currency per price tick
     reference_price: float = Field(default=100.0, gt=0)  # currency; the opening reference
     seed: int = Field(default=7, ge=0)  # root seed (`--seed` overrides it)
     date: _dt.date = DEFAULT_TRADING_DATE  # trading date of the FIX timestamps (see the module docstring)
@@ -441,7 +442,7 @@ class Scenario(Strict):
         close_ns = self.session.close_ns
         if self.stop_after_s is None:
             return close_ns
-        return min(close_ns, self.session.open_ns + round(self.stop_after_s * 1e9))
+        return min(close_ns, self.session.open_ns + round(self.stop_after_s * SECOND))
 
     @model_validator(mode="after")
     def _unique_names(self) -> Scenario:
@@ -525,8 +526,10 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
     roster = dict(listed)
     names = list(roster)
     if len(listed) != len(roster):
-        seen: set[str] = set()
-        twice = sorted({name for name, _cls in listed if name in seen or seen.add(name)})
+        counts: dict[str, int] = {}
+        for name, _cls in listed:
+            counts[name] = counts.get(name, 0) + 1
+        twice = sorted(name for name, count in counts.items() if count > 1)
         problems.append(("", f"two actors would be named {_names(twice)}; rename an agent group or the desk"))
     places = locations(scenario)
     known = ", ".join(places)

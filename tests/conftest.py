@@ -8,6 +8,7 @@ if str(ROOT) not in sys.path:
 import os  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
+import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 import pytest  # noqa: E402
@@ -23,10 +24,6 @@ def run_venv_command(
     return proc
 
 
-def _ray_cli(*args: str, env: dict[str, str]) -> None:
-    run_venv_command("ray", *args, env=env, timeout=180)
-
-
 @dataclass(frozen=True)
 class LoopbackCluster:
     address: str  # the head's GCS, HOST:PORT
@@ -35,6 +32,48 @@ class LoopbackCluster:
     def desksim(self, *args: str, timeout: float = 600, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``desksim ARGS`` as a driver process of this cluster (in ``cwd``); fail the test if it fails."""
         return run_venv_command("desksim", *args, env=self.env, timeout=timeout, cwd=cwd)
+
+
+def _start_node(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``ray start ... --block`` in a process group of its own: killing the group stops this node only."""
+    exe = Path(sys.executable).with_name("ray")
+    return subprocess.Popen(
+        [str(exe), "start", *args, "--block"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop_node(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the processes of one node started by :func:`_start_node` (and nothing else on the machine)."""
+    import signal
+
+    for sig, wait_s in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+        # the CLI has exited; its children (GCS, raylet, workers) share its process group
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+
+
+_ALIVE_NODES = """
+import sys, time, ray
+ray.init(address=sys.argv[1], log_to_driver=False)
+want, deadline = int(sys.argv[2]), time.time() + 120
+while sum(n["Alive"] for n in ray.nodes()) < want and time.time() < deadline:
+    time.sleep(0.5)
+print(sum(n["Alive"] for n in ray.nodes()))
+"""
 
 
 @pytest.fixture
@@ -46,9 +85,12 @@ def loopback_cluster():
     let processes connect to, so the nodes take other loopback addresses. Token authentication
     stays on (``RAY_AUTH_MODE=token``): the head writes the token, the node and the drivers read
     it. Ray reads that variable when it is imported, so drivers run as subprocesses with
-    ``cluster.env`` (``cluster.desksim(...)``), never in the test process. ``ray stop --force``
-    afterwards stops every Ray process on the machine, so no Ray session may be open meanwhile.
+    ``cluster.env`` (``cluster.desksim(...)``), never in the test process. Each node runs as
+    ``ray start --block`` in its own process group with its own temp dir, and teardown stops
+    those groups only: never ``ray stop``, which would stop every Ray on the machine.
     """
+    import tempfile
+
     import ray
 
     assert not ray.is_initialized(), "a Ray session is still open in this process"
@@ -56,12 +98,46 @@ def loopback_cluster():
         probe.bind(("127.0.0.2", 0))
         port = probe.getsockname()[1]
     head = f"127.0.0.2:{port}"
+    temp_dir = tempfile.mkdtemp(prefix="ray-t-", dir="/tmp")  # short: Ray's socket paths must fit
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
     common = ["--num-cpus", "1", "--disable-usage-stats"]
+    nodes: list[subprocess.Popen[bytes]] = []
     try:
-        _ray_cli("start", "--head", "--node-ip-address", "127.0.0.2", "--port", str(port),
-                 "--include-dashboard", "false", *common, env=env)  # fmt: skip
-        _ray_cli("start", "--address", head, "--node-ip-address", "127.0.0.3", *common, env=env)
+        nodes.append(
+            _start_node(
+                [
+                    "--head",
+                    "--node-ip-address",
+                    "127.0.0.2",
+                    "--port",
+                    str(port),
+                    "--include-dashboard",
+                    "false",
+                    "--temp-dir",
+                    temp_dir,
+                    *common,
+                ],
+                env,
+            )
+        )
+        deadline = time.time() + 120
+        while True:  # the GCS accepts connections once the head is up
+            try:
+                socket.create_connection(("127.0.0.2", port), timeout=1).close()
+                break
+            except OSError:
+                assert nodes[0].poll() is None, "ray start --head exited"
+                assert time.time() < deadline, "the head did not come up within 120 s"
+                time.sleep(0.5)
+        nodes.append(_start_node(["--address", head, "--node-ip-address", "127.0.0.3", *common], env))
+        alive = subprocess.run(
+            [sys.executable, "-c", _ALIVE_NODES, head, "2"], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert alive.stdout.strip().endswith("2"), f"the second node did not join: {alive.stdout}{alive.stderr}"
         yield LoopbackCluster(head, env)
     finally:
-        _ray_cli("stop", "--force", env=env)
+        for proc in reversed(nodes):
+            _stop_node(proc)
+        import shutil
+
+        shutil.rmtree(temp_dir, ignore_errors=True)

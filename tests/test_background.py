@@ -17,7 +17,7 @@ from actors.background import (
     gap_sampler,
 )
 from actors.exchange.exchange import Exchange
-from actors.messages import OrderFilled, SubmitOrder, SubscribeMarketData, TradePrinted
+from actors.messages import BookSnapshot, OrderFilled, OrderRejected, SubmitOrder, SubscribeMarketData, TradePrinted
 from actors.trader import Trader
 from actors.world import TRADING_DAY_S, Activity, ActivityParams, Fundamental, FundamentalParams
 from sim.actor import Actor, Wakeup, handles
@@ -300,13 +300,13 @@ class Provider(Trader):
         self.submit("S", qty, ask)
 
 
-def market(seed, actors_fn, minutes=20, latency_us=100):
+def market(seed, actors_fn, minutes=20, latency_us=100, provider=None):
     close = OPEN + minutes * MINUTE
     streams = RandomStreams(seed)
     kernel = Kernel(Network(NetworkSpec(LinkSpec(latency_us * US))), streams, start_ns=OPEN)
     recorder = Recorder()
     kernel.add(Exchange("exchange", ["XYZ"], recorder, OPEN, close))
-    kernel.add(Provider("provider"))
+    kernel.add(provider or Provider("provider"))
     actors = actors_fn(streams, close)
     for a in actors:
         kernel.add(a)
@@ -349,7 +349,7 @@ def test_noise_trader_uses_activity_for_its_arrivals():
     assert counts[0] > 2 * counts[2] and counts[5] > 2 * counts[3]
 
 
-def value_market(seed, shift_pct, n=5, params=None, minutes=20):
+def value_market(seed, shift_pct, n=5, params=None, minutes=20, provider=None):
     params = params or ValueParams(rate_per_hour=300, bias_sd_ticks=2, noise_sd_ticks=1)
 
     def actors(streams, close):
@@ -360,7 +360,7 @@ def value_market(seed, shift_pct, n=5, params=None, minutes=20):
             fund.add_jump(OPEN, shift_pct)
         return [ValueTrader(f"value-{i}", "XYZ", params, REF, OPEN, close, fundamental=fund) for i in range(n)]
 
-    return market(seed, actors, minutes=minutes)
+    return market(seed, actors, minutes=minutes, provider=provider)
 
 
 @pytest.mark.parametrize(("shift", "side"), [(3.0, "B"), (-3.0, "S")])
@@ -390,6 +390,95 @@ def test_value_traders_post_passively_inside_a_fair_market():
     assert len(rec.tables["trades"]) == 0
     cancels = rec.tables["orders"].frame()
     assert (cancels.event == "cancel_rejected").sum() == 0  # never cancels the same order twice
+
+
+def test_value_traders_rest_limit_orders_at_their_valuation():
+    # a wide market (REF -/+ 20), the fundamental at REF, no bias, no noise, no taking: a buy
+    # rests at the valuation (view - edge = REF - 2), not one tick inside the touch; once it is
+    # the best bid the mid is above the view and the next look sells at view + edge
+    def run(passive_at):
+        params = ValueParams(
+            rate_per_hour=300,
+            bias_sd_ticks=0,
+            noise_sd_ticks=0,
+            threshold_ticks=50,
+            passive_prob=1.0,
+            passive_at=passive_at,
+        )
+        provider = Provider("provider", REF - 20, REF + 20)
+        rec, _ = value_market(4, 0.0, n=2, params=params, minutes=5, provider=provider)
+        return submits(rec, "value")
+
+    at_value = run("value")
+    assert len(at_value) > 5
+    assert set(at_value[at_value.side == "B"].price) == {REF - 2}
+    assert set(at_value[at_value.side == "S"].price) == {REF + 2}
+    at_touch = run("touch")  # the original: one tick inside the touch
+    assert at_touch.price.iloc[0] == REF - 19
+
+
+def unit_value_trader(**params):
+    """A value trader outside a kernel: a fake clock, sent messages kept in ``sent``."""
+    fund = Fundamental.from_streams(
+        RandomStreams(1), FundamentalParams(sigma_pct_day=0, jump_rate_per_day=0), REF, OPEN, CLOSE
+    )
+    base = {"bias_sd_ticks": 0, "noise_sd_ticks": 0, "through_ticks": 2}
+    t = ValueTrader("v", "XYZ", ValueParams(**{**base, **params}), REF, OPEN, CLOSE, fundamental=fund)
+    t.kernel = type("Clock", (), {"now": OPEN + MINUTE, "schedule": lambda *a: None})()
+    t.sent = []
+    t.send = lambda dst, msg, priority=0: t.sent.append(msg)
+    return t, fund
+
+
+def snapshot(bid, ask, last=None, qty=1_000):
+    return BookSnapshot("XYZ", ((bid, qty),), ((ask, qty),), last, OPEN)
+
+
+def test_value_trader_stops_after_its_loss_limit():
+    t, _ = unit_value_trader(max_loss=5_000, threshold_ticks=50, passive_prob=0.0)
+    t.position, t.cash = 1_000, -1_000 * REF  # long 1,000 bought at REF
+    t.on_snapshot(snapshot(REF - 4, REF - 2), 0)  # -3,000: within the limit
+    assert not t.stopped and not t.sent
+    t.on_snapshot(snapshot(REF - 8, REF - 6), 0)  # -7,000: stop, one flattening order
+    assert t.stopped
+    (flat,) = t.sent
+    assert (flat.side, flat.qty, flat.price, flat.tif) == ("S", 1_000, REF - 10, "IOC")
+    t.on_arrival()
+    t.on_snapshot(snapshot(REF - 80, REF - 78), 0)  # a huge bargain: it no longer trades
+    assert len(t.sent) == 1
+
+
+def test_value_trader_capital_caps_what_it_buys():
+    t, fund = unit_value_trader(capital=300 * REF, threshold_ticks=1, max_lots=10, lots_per_tick=5)
+    fund.add_jump(OPEN, 1.0)  # value 100 ticks above the market: it wants the most it can get
+    t.on_arrival()
+    t.on_snapshot(snapshot(REF - 1, REF + 1), 0)
+    buys = [m for m in t.sent if isinstance(m, SubmitOrder)]
+    assert buys and buys[-1].qty == 200  # $ capital / value: 297 shares, whole lots
+
+
+def test_value_trader_learns_from_persistent_selling_and_reacts_with_a_delay():
+    t, fund = unit_value_trader(flow_ticks=10.0, flow_alpha=0.5, reaction_delay_s=30.0, threshold_ticks=50)
+    v0 = t.valuation()
+    for _ in range(6):  # every look: the last trade at the bid
+        t.on_snapshot(snapshot(REF - 1, REF + 1, last=REF - 1), 0)
+    assert t.flow < -0.95 and t.valuation() < v0 - 9
+    fund.add_jump(t.now - 10 * SECOND, 2.0)  # news 10 s ago: not yet in its view
+    assert t.valuation() == pytest.approx(v0 + 10.0 * t.flow)
+    t.kernel.now += 30 * SECOND
+    assert t.valuation() > v0 + 150
+
+
+def test_value_trader_reenters_after_a_halt_at_prices_from_its_valuation():
+    t, fund = unit_value_trader(threshold_ticks=3)
+    fund.add_jump(OPEN, 1.0)  # value REF + 100
+    t.on_arrival()
+    t.on_snapshot(snapshot(REF - 1, REF + 1), 0)
+    (ioc,) = [m for m in t.sent if isinstance(m, SubmitOrder)]
+    assert ioc.tif == "IOC" and ioc.price == REF + 1 + 2
+    t.on_rejected(OrderRejected(ioc.order_id, "trading halted"))
+    day = t.sent[-1]
+    assert day.tif == "DAY" and day.side == "B" and day.price == REF + 100 - 3  # its valuation - threshold
 
 
 def test_value_trader_requires_a_fundamental():

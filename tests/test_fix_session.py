@@ -614,3 +614,77 @@ def test_utc_timestamp():
     assert utc_timestamp(0) == "20260105-00:00:00.000"
     assert utc_timestamp(86_400 * S + 1_234_567_891) == "20260106-00:00:01.234"
     assert utc_timestamp(1_234_567_891, 9) == "20260105-00:00:01.234567891"
+
+
+# -- fast paths: the same bytes and the same fields as quickfix's ------------------------------
+def _er_variants():
+    from fix.codec import Codec
+
+    codec = Codec(0.01)
+    base = dict(order_id="4294967297", exec_id="12", exec_type="0", ord_status="0", side="B", symbol="XYZ",
+                leaves_qty=100, cum_qty=0, avg_px="0", now_ns=123_456_789)  # fmt: skip
+    yield codec.execution_report(**base)
+    yield codec.execution_report(**base, cl_ord_id="c-1", order_qty=100, price_ticks=10025, ord_type="LIMIT", tif="DAY")
+    yield codec.execution_report(
+        **{**base, "exec_type": "F", "ord_status": "2", "leaves_qty": 0, "cum_qty": 100, "avg_px": "100.25"},
+        cl_ord_id="c 2=x", orig_cl_ord_id="c-1", order_qty=100, price_ticks=10025, ord_type="MARKET", tif="IOC",
+        post_only=True, last_qty=100, last_px_ticks=10025, liquidity="taker", account="ACC", exec_ref_id="",
+        ord_rej_reason="6", text="a\x01b",
+    )  # fmt: skip
+    yield codec.execution_report(**base, text="näive")  # not ASCII: quickfix's own path
+
+
+def test_prebuilt_execution_report_is_framed_exactly_as_quickfix_frames_it():
+    for er in _er_variants():
+        fast_out: list[str] = []
+        slow_out: list[str] = []
+        kw = dict(now_ns=lambda: 5 * S + 7, on_app=print, initiator=False)
+        fast = FixSession("DESKSIM", "CLIENT1", send_raw=fast_out.append, **kw)
+        slow = FixSession("DESKSIM", "CLIENT1", send_raw=slow_out.append, **kw)
+        for s in (fast, slow):
+            s.state = SessionState.ACTIVE
+            s.next_out_seq = 41
+        copy = fix.Message(er)  # a plain Message: stamped by quickfix
+        assert fast.send_app(er) == slow.send_app(copy) == 41
+        assert fast_out == slow_out and len(fast_out) == 1
+        assert er.toString() == copy.toString() == fast_out[0]  # stamped in place as well
+        assert fast.send_app(er) == 42  # sent again: a new MsgSeqNum, the same body
+        assert tags(fast_out[1])[34] == "42" and body_fields(er) == body_fields(copy)
+
+
+def test_prebuilt_changed_after_building_goes_through_quickfix():
+    er = next(_er_variants())
+    er.setField(58, "changed")
+    out: list[str] = []
+    s = FixSession("DESKSIM", "CLIENT1", send_raw=out.append, now_ns=lambda: 0, on_app=print, initiator=False)
+    s.state = SessionState.ACTIVE
+    s.send_app(er)
+    assert tags(out[0])[58] == "changed"
+
+
+def test_received_messages_carry_their_fields_read_once():
+    from fix.codec import Inbound
+
+    got: list[fix.Message] = []
+    s = FixSession("A", "B", send_raw=lambda raw: None, now_ns=lambda: 0, on_app=got.append, initiator=False)
+    s.connect()
+    s.on_raw(craft("A", "B", "A", 1, body=[(98, "0"), (108, "30")]))
+    s.on_raw(craft("D", "B", "A", 2, body=body_fields(new_order(1))))
+    md = fix44.MarketDataRequest()
+    for tag, value in ((262, "m1"), (263, "0"), (264, "1")):
+        md.setField(tag, value)
+    g = fix44.MarketDataRequest.NoMDEntryTypes()
+    g.setField(269, "0")
+    md.addGroup(g)
+    g2 = fix44.MarketDataRequest.NoRelatedSym()
+    g2.setField(55, "XYZ")
+    md.addGroup(g2)
+    h = md.getHeader()
+    for tag, value in ((49, "B"), (56, "A"), (34, "3"), (52, utc_timestamp(0))):
+        h.setField(tag, value)
+    s.on_raw(md.toString())
+    nos, mdr = got
+    assert isinstance(nos, Inbound) and isinstance(mdr, Inbound)
+    assert nos.flat == {str(t): v for t, v in tags(nos.toString()).items()}
+    assert nos.flat["11"] == nos.getField(11) == "C1" and nos.flat["34"] == nos.getHeader().getField(34) == "2"
+    assert mdr.flat is None  # a repeating group: the quickfix getters are the reference

@@ -197,3 +197,28 @@ def test_other_simpy_processes_interleave_at_their_own_times():
     assert seen[0] == (500, 500, [])
     assert seen[1] == (1500, 1500, [(700, 0, 42), (1000, 1, 0)])
     assert k.env.now == 5000 and k.now == 5000
+
+
+def test_many_small_advances_with_nothing_due_equal_one_run():
+    """A real-time driver advances often with nothing due (the clocks move without a SimPy run):
+    deliveries and a plain SimPy process see the same times as in one run."""
+
+    def trace(steps):
+        k = make_kernel(NetworkSpec(LinkSpec(1000)))
+        sink = Sink("sink")
+        k.add(sink)
+        k.add(Burst("a", "sink", 3))
+        seen = []
+
+        def observer(env):
+            yield env.timeout(2500)
+            seen.append((env.now, k.now, list(sink.got)))
+
+        k.env.process(observer(k.env))
+        for t in steps:
+            k.advance(t)
+            assert k.env.now == t and k.now == t
+        k.stop()
+        return seen, sink.got
+
+    assert trace([*range(0, 5000, 7), 5000]) == trace([5000])

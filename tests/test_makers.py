@@ -88,7 +88,7 @@ def test_params_are_validated_when_loaded():
 
 def test_estimators_follow_market_data():
     """σ rises when the mid jumps on the sampling grid; k falls when trades print far away."""
-    m = as_maker(sigma_prior=0.5, sample_ms=1000.0)
+    m = as_maker(sigma_prior=0.5, sample_ms=1000.0, k_method="trades")
     m.quoting = False  # estimators only; nothing is sent
     clock = SimpleNamespace(now=OPEN)
     m.kernel = clock  # type: ignore[assignment]
@@ -247,7 +247,14 @@ def walk(start_ms, ticks, step_ms=33):
 
 
 def ladder(**params):
-    base = {"levels": 3, "size": 200, "refresh_ms": 500.0, "vol_window_ms": 5000.0, "withdraw_vol_ticks": 20}
+    base = {
+        "levels": 3,
+        "size": 200,
+        "refresh_ms": 500.0,
+        "vol_window_ms": 5000.0,
+        "withdraw_vol_ticks": 20,
+        "anchor": "last",
+    }
     return LadderMaker("mm", SYMBOL, LadderParams(**{**base, **params}), REF, OPEN, CLOSE)
 
 
@@ -292,3 +299,125 @@ def test_ladder_withdrawal_can_be_turned_off():
     kernel.advance(OPEN + 3 * SECOND)
     assert maker.quoting and maker.withdrawals == 0 and len(resting(exchange, maker)) == 6
     kernel.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# Guards: hard limits and unloading, toxic flow, stale data, loss stop; k from fill rates
+# ---------------------------------------------------------------------------------------------
+
+
+def guarded_ladder(**params):
+    base = {"levels": 3, "size": 100, "refresh_ms": 500.0, "withdraw_vol_ticks": 0, "anchor": "mid"}
+    return LadderMaker("mm", SYMBOL, LadderParams(**{**base, **params}), REF, OPEN, CLOSE)
+
+
+def test_ladder_quotes_around_the_mid_not_the_last_trade():
+    maker = guarded_ladder()
+    # someone else joins the bid one tick inside the ladder: the mid moves half a tick up
+    # (its anchor follows; a full tick moves the quotes); no trade is needed for that
+    t0 = OPEN + SECOND
+    kernel, exchange, _ = market(maker, [(t0, lambda s: s.submit("B", 2_000, REF - 1))])
+    kernel.advance(t0 - MS)
+    assert max(p for side, p, _ in resting(exchange, maker) if side == "B") == REF - 2
+    kernel.advance(t0 + 100 * MS)
+    asks = [p for side, p, _ in resting(exchange, maker) if side == "S"]
+    assert min(asks) >= REF + 2 and maker.centre2 > 2 * REF
+    kernel.stop()
+
+
+def test_ladder_unloads_with_marketable_orders_when_its_inventory_limit_is_hit():
+    maker = guarded_ladder(levels=5, hard_inventory=400, unload_to=0.5, unload_clip=100, max_inventory=10_000)
+    t0 = OPEN + SECOND
+
+    def plan_sell(s):  # a patient bid below the ladder (someone to unload to), then a 500-share sweep
+        s.submit("B", 5_000, REF - 30)
+        s.submit("S", 500, REF - 20, tif="IOC")
+
+    kernel, _, recorder = market(maker, [(t0, plan_sell)])
+    kernel.advance(t0 + SECOND)
+    assert maker.unload_orders >= 3 and not maker.unloading
+    assert 0 < maker.position <= 200  # down to half the hard limit
+    trades = recorder.tables["trades"].frame()
+    sold = trades[(trades["taker"] == "mm") & (trades["aggressor_side"] == "S")]
+    assert sold["qty"].sum() == maker.unloaded_qty >= 300 and (sold["price"] == REF - 30).all()
+    kernel.stop()
+
+
+def test_ladder_withdraws_on_a_toxic_flow_burst_and_comes_back():
+    maker = guarded_ladder(toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300, guard_cooldown_s=1.0)
+    t0 = OPEN + SECOND
+
+    def burst(i):
+        def act(s):
+            s.submit("B", 100, None, tif="IOC")
+
+        return (t0 + i * 20 * MS, act)
+
+    kernel, exchange, _ = market(maker, [burst(i) for i in range(4)])
+    kernel.advance(t0 - MS)
+    assert len(resting(exchange, maker)) == 6
+    kernel.advance(t0 + 200 * MS)
+    assert maker.guard_out == "toxic" and maker.toxic_withdrawals == 1
+    assert resting(exchange, maker) == []
+    # the first look (1 s on) still sees the burst within its 1 s window? no: it has aged out
+    kernel.advance(t0 + 1_200 * MS)
+    assert maker.guard_out is None
+    assert len(resting(exchange, maker)) == 6
+    kernel.stop()
+
+
+def test_stale_market_data_pulls_quotes_until_fresh_data_arrives():
+    m = guarded_ladder(stale_ms=50.0)
+    m.quoting = False  # guard state only; nothing is sent
+    clock = SimpleNamespace(now=OPEN + SECOND, schedule=lambda *a: None)
+    m.kernel = clock  # type: ignore[assignment]
+    m.on_quote(QuoteUpdated(SYMBOL, REF - 1, 100, REF + 1, 100, clock.now - 80 * MS), 0)
+    assert m.guard_out == "stale" and m.stale_withdrawals == 1
+    m.on_quote(QuoteUpdated(SYMBOL, REF - 1, 100, REF + 1, 100, clock.now - 10 * MS), 0)
+    assert m.guard_out is None
+
+
+def test_loss_limit_pulls_quotes_unloads_to_flat_and_returns_after_cooldown():
+    m = as_maker(max_loss=1_000, loss_cooldown_s=60.0)
+    sent, timers = [], []
+    clock = SimpleNamespace(now=OPEN + SECOND, schedule=lambda actor, t, msg, *a: timers.append((t, msg.tag)))
+    m.kernel = clock  # type: ignore[assignment]
+    m.send = lambda dst, msg, priority=0: sent.append(msg)  # type: ignore[method-assign]
+    m.quoting = False  # no quotes in this unit test: only the guard's orders
+    m.position, m.cash = 100, -100 * REF  # long 100 bought at REF
+    m.on_quote(QuoteUpdated(SYMBOL, REF - 5, 100, REF - 3, 100, clock.now), 0)  # -400: fine
+    assert m.guard_out is None and not sent
+    m.on_quote(QuoteUpdated(SYMBOL, REF - 20, 100, REF - 18, 100, clock.now), 0)  # -1,900
+    assert m.guard_out == "loss" and m.loss_stops == 1
+    (unload,) = [x for x in sent if x.__class__.__name__ == "SubmitOrder"]
+    assert (unload.side, unload.qty, unload.tif) == ("S", 100, "IOC") and unload.price == REF - 20 - 3
+    (t_back, tag) = next((t, tag) for t, tag in timers if isinstance(tag, tuple))
+    assert t_back == clock.now + 60 * SECOND
+    m.position, m.cash = 0, m.cash + 100 * (REF - 23)
+    clock.now = t_back
+    m.on_wakeup(Wakeup(tag), 0)
+    assert m.guard_out is None and m.pnl() - m._loss_ref == 0  # back, the reference reset
+
+
+def test_k_is_fitted_from_fill_rates_by_quote_depth():
+    m = as_maker(k_prior=1.0, k_min_fills=8)
+    assert m.fit_k() is None and m.k == 1.0  # no data: the prior
+    true_k, a = 0.7, 2.0  # λ(δ) = A exp(−kδ) fills per second at depth δ
+    for d in range(6):
+        seconds = 200.0
+        m._kf_time[d] = seconds
+        m._kf_fills[d] = a * math.exp(-true_k * d) * seconds
+    assert m.fit_k() == pytest.approx(true_k, rel=0.05)
+    # quoted at one depth only: nothing to fit
+    one = as_maker()
+    one._kf_time[2], one._kf_fills[2] = 100.0, 50.0
+    assert one.fit_k() is None
+
+
+def test_rolling_horizon_keeps_inventory_aversion_at_the_close():
+    rolling = as_maker(horizon_s=300.0)
+    fading = as_maker(horizon_s=300.0, rolling_horizon=False)
+    for m in (rolling, fading):
+        m.kernel = SimpleNamespace(now=CLOSE - SECOND)  # type: ignore[assignment]
+    assert rolling.tau == 1.0
+    assert fading.tau == pytest.approx(1 / 300)

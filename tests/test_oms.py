@@ -18,6 +18,8 @@ from actors.messages import (
     OrderAccepted,
     OrderFilled,
     OrderRejected,
+    OrderReplaced,
+    ReplaceOrder,
     SubmitOrder,
 )
 from fix.codec import Codec
@@ -302,3 +304,22 @@ def test_fix_input_errors_never_escape():
     assert desk.received(OrderRejected) == [OrderRejected(desk.oid(1), "nope")]
     assert oms.counters["business_rejects"] == 1 and oms.counters["er_unknown"] == 1
     assert oms.session.counters.app_errors == 0 and oms.session.counters.errors == 0
+
+
+def test_replace_that_meets_a_fill_in_flight_ends_the_order():
+    """The desk asks for 50 more while 60 fill in flight: the venue amends OrderQty to CumQty and
+    answers Replaced with OrdStatus Filled, LeavesQty 0 (FIX 4.4 App. D); the order is done."""
+    new_cl, replace_cl = "CLIENT1-1", "CLIENT1-2"
+    script = [
+        (20 * MS, lambda v: v.er(new_cl, "0", "0", 0, 100)),
+        (31 * MS, lambda v: v.er(new_cl, "F", "1", 60, 40, last=(60, 1000))),
+        (40 * MS, lambda v: v.er(replace_cl, "5", "2", 60, 0, qty=60, orig_cl_ord_id=new_cl, avg_px="10")),
+    ]
+    desk_script = [(10 * MS, buy(1)), (30 * MS, lambda a: ReplaceOrder(a.oid(1), "XYZ", 50, 1000))]
+    kernel, _venue, oms, desk, _rec = venue_world(script, desk_script)
+    kernel.run(1 * S)
+    assert oms.counters["break_ord_status"] == 0
+    assert desk.received(OrderReplaced) == [OrderReplaced(desk.oid(1), 1000, 0)]
+    order = next(iter(oms.orders.values()))
+    assert order.done and order.cum_qty == 60 and order.leaves_qty == 0
+    assert oms.position("XYZ") == 60

@@ -1,14 +1,22 @@
 """Pre-trade controls through the real path (issue 15): a scripted desk -> OMS -FIX 4.4-> FixGateway
-(with the officer's PreTradeGate) -> Exchange, and the RiskOfficer on drop copies. Each control is
-shown at its boundary: at the limit passes, one more fails."""
+(its own PreTradeGate, set by the officer's messages) -> Exchange, and the RiskOfficer on drop copies.
+Each control is shown at its boundary: at the limit passes, one more fails."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from actors.exchange.exchange import Exchange
-from actors.messages import CancelOrder, KillSwitch, OrderAccepted, OrderCanceled, OrderRejected, SubmitOrder
-from actors.risk import PreTradeGate, RiskLimits, RiskOfficer
+from actors.messages import (
+    CancelOrder,
+    KillSwitch,
+    OrderAccepted,
+    OrderCanceled,
+    OrderRejected,
+    ReplaceOrder,
+    SubmitOrder,
+)
+from actors.risk import GateConfig, RiskLimits, RiskOfficer
 from desksim.report.plots import kill_switch_spans
 from desksim.runner import _risk_events_summary
 from fix.gateway_actor import FixGateway
@@ -61,13 +69,13 @@ def run(
     rec = Recorder()
     kernel = Kernel(Network(NetworkSpec(LinkSpec(1 * MS))), RandomStreams(1))
     exchange = Exchange("exchange", [SYM], rec, 0, 10**13, reference_price=1000)
-    gate = PreTradeGate(limits, overrides, reference_prices={SYM: reference} if reference is not None else None)
-    gateway = FixGateway("gateway", rec, symbols=[SYM], clients=["CLIENT1"])
-    gateway.core.pretrade = gate
+    # one immutable configuration; the gateway builds its own gate from it (nothing shared)
+    config = GateConfig.of(limits, overrides, {SYM: reference} if reference is not None else None, officer="risk")
+    gateway = FixGateway("gateway", rec, symbols=[SYM], clients=["CLIENT1"], risk=config)
     oms = OMS("oms", rec) if tags is None else TaggingOMS("oms", rec, tags)
     desk = Desk("desk", script, dst="oms")
     officer = RiskOfficer(
-        "risk", rec, gate, symbols=[SYM], gateway="gateway", exchange="exchange", desk="desk", accounts=["CLIENT1"]
+        "risk", rec, config, symbols=[SYM], gateway="gateway", exchange="exchange", desk="desk", accounts=["CLIENT1"]
     )
     control = Scripted("control", list(commands), dst="risk")  # a scenario timeline's commands
     for actor in (exchange, gateway, oms, desk, officer, control):
@@ -200,4 +208,37 @@ def test_release_closes_the_engaged_span_on_the_risk_timeline() -> None:
     spans = kill_switch_spans(events, 10**13)
     assert len(spans) == 1
     (a, b), link = spans[0], 1 * MS
-    assert a == on + link and b == off + link  # one hop from the timeline to the officer
+    # shaded from the officer's decision (one hop from the timeline) to the release at the gateway
+    # (one hop more: the gateway re-enables the session and reports it)
+    assert a == on + link and b == off + 2 * link
+
+
+def replace(n: int, qty: int, price: int = 990) -> Any:
+    return lambda a: ReplaceOrder(a.oid(n), SYM, qty=qty, price=price)  # nothing filled: open = total
+
+
+def test_exposure_counts_a_replace_in_flight_at_the_boundary() -> None:
+    """Issue 15 item 2: a replace raised to 10,000 reserves the increase when the gate accepts it,
+    so a buy 200 us later meets it (max_long 15,000): 5,001 more is one share too many and is
+    refused, 5,000 is at the limit and passes. Before, both the 10,000 replace and a 10,000 buy
+    passed (20,000 live) because the gate waited for the replace's answer."""
+    lim = RiskLimits(max_long=15_000)
+    t1 = T0 + 10 * MS
+    script = [(T0, buy(1, qty=5_000)), (t1, replace(1, 10_000)), (t1 + 200_000, buy(2, qty=5_001))]
+    script.append((t1 + 400_000, buy(3, qty=5_000)))
+    desk, _ = run(lim, script)
+    assert outcome(desk, 1) == "accepted"
+    assert outcome(desk, 2).startswith("risk: max long 15001 > 15000")
+    assert outcome(desk, 3) == "accepted"
+    assert desk.officer.ledger.open_qty("CLIENT1", SYM, "B") == 15_000  # the exchange's answers, at the limit
+
+
+def test_a_replace_down_and_a_refused_replace_release_the_reservation() -> None:
+    """A replace up refused by the gate reserves nothing; after a replace down to 2,000 the room
+    is 13,000: at the limit passes, one more share fails."""
+    lim = RiskLimits(max_long=15_000)
+    script = [(T0, buy(1, qty=5_000)), (T0 + 10 * MS, replace(1, 20_000)), (T0 + 20 * MS, replace(1, 2_000))]
+    script += [(T0 + 40 * MS, buy(2, qty=13_001)), (T0 + 41 * MS, buy(3, qty=13_000))]
+    desk, _ = run(lim, script)
+    assert outcome(desk, 2).startswith("risk: max long 15001 > 15000")
+    assert outcome(desk, 3) == "accepted"

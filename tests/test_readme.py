@@ -9,6 +9,7 @@ import pytest
 
 from desksim.cli import build_parser
 from scenarios import bundled
+from scenarios.reference import topics
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -42,9 +43,9 @@ def problems_of(command: str, made: set[str]) -> list[str]:
     words = shlex.split(command)
     out: list[str] = []
     for word in words:
-        if word.startswith("/") or ".." in word.split("/") or word.startswith("~"):
-            if word != "~/.ray/auth_token":
-                out.append(f"{word}: outside the repository")
+        outside = word.startswith(("/", "~")) or ".." in word.split("/")
+        if outside and word != "~/.ray/auth_token":
+            out.append(f"{word}: outside the repository")
     program, args = words[0], words[1:]
     if program in ("pkill", "killall") or (program.endswith("ray") and args[:1] == ["stop"]):
         out.append("stops processes the user may not have started")
@@ -83,6 +84,9 @@ def problems_of(command: str, made: set[str]) -> list[str]:
                     elif word == "--scenario" and not _scenario_exists(value, made):
                         out.append(f"{value}: no such scenario")
                     i += 1
+            elif sub == "schema":
+                if word not in topics():
+                    out.append(f"desksim schema {word}: no such topic")
             elif not _scenario_exists(word, made):
                 out.append(f"{word}: not a file, bundled scenario or earlier --out folder")
             i += 1
@@ -130,6 +134,7 @@ def test_readme_links_stay_inside_the_repository():
         (".venv/bin/desksim frobnicate", "no such command"),
         (".venv/bin/python benchmarks/bench_nothing.py", "no such file"),
         ("make deploy", "no such target"),
+        (".venv/bin/desksim schema whale", "no such topic"),
     ],
 )
 def test_the_checker_catches_what_a_fresh_clone_lacks(command, expected):

@@ -17,7 +17,6 @@ from actors.messages import (
     KillSwitch,
     KillSwitchActivated,
     KillSwitchReleased,
-    MassCancelAccount,
     OrderFilled,
     QuoteUpdated,
     ReplaceOrder,
@@ -28,6 +27,7 @@ from actors.messages import (
 from actors.risk import (
     RISK_EVENT_COLUMNS,
     Break,
+    GateConfig,
     PreTradeGate,
     RiskLimits,
     RiskOfficer,
@@ -41,6 +41,7 @@ from actors.risk import (
 from actors.riskstats import var_es
 from fix.codec import Codec
 from fix.gateway import GatewayCore
+from fix.risk_gate import GatewayRisk
 from sim.actor import Actor, Wakeup, handles
 from sim.clock import MINUTE, MS, SECOND
 from sim.kernel import Kernel
@@ -476,20 +477,28 @@ class Frame:
 
 
 class MiniGateway(Actor):
-    """A stand-in for fix.gateway_actor.FixGateway: GatewayCore (with the gate) + an in-process
-    OrderBook; drop copies to SubscribeDropCopy subscribers; acts on MassCancelAccount."""
+    """A stand-in for fix.gateway_actor.FixGateway: GatewayCore + an in-process OrderBook, with its
+    own gate (fix.risk_gate.GatewayRisk, built from ``config``); drop copies to SubscribeDropCopy
+    subscribers; acts on the officer's KillSwitch messages."""
 
-    def __init__(self, g: PreTradeGate) -> None:
+    def __init__(self, config: GateConfig) -> None:
         super().__init__("gateway", "exchange")
-        self.v = Venue(g, feed=False)  # the officer feeds the gate, from drop copies
+        self.v = Venue(PreTradeGate(), feed=False)
+        self.core, self.codec, self.exchange = self.v.core, CODEC, -1
+        self.risk = GatewayRisk(self, config)  # the gateway's own gate, in the core's order path
+        self.v.gate = self.risk.gate
         self.v.core.drop_copy = self._drop
         self.subs: list[int] = []
         self.frames: dict[str, int] = {}
-        self.mass_cancels: list[tuple[int, MassCancelAccount]] = []
+        self.kill_commands: list[tuple[int, KillSwitch]] = []
+
+    def on_start(self) -> None:
+        self.risk.start([])
 
     def _drop(self, session: str, msg: Any) -> None:
         raw = msg.toString()
         self.v.drops.append((session, raw))
+        self.risk.on_outbound(session, msg)
         for dst in self.subs:
             self.send(dst, DropCopy(session, raw, self.now))
 
@@ -501,12 +510,13 @@ class MiniGateway(Actor):
     def on_frame(self, msg: Frame, src: int) -> None:
         self.v.now = self.now
         self.v.core.on_app(msg.session, CODEC.decode(msg.raw), self.now)
+        self.risk.after()
 
-    @handles(MassCancelAccount)
-    def on_mass_cancel(self, msg: MassCancelAccount, src: int) -> None:
-        self.mass_cancels.append((self.now, msg))
+    @handles(KillSwitch)
+    def on_kill(self, msg: KillSwitch, src: int) -> None:
+        self.kill_commands.append((self.now, msg))
         self.v.now = self.now
-        self.v.mass_cancel_account(msg.account, msg.reason)
+        self.risk.on_kill_switch(msg)
 
 
 class Client(Actor):
@@ -551,10 +561,12 @@ class Client(Actor):
 def world(
     g: PreTradeGate, *clients: Actor, latency: int = 100_000
 ) -> tuple[Kernel, RiskOfficer, MiniGateway, Recorder]:
+    """The officer and the gateway each build their own gate from ``g``'s limits (nothing shared)."""
     rec = Recorder()
     kernel = Kernel(Network(NetworkSpec(LinkSpec(latency))), RandomStreams(3))
-    gw = MiniGateway(g)
-    officer = RiskOfficer("risk", rec, g, symbols=[SYM], gateway="gateway", exchange=None, desk="desk")
+    config = GateConfig.of(g.default, g.overrides, officer="risk")
+    gw = MiniGateway(config)
+    officer = RiskOfficer("risk", rec, config, symbols=[SYM], gateway="gateway", exchange=None, desk="desk")
     kernel.add(gw)
     kernel.add(officer)
     for c in clients:
@@ -572,24 +584,27 @@ def test_officer_kill_switch_on_runaway_algorithm_end_to_end() -> None:
     submits = [(t, c) for t, c in gw.v.commands if isinstance(c, SubmitOrder)]
     assert len(submits) == 5
     trigger = 8 * MS + 100_000
-    assert g.blocked == {"ALGO": "runaway order rate: 3 throttle breaches"}
+    # the gateway's own gate decided and blocked; the officer learned it from the gateway's answer
+    assert gw.risk.gate.blocked == {"ALGO": "runaway order rate: 3 throttle breaches"}
+    assert officer.gate.blocked == gw.risk.gate.blocked
     # every open order was canceled after the kill; nothing new reached the book
     assert gw.v.core.live_orders("ALGO") == [] and len(gw.v.book) == 0
     assert [c for t, c in gw.v.commands if t > trigger and isinstance(c, SubmitOrder)] == []
     assert len([c for _, c in gw.v.commands if isinstance(c, CancelOrder)]) == 5
-    assert [m.account for _, m in gw.mass_cancels][:1] == ["ALGO"]
-    # the desk was told, with the trigger time
-    told = [m for _, m in algo.inbox if isinstance(m, KillSwitchActivated)]
-    assert told == [KillSwitchActivated("ALGO", "runaway order rate: 3 throttle breaches", trigger)]
-    # trigger -> officer (drop copy of the reject) -> gateway (mass cancel) -> officer (cancels)
-    assert officer.kill_latency_ns == {"ALGO": [3 * 100_000]}
+    # the desk was told by the officer, with the trigger time, once the gateway answered
+    told = [(t, m) for t, m in algo.inbox if isinstance(m, KillSwitchActivated)]
+    assert [m for _, m in told] == [KillSwitchActivated("ALGO", "runaway order rate: 3 throttle breaches", trigger)]
+    assert told[0][0] == trigger + 2 * 100_000  # gateway -> officer -> desk
+    # the gateway carried the kill out at the trigger (its book answered at once): latency 0
+    assert officer.kill_latency_ns == {"ALGO": [0]}
+    assert officer.summary()["kills"][0]["canceled"] == 5
     df = rec.tables["risk_events"].frame()
     assert tuple(df.columns) == RISK_EVENT_COLUMNS
     got = set(zip(df.kind, df.action, strict=True))
     assert {("order_rate", "reject"), ("runaway_order_rate", "kill"), ("kill_switch", "reject")} <= got
     assert {("kill_switch", "mass_cancel"), ("kill_switch", "cancels_acked")} <= got
     acked = df[df.action == "cancels_acked"].iloc[0]
-    assert acked.value == 300_000 and acked.actor == "ALGO"
+    assert acked.value == 0 and acked.actor == "ALGO"
     assert officer.ledger.open_count("ALGO") == 0 and officer.errors == []
 
 
@@ -618,7 +633,11 @@ def test_officer_kill_switch_command_and_release() -> None:
     assert [o["cl_ord_id"] for o in v.core.live_orders("D1")] == ["again"]
     assert [type(m).__name__ for _, m in desk.inbox] == ["KillSwitchActivated", "KillSwitchReleased"]
     assert desk.inbox[1][1] == KillSwitchReleased("D1", "scenario", 80 * MS + 100_000)
-    assert officer.kill_latency_ns == {"D1": [200_000]}  # officer -> gateway -> officer
+    assert officer.kill_latency_ns == {"D1": [100_000]}  # officer -> gateway, whose book answers at once
+    assert [m for _, m in gw.kill_commands] == [
+        KillSwitch("D1", True, "scenario", 20 * MS + 100_000),
+        KillSwitch("D1", False, "scenario", 80 * MS + 100_000),
+    ]
     df = rec.tables["risk_events"].frame()
     assert list(zip(df.kind, df.action, strict=True)) == [
         ("kill_switch_command", "kill"),
@@ -655,7 +674,7 @@ def test_officer_positions_cash_and_pnl_from_drop_copies_equal_hand_computation(
     # the officer read nothing but drop copies: it subscribed to them and holds no OMS reference
     assert officer.drop_copies == len(gw.v.drops) and gw.subs == [officer.id]
     # a mark from market data moves the P&L (an officer subscribed to the exchange's trades)
-    g.on_mark(SYM, 1010, 2 * SECOND)
+    officer.gate.on_mark(SYM, 1010, 2 * SECOND)
     assert officer.pnl("D1") == d1_cash + 50 * 1010
 
 
@@ -699,13 +718,13 @@ def test_minute_returns_forward_fill_and_alignment() -> None:
 
 
 def _var_world(limits: RiskLimits, alpha: float = 0.99) -> tuple[Kernel, RiskOfficer, PreTradeGate, Recorder]:
-    g = PreTradeGate(limits)
     rec = Recorder()
     kernel = Kernel(Network(NetworkSpec(LinkSpec(0))), RandomStreams(1))
     officer = RiskOfficer(
-        "risk", rec, g, gateway=None, exchange=None, var_interval_s=600, var_lookback_min=60, var_alpha=alpha
+        "risk", rec, limits, gateway=None, exchange=None, var_interval_s=600, var_lookback_min=60, var_alpha=alpha
     )
     kernel.add(officer)
+    g = officer.gate  # the officer's own view
     g.on_fill("D1", SYM, "B", 100, 1000, 0)
     g.on_fill("D2", SYM, "S", 50, 1000, 0)
     g.on_reference(SYM, 1000)

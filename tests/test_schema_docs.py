@@ -37,3 +37,12 @@ def test_schema_command_prints_a_topic_or_names_the_valid_ones(capsys):
     assert err.count("\n") == 1 and "unknown topic 'whale'" in err and "noise" in err
     assert main(["schema"]) == 0
     assert capsys.readouterr().out == markdown()
+
+
+def test_the_example_written_from_the_reference_alone_runs() -> None:
+    """docs/examples/my_first.yaml was written from docs/scenarios.md alone (no other scenario read)."""
+    from desksim import api
+
+    res = api.run(ROOT / "docs" / "examples" / "my_first.yaml", duration_s=120)
+    assert res.summary["trades"] > 0
+    assert res.summary["reconciliation"]["breaks"] == []

@@ -45,6 +45,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from actors.units import DEFAULT_TICK_SIZE
+from sim.clock import SECOND
+
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
 #: fewest P&L increments for a Sharpe / Sortino ratio (else None: "n/a")
 MIN_INCREMENTS = 30
@@ -307,7 +310,7 @@ def desk_summary(
     parents: Sequence[Record],
     prices: Sequence[tuple[int, float]],
     *,
-    tick_size: float = 0.01,
+    tick_size: float = DEFAULT_TICK_SIZE,
     interval_s: float = 60.0,
     capital: float | None = None,
     seconds_per_year: float = TRADING_SECONDS_PER_YEAR,
@@ -331,7 +334,7 @@ def desk_summary(
     if values:
         values[-1] = total  # fills after the last mark still count
     dd = max_drawdown(values)
-    elapsed = (prices[-1][0] - prices[0][0]) / 1e9 if len(prices) > 1 else 0.0
+    elapsed = (prices[-1][0] - prices[0][0]) / SECOND if len(prices) > 1 else 0.0
     trips = round_trips(fills, tick_size)
     sf = shortfalls(parents, fills, tick_size)
     bought = sum(f["qty"] for f in fills if f["side"] == "B")
@@ -382,7 +385,7 @@ def desk_frames(
     parents: Sequence[Record],
     prices: Sequence[tuple[int, float]],
     *,
-    tick_size: float = 0.01,
+    tick_size: float = DEFAULT_TICK_SIZE,
     desk: str | None = None,
 ) -> dict[str, Any]:
     """pandas DataFrames for Parquet tables: ``desk_pnl`` (time_ns, price, position, pnl),

@@ -31,23 +31,21 @@ Flow (one symbol):
 
 Orders go to the actor named ``exchange`` (default ``"oms"``): it must speak the exchange's
 native commands and events (``SubmitOrder``/``CancelOrder``/``ReplaceOrder`` →
-``OrderAccepted``/``OrderFilled``/...). When :mod:`actors.messages` defines ``NewParentOrder``
-and an actor named ``"oms"`` exists, each parent is also announced to it (``parent_id`` =
-``oms_parent_id`` of the record, ``(desk id << 32) | n``, unique across desks; arrival price =
-the arrival mid rounded to a tick); when the desk's orders go through that OMS, every child is
-tied to its parent with ``AttachChild`` right after its ``SubmitOrder``.
+``OrderAccepted``/``OrderFilled``/...). When an actor named ``"oms"`` exists, each parent is
+also announced to it with ``NewParentOrder`` (``parent_id`` = ``oms_parent_id`` of the record,
+``(desk id << 32) | n``, unique across desks; arrival price = the arrival mid rounded to a tick);
+when the desk's orders go through that OMS, every child is tied to its parent with ``AttachChild``
+right after its ``SubmitOrder``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, with_config
 
-from actors import messages as _messages
 from actors.desk.analytics import desk_frames, desk_summary
 from actors.desk.execution import (
     Schedule,
@@ -70,10 +68,12 @@ from actors.desk.strategies import (
 )
 from actors.messages import (
     ORDER_ID_SHIFT,
+    AttachChild,
     BookSnapshot,
     CancelRejected,
     KillSwitchActivated,
     KillSwitchReleased,
+    NewParentOrder,
     OrderCanceled,
     OrderFilled,
     OrderRejected,
@@ -83,12 +83,9 @@ from actors.messages import (
     TradePrinted,
 )
 from actors.trader import Trader
+from actors.units import DEFAULT_TICK_SIZE
 from sim.actor import Wakeup, handles
 from sim.clock import SECOND
-
-# optional OMS messages (looked up so the desk also runs against a codebase without them)
-NewParentOrder: Any = getattr(_messages, "NewParentOrder", None)
-AttachChild: Any = getattr(_messages, "AttachChild", None)
 
 DECIDE = "decide"
 SLICE, END, EXPIRE = "slice", "end", "expire"
@@ -122,7 +119,7 @@ class DeskParams:
     kelly_fraction: Annotated[float, Field(gt=0, le=1)] = 0.25
     max_leverage: Positive = 1.0  # cap on the Kelly fraction of capital
     capital: Positive = 1_000_000.0  # currency
-    tick_size: Positive = 0.01  # currency per tick
+    tick_size: Positive = DEFAULT_TICK_SIZE  # currency per tick
     cost_bps: NonNegative = 1.0  # expected cost hurdle subtracted from |edge|
     max_position: PositiveInt = 5_000  # shares, long or short
     max_order_qty: PositiveInt = 2_000  # shares per parent order
@@ -243,9 +240,9 @@ class StrategyDesk(Trader):
         self._md = self.lookup(p.market_data)
         self.send(self._md, SubscribeMarketData(self.symbol, trades=True, quotes=True))
         self.send(self._md, QueryBook(self.symbol, 1))  # the book as it stands when we join
-        if NewParentOrder is not None and p.notify_oms and "oms" in self.kernel.names():  # type: ignore[union-attr]
+        if p.notify_oms and "oms" in self.kernel.names():  # type: ignore[union-attr]
             self._oms = self.lookup("oms")
-            self._attach = AttachChild is not None and self._oms == self.exchange
+            self._attach = self._oms == self.exchange
         first = max(self.now, self.open_ns + int(p.warmup_s * SECOND))
         if first < self.close_ns:
             self.wake_at(first, DECIDE)
@@ -443,24 +440,20 @@ class StrategyDesk(Trader):
         return record
 
     def _announce(self, record: dict[str, Any]) -> None:
-        """Tell the OMS about a new parent, if the message type and an "oms" actor exist."""
-        if self._oms < 0 or NewParentOrder is None:
+        """Tell the OMS about a new parent, if an "oms" actor exists."""
+        if self._oms < 0:
             return
         gid = (self.id << ORDER_ID_SHIFT) | record["parent_id"]
-        values = {
-            **record,
-            "parent_id": gid,
-            "symbol": self.symbol,
-            "arrival_price": round(record["arrival_mid"]),
-            "time_ns": self.now,
-        }
-        kwargs = {}
-        for f in dataclasses.fields(NewParentOrder):
-            if f.name in values:
-                kwargs[f.name] = values[f.name]
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                return  # a required field the desk cannot fill: skip rather than guess
-        self.send(self._oms, NewParentOrder(**kwargs))
+        parent = NewParentOrder(
+            parent_id=gid,
+            symbol=self.symbol,
+            side=record["side"],
+            qty=record["qty"],
+            algo=record["algo"],
+            arrival_price=round(record["arrival_mid"]),
+            time_ns=self.now,
+        )
+        self.send(self._oms, parent)
         record["oms_parent_id"] = gid
 
     def _slice(self, w: _Working, j: int) -> None:

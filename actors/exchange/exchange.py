@@ -48,6 +48,7 @@ from actors.messages import (
     owner_of,
 )
 from sim.actor import Actor, Wakeup, handles
+from sim.clock import SECOND
 from sim.record import Recorder, Table
 
 ORDER_COLUMNS = ("time_ns", "order_id", "owner", "event", "side", "price", "qty", "leaves_qty", "detail")
@@ -342,7 +343,7 @@ class Exchange(Actor):
         g = self.guards.get(msg.symbol)
         if g is None:
             return
-        resume = self.now + round(msg.duration_s * 1e9)
+        resume = self.now + round(msg.duration_s * SECOND)
         self._status(g, [g.halt(self.now, msg.reason, resume)])
 
     @handles(SetIndexLevel)
@@ -537,7 +538,7 @@ class Exchange(Actor):
         if symbol not in self._info_armed:
             self._info_armed.add(symbol)
             interval = self.guards[symbol].params.auction_info_interval_s
-            self.wake_in(round(interval * 1e9), (AUCTION_INFO, symbol, 0))
+            self.wake_in(round(interval * SECOND), (AUCTION_INFO, symbol, 0))
 
     def _auction_info_tick(self, symbol: str) -> None:
         """While ``symbol`` is halted: publish what its reopening auction would do now, when that

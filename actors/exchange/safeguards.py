@@ -84,6 +84,9 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, with_config
 
 from actors.messages import LimitStateEntered, LimitStateExited, TradingHalted, TradingResumed
+from actors.units import DEFAULT_TICK_SIZE
+from sim.clock import MINUTE as MINUTE_NS
+from sim.clock import SECOND as SECOND_NS
 
 __all__ = [
     "BIG",
@@ -98,8 +101,6 @@ __all__ = [
 ]
 
 BIG = 1 << 62  # "no bound" for prices and times
-SECOND_NS = 1_000_000_000
-MINUTE_NS = 60 * SECOND_NS
 
 OPEN = "open"  # continuous trading
 LIMIT = "limit"  # continuous trading in a LULD limit state
@@ -127,7 +128,7 @@ class SafeguardParams:
     low_price_pct: Percent = 20.0  # reference from $0.75 to $3.00 (both tiers)
     sub_dollar_pct: Percent = 75.0  # reference below $0.75: the lesser of this ...
     sub_dollar_cap: PositiveFloat = 0.15  # ... and this many dollars
-    tick_size: PositiveFloat = 0.01  # dollars per tick: selects the price tier
+    tick_size: PositiveFloat = DEFAULT_TICK_SIZE  # dollars per tick: selects the price tier
     reference_window_s: PositiveFloat = 300.0
     reference_update_pct: Percent = 1.0
     double_open_min: NonNegativeFloat = 15.0  # 9:30-9:45: every reference price

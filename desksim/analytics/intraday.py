@@ -14,13 +14,14 @@ Definitions
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-MINUTE_NS = 60_000_000_000
+from desksim.analytics.numbers import finite_or_none
+from sim.clock import MINUTE as MINUTE_NS
+
 EDGE_MIN = 30
 
 KEYS = (
@@ -33,17 +34,10 @@ KEYS = (
 )
 
 
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
 def _ratio(a: float | None, b: float | None) -> float | None:
     if a is None or b is None or not b > 0:
         return None
-    return _num(a / b)
+    return finite_or_none(a / b)
 
 
 def volume_in(trades: pd.DataFrame | None, lo_ns: int, hi_ns: int) -> float:
@@ -74,7 +68,7 @@ def spread_in(segments: tuple[np.ndarray, ...], lo_ns: int, hi_ns: int) -> float
     """Time-weighted mean spread (bp) over the two-sided time within ``[lo_ns, hi_ns)``."""
     start, end, bps = segments
     w = (np.minimum(end, hi_ns) - np.maximum(start, lo_ns)).clip(min=0).astype(np.float64)
-    return _num(np.dot(w, bps) / w.sum()) if w.sum() > 0 else None
+    return finite_or_none(np.dot(w, bps) / w.sum()) if w.sum() > 0 else None
 
 
 def intraday(trades: pd.DataFrame | None, quotes: pd.DataFrame | None, open_ns: int, close_ns: int) -> dict[str, Any]:

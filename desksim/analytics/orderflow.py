@@ -32,14 +32,15 @@ Definitions (the message-level conventions of LOBSTER, so the figures compare wi
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 
-SECOND_NS = 1_000_000_000
+from desksim.analytics.numbers import finite_or_none
+from sim.clock import SECOND as SECOND_NS
+
 #: fewest points a distribution statistic is computed on; below that it is None.
 MIN_POINTS = 8
 #: cancel reasons of orders that never rested (remainders of IOC / FOK / market orders).
@@ -73,20 +74,13 @@ KEYS = (
 )
 
 
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
 def gap_cv(times_ns: np.ndarray) -> float | None:
     """CV (population std / mean) of the gaps between sorted event times; None below ``MIN_POINTS``
     gaps or when every gap is zero."""
     gaps = np.diff(np.sort(np.asarray(times_ns, dtype=np.int64))).astype(np.float64)
     if gaps.size < MIN_POINTS or not gaps.mean() > 0:
         return None
-    return _num(gaps.std() / gaps.mean())
+    return finite_or_none(gaps.std() / gaps.mean())
 
 
 def weibull_fit(x: np.ndarray) -> tuple[float, float] | None:
@@ -152,11 +146,11 @@ def _placement(new: pd.DataFrame, quotes: pd.DataFrame | None) -> np.ndarray:
 
 
 def _median(x: np.ndarray) -> float | None:
-    return _num(np.median(x)) if x.size else None
+    return finite_or_none(np.median(x)) if x.size else None
 
 
 def _mean(x: np.ndarray) -> float | None:
-    return _num(x.mean()) if x.size else None
+    return finite_or_none(x.mean()) if x.size else None
 
 
 def orderflow(orders: pd.DataFrame | None, trades: pd.DataFrame | None, quotes: pd.DataFrame | None) -> dict[str, Any]:
@@ -189,8 +183,8 @@ def orderflow(orders: pd.DataFrame | None, trades: pd.DataFrame | None, quotes: 
         if dist.size:
             out["placement_median_ticks"] = _median(dist)
             out["placement_mean_ticks"] = _mean(dist)
-            out["placement_share_at_touch"] = _num((dist == 0).mean())
-            out["placement_share_inside"] = _num((dist < 0).mean())
+            out["placement_share_at_touch"] = finite_or_none((dist == 0).mean())
+            out["placement_share_inside"] = finite_or_none((dist < 0).mean())
         if len(explicit):
             last_new = new[["order_id", "time_ns"]].drop_duplicates("order_id", keep="last")  # a cancel ends it
             both = explicit[["order_id", "time_ns"]].merge(last_new, on="order_id", suffixes=("", "_new"))
@@ -206,4 +200,4 @@ def orderflow(orders: pd.DataFrame | None, trades: pd.DataFrame | None, quotes: 
         out["exec_weibull_shape"] = fit[0] if fit is not None else None
         size = trades["qty"].to_numpy(dtype=np.float64)
         out["trade_size_median"], out["trade_size_mean"] = _median(size), _mean(size)
-    return {k: (_num(v) if isinstance(v, float | np.floating) else v) for k, v in out.items()}
+    return {k: (finite_or_none(v) if isinstance(v, float | np.floating) else v) for k, v in out.items()}

@@ -49,10 +49,11 @@ import pandas as pd
 from scipy import stats as sps
 
 from desksim.analytics.intraday import intraday
+from desksim.analytics.numbers import finite_or_none
 from desksim.analytics.orderflow import orderflow
 from desksim.analytics.targets import SOURCE, TARGETS, grade
+from sim.clock import MINUTE as MINUTE_NS
 
-MINUTE_NS = 60_000_000_000
 #: fewest points (returns, or pairs) a statistic is computed on; below that it is None.
 MIN_POINTS = 8
 #: lags of the |r| autocorrelation (volatility clustering).
@@ -86,14 +87,6 @@ CHECKS: dict[str, tuple[str, str]] = {
 # --------------------------------------------------------------------------- small numeric helpers
 
 
-def _num(value: Any) -> float | None:
-    """A plain float, or None for None/NaN/inf."""
-    if value is None:
-        return None
-    out = float(value)
-    return out if math.isfinite(out) else None
-
-
 def acf(x: Sequence[float] | np.ndarray, nlags: int) -> np.ndarray:
     """Sample autocorrelation at lags 1..nlags (standard estimator, mean removed, common denominator).
 
@@ -119,13 +112,13 @@ def excess_kurtosis(x: Sequence[float] | np.ndarray) -> float | None:
     arr = np.asarray(x, dtype=np.float64)
     if arr.size < MIN_POINTS or not np.ptp(arr) > 0.0:
         return None
-    return _num(sps.kurtosis(arr, fisher=True, bias=False))
+    return finite_or_none(sps.kurtosis(arr, fisher=True, bias=False))
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
     if a.size < MIN_POINTS or not np.ptp(a) > 0.0 or not np.ptp(b) > 0.0:
         return None
-    return _num(np.corrcoef(a, b)[0, 1])
+    return finite_or_none(np.corrcoef(a, b)[0, 1])
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -133,7 +126,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     ra = sps.rankdata(a)
     rb = sps.rankdata(b)
-    return _num(np.corrcoef(ra, rb)[0, 1])
+    return finite_or_none(np.corrcoef(ra, rb)[0, 1])
 
 
 def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float | None:
@@ -145,7 +138,7 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     order = np.argsort(values, kind="stable")
     values, cum = values[order], np.cumsum(weights[order])
     idx = int(np.searchsorted(cum, q * cum[-1], side="left"))
-    return _num(values[min(idx, values.size - 1)])
+    return finite_or_none(values[min(idx, values.size - 1)])
 
 
 # --------------------------------------------------------------------------- bars
@@ -219,7 +212,7 @@ def mid_bars(quotes: pd.DataFrame | None, trades: pd.DataFrame | None, open_ns: 
 
 def window_acf1(r: np.ndarray, window: int = ACF_WINDOW) -> list[float | None]:
     """Lag-1 autocorrelation of each consecutive, non-overlapping window of ``window`` returns."""
-    return [_num(acf(r[i : i + window], 1)[0]) for i in range(0, r.size - window + 1, window)]
+    return [finite_or_none(acf(r[i : i + window], 1)[0]) for i in range(0, r.size - window + 1, window)]
 
 
 def leverage(r: np.ndarray, nlags: int = LEVERAGE_LAGS) -> list[float | None]:
@@ -269,8 +262,8 @@ def _quote_stats(quotes: pd.DataFrame | None, open_ns: int, close_ns: int, tick_
     if not total > 0:
         return out
     two_sided = np.isfinite(bid) & np.isfinite(ask)
-    out["frac_time_one_side_empty"] = _num(dur[~two_sided].sum() / total)
-    out["depth_mean"] = _num(np.dot(bid_qty + ask_qty, dur) / total)
+    out["frac_time_one_side_empty"] = finite_or_none(dur[~two_sided].sum() / total)
+    out["depth_mean"] = finite_or_none(np.dot(bid_qty + ask_qty, dur) / total)
     w = dur[two_sided]
     if w.sum() > 0:
         spread = (ask - bid)[two_sided]
@@ -279,10 +272,10 @@ def _quote_stats(quotes: pd.DataFrame | None, open_ns: int, close_ns: int, tick_
             bps = np.where(mid > 0, spread / mid * 1e4, np.nan)
         ok = np.isfinite(bps)
         mean_ticks = float(np.dot(spread, w) / w.sum())
-        out["spread_mean_ticks"] = _num(mean_ticks)
-        out["spread_mean_price"] = _num(mean_ticks * tick_size)
+        out["spread_mean_ticks"] = finite_or_none(mean_ticks)
+        out["spread_mean_price"] = finite_or_none(mean_ticks * tick_size)
         if w[ok].sum() > 0:
-            out["spread_mean_bps"] = _num(np.dot(bps[ok], w[ok]) / w[ok].sum())
+            out["spread_mean_bps"] = finite_or_none(np.dot(bps[ok], w[ok]) / w[ok].sum())
         out["spread_median_ticks"] = _weighted_quantile(spread, w, 0.5)
         if w[ok].sum() > 0:
             out["spread_median_bps"] = _weighted_quantile(bps[ok], w[ok], 0.5)
@@ -346,31 +339,31 @@ def realism(
         if k > 1:
             out[f"n_returns_{k}m"] = int(rk.size)
     k1, k30 = out["kurtosis_1m"], out["kurtosis_30m"]
-    out["kurtosis_drop_1m_30m"] = _num(k1 - k30) if k1 is not None and k30 is not None else None
-    out["return_std_1m"] = _num(r.std(ddof=1)) if r.size >= MIN_POINTS else None
-    out["return_std_1m_bps"] = _num(out["return_std_1m"] * 1e4) if out["return_std_1m"] is not None else None
-    out["acf1_1m"] = _num(acf(r, 1)[0])
+    out["kurtosis_drop_1m_30m"] = finite_or_none(k1 - k30) if k1 is not None and k30 is not None else None
+    out["return_std_1m"] = finite_or_none(r.std(ddof=1)) if r.size >= MIN_POINTS else None
+    out["return_std_1m_bps"] = finite_or_none(out["return_std_1m"] * 1e4) if out["return_std_1m"] is not None else None
+    out["acf1_1m"] = finite_or_none(acf(r, 1)[0])
     windows = window_acf1(r)
     out["acf1_30m_windows"] = windows
     finite_w = [w for w in windows if w is not None]
-    out["acf1_30m_windows_mean"] = _num(np.mean(finite_w)) if finite_w else None
-    out["acf1_30m_windows_min"] = _num(min(finite_w)) if finite_w else None
-    out["acf1_30m_windows_max"] = _num(max(finite_w)) if finite_w else None
+    out["acf1_30m_windows_mean"] = finite_or_none(np.mean(finite_w)) if finite_w else None
+    out["acf1_30m_windows_min"] = finite_or_none(min(finite_w)) if finite_w else None
+    out["acf1_30m_windows_max"] = finite_or_none(max(finite_w)) if finite_w else None
     abs_acf = acf(np.abs(r), ABS_ACF_LAGS)
-    out["abs_acf"] = [_num(v) for v in abs_acf]
+    out["abs_acf"] = [finite_or_none(v) for v in abs_acf]
     finite = abs_acf[np.isfinite(abs_acf)]
-    out["abs_acf_mean"] = _num(finite.mean()) if finite.size else None
+    out["abs_acf_mean"] = finite_or_none(finite.mean()) if finite.size else None
     absr = np.abs(r)
     out["corr_volume_absret"] = _pearson(volume, absr)
     out["corr_volume_absret_spearman"] = _spearman(volume, absr)
     lev = leverage(r)
     out["leverage"] = lev
     finite_l = [v for v in lev if v is not None]
-    out["leverage_mean"] = _num(np.mean(finite_l)) if finite_l else None
+    out["leverage_mean"] = finite_or_none(np.mean(finite_l)) if finite_l else None
     out.update(_quote_stats(quotes, open_ns, close_ns, float(tick_size)))
     out.update(orderflow(orders, _in_session(trades, open_ns, close_ns), quotes))
     depth, size = out["depth_touch_median"], out["trade_size_median"]
-    out["depth_touch_to_trade_size"] = _num(depth / size) if depth is not None and size else None
+    out["depth_touch_to_trade_size"] = finite_or_none(depth / size) if depth is not None and size else None
     out.update(intraday(trades, quotes, open_ns, close_ns))
     out["grades"] = grade(out)
     return out
@@ -387,7 +380,7 @@ def checks(stats: dict[str, Any]) -> dict[str, bool]:
     """Pass/fail of the four stylised-fact targets; a missing (None) statistic fails."""
 
     def val(key: str) -> float | None:
-        return _num(stats.get(key))
+        return finite_or_none(stats.get(key))
 
     kurt, rho1, clus, corr = (val(CHECKS[name][0]) for name in CHECKS)
     return {
@@ -411,7 +404,7 @@ def format_table(stats_by_seed: Mapping[Any, dict[str, Any]]) -> str:
     for t in TARGETS:
         row = [t.key, t.text]
         for seed in seeds:
-            v = _num(stats_by_seed[seed].get(t.key))
+            v = finite_or_none(stats_by_seed[seed].get(t.key))
             ok = t.check(v)
             passed[seed] += bool(ok)
             row.append("n/a" if v is None else f"{v:+.3f} {'ok' if ok else 'FAIL'}")

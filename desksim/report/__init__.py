@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from actors.units import DEFAULT_TICK_SIZE
 from desksim.output import write_text
 from desksim.report import html as H
 
@@ -137,7 +138,7 @@ def desk_outcome_rows(outcome: dict[str, Any]) -> list[list[Any]]:
 def _run_report(folder: Path, s: dict[str, Any]) -> Path:
     from desksim.report import plots as P
 
-    tick = float(s.get("tick_size") or 0.01)
+    tick = float(s.get("tick_size") or DEFAULT_TICK_SIZE)
     trades, quotes = _read(folder, "trades"), _read(folder, "quotes")
     halts, risk_events, pnl = _read(folder, "halts"), _read(folder, "risk_events"), _read(folder, "pnl")
     desk_pnl, events = _read(folder, "desk_pnl"), _read(folder, "scenario_events")

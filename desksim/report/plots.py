@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from actors.units import to_price
 from desksim.output import atomic_path, write_json
 
 MAX_BINS = 1500
@@ -234,7 +235,7 @@ def plot_price(
     if trades is None or not len(trades):
         return None
     t = trades["time_ns"].to_numpy(dtype=np.int64)
-    px = trades["price"].to_numpy(dtype=np.float64) * tick
+    px = to_price(trades["price"].to_numpy(dtype=np.float64), tick)
     bt, last, low, high = _bins(t, px)
     end = int(end_ns if end_ns is not None else t.max())
     fig, ax = plt.subplots(figsize=WIDE)

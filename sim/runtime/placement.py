@@ -106,25 +106,7 @@ def plan(actors: Sequence[Any], spec: PlacementSpec = None, pools: int = 2) -> P
             names.append(base if base and k.isdigit() else group)
     index: dict[str, int] = {}
     where = [index.setdefault(name, len(index)) for name in names]
-    _check_shared_state(actors, where, tuple(index))
     return Placement(tuple(index), tuple(where))
-
-
-def _check_shared_state(actors: Sequence[Any], where: Sequence[int], groups: tuple[str, ...]) -> None:
-    """Actors that share an object must share a process: a risk officer and the gateway whose
-    core uses its pre-trade gate (a copy in another process would gate nothing)."""
-    gates: dict[int, int] = {}  # id(gate) -> partition
-    for actor, part in zip(actors, where, strict=True):
-        core = getattr(actor, "core", None)
-        gate = getattr(core, "pretrade", None) if core is not None else getattr(actor, "gate", None)
-        if gate is None:
-            continue
-        seen = gates.setdefault(id(gate), part)
-        if seen != part:
-            raise PlacementError(
-                f"{actor.name} shares the risk officer's pre-trade gate with an actor in partition "
-                f"{groups[seen]!r}; place the risk officer and the gateway in the same group"
-            )
 
 
 def lookahead(

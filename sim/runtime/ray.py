@@ -27,9 +27,9 @@ How it works
   pending events.
 * **Window transport.** Ray creates, places and watches the partition processes; the window
   traffic itself goes over one TCP connection per partition (:mod:`sim.runtime.wire`), which
-  costs tens of microseconds a window against about 2 ms for Ray remote calls (``transport=
-  "calls"`` keeps that path; Ray's compiled graphs cost ~0.5 ms but their readers spin a core
-  each while they wait, and this machine has two).
+  costs tens of microseconds a window against about 2 ms for Ray remote calls (Ray's compiled
+  graphs cost ~0.5 ms but their readers spin a core each while they wait, and this machine has
+  two).
 * **Tables.** Each partition records into its own :class:`~sim.record.Recorder`. At the end the
   tables are merged by name: a table must have rows in one partition only (the partition of
   the actors that write it) -- or identical rows in all of them (rows written while building)
@@ -289,7 +289,7 @@ class RayRunStats:
     partition_sizes: list[int]
     calls: int
     lookahead_ns: int | None
-    transport: str = "remote calls"
+    transport: str = "sockets"
     per_partition_messages: list[int] = field(default_factory=list)
     per_partition_busy_s: list[float] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
@@ -391,26 +391,6 @@ class _Calls:
 Work = tuple[int, list[bytes], list[int | None] | None] | None
 
 
-class _CallWindows:
-    """Windows as plain remote calls: one ``advance`` call per active partition, one ``ray.get``."""
-
-    name = "remote calls"
-
-    def __init__(self, handles: list[Any], calls: _Calls) -> None:
-        self.handles, self.calls = handles, calls
-
-    def window(self, work: list[Work], what: str) -> list[Report | None]:
-        active = [q for q, w in enumerate(work) if w is not None]
-        refs = [self.handles[q].advance.remote(*work[q]) for q in active]  # type: ignore[misc]
-        reports: list[Report | None] = [None] * len(work)
-        for q, report in zip(active, self.calls.gather(refs, active, what), strict=True):
-            reports[q] = report
-        return reports
-
-    def close(self) -> None:
-        pass
-
-
 class _SocketWindows:
     """Windows over one TCP connection per partition (see :mod:`sim.runtime.wire`).
 
@@ -463,16 +443,6 @@ class _SocketWindows:
         self.hub.close()
 
 
-def _windows(
-    handles: list[Any], calls: _Calls, transport: str, timeout_s: float, host: str
-) -> _CallWindows | _SocketWindows:
-    if transport == "calls":
-        return _CallWindows(handles, calls)
-    if transport != "sockets":
-        raise ValueError(f"unknown window transport {transport!r} (sockets or calls)")
-    return _SocketWindows(handles, calls, timeout_s, host)
-
-
 def run_partitioned(
     factory: Factory,
     seed: int,
@@ -484,7 +454,6 @@ def run_partitioned(
     window_timeout_s: float = 600.0,
     on_window: Callable[[int, list[Any]], None] | None = None,
     extract: Extract | None = None,
-    transport: str = "sockets",
     py_modules: Sequence[Any] = (),
 ) -> tuple[RayRunStats, Recorder]:
     """Run the assembly built by ``factory`` across Ray actor processes; return stats and tables.
@@ -492,9 +461,8 @@ def run_partitioned(
     ``on_window(window_index, partition_handles)`` is called before each window (tests use it
     to kill a partition). ``extract(assembly, owns)`` runs in every partition at the end and its
     dicts are merged into ``stats.extras``. The returned recorder holds the merged tables.
-    ``transport``: ``"sockets"`` (window traffic on a TCP connection per partition) or ``"calls"``
-    (one Ray remote call per partition and window); the results are the same, only the cost of a
-    barrier differs. ``py_modules``: packages shipped to the nodes of a cluster (``address``).
+    Window traffic goes over a TCP connection per partition (:mod:`sim.runtime.wire`).
+    ``py_modules``: packages shipped to the nodes of a cluster (``address``).
     """
     import ray
 
@@ -509,7 +477,7 @@ def run_partitioned(
     n = len(layout)
     started_ray = _ensure_ray(address, num_cpus, py_modules)
     handles: list[Any] = []
-    channel: _CallWindows | _SocketWindows | None = None
+    channel: _SocketWindows | None = None
     try:
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_task_retries": 0}
         if address is not None:  # a cluster: spread the partitions over its nodes
@@ -556,7 +524,7 @@ def run_partitioned(
 
         for p, report in enumerate(calls.gather([h.start.remote() for h in handles], list(range(n)), "start")):
             absorb(p, report)
-        channel = _windows(handles, calls, transport, window_timeout_s, _driver_host(address))
+        channel = _SocketWindows(handles, calls, window_timeout_s, _driver_host(address))
 
         windows = 0
         while True:

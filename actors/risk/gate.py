@@ -1,0 +1,480 @@
+"""The pre-trade gate (SEC 15c3-5 / MiFID II RTS 6 style): pure and clock-driven (the caller
+passes ``now_ns``). It answers ``check(account, symbol, side, qty, price, now_ns) -> reason | None``
+and keeps its own :class:`~actors.risk.ledger.Ledger` built only from what it is told (execution
+reports, fills, marks). It is the ``pretrade`` hook of :class:`fix.gateway.GatewayCore`:
+``gate(session_key, NewOrder | ReplaceRequest, now_ns)``.
+
+One gate lives inside the gateway actor that calls it (built from a :class:`GateConfig`); the risk
+officer keeps a gate of its own as its independent view (limits, ledger from drop copies, kill
+triggers) and changes the gateway's by messages. No gate is ever shared by two actors."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from typing import Any
+
+from actors.risk.ledger import ExecReport, Ledger, OpenOrder, parse_execution_report
+from actors.risk.limits import GateConfig, RiskEvent, RiskLimits, _ns
+
+__all__ = ["PreTradeGate"]
+
+# =============================================================================================
+# the pre-trade gate
+# =============================================================================================
+
+
+class PreTradeGate:
+    """Pre-trade checks (SEC 15c3-5 / MiFID RTS 6 style) with an independent ledger.
+
+    ``check(...)`` returns None to accept or the refusal text. Order of checks: kill switch,
+    message throttle, order throttle, order quantity, order notional, price collar, duplicate,
+    position, gross notional, daily loss. Throttle windows count messages that passed the
+    throttle (a throttled message does not count, so a well-behaved sender recovers when the
+    window slides); cancels count as messages (:meth:`on_cancel`) and are never refused. A
+    collar fails closed: its reference is the last trade or mid, else the static reference price
+    (``reference_prices``), else the order is refused. Every refusal, kill and release is a
+    :class:`RiskEvent` passed to ``sink`` (or kept in ``events`` when there is no sink)."""
+
+    def __init__(
+        self,
+        default: RiskLimits | None = None,
+        overrides: Mapping[str, RiskLimits] | None = None,
+        *,
+        ledger: Ledger | None = None,
+        sink: Callable[[RiskEvent], None] | None = None,
+        reference_prices: Mapping[str, int] | None = None,
+        triggers: bool = True,
+    ) -> None:
+        self.default = default or RiskLimits()
+        self.triggers = triggers  # kill on the filled state (daily loss, position): off in a gateway with an officer
+        self.overrides = dict(overrides or {})
+        self.ledger = ledger or Ledger()
+        self.sink = sink
+        self.events: list[RiskEvent] = []
+        self.blocked: dict[str, str] = {}  # account -> reason
+        self.block_all: str | None = None  # reason when every account is blocked
+        self.reference: dict[str, int] = {}  # symbol -> last trade
+        self.mid: dict[str, int] = {}  # symbol -> floor((bid + ask) / 2)
+        # symbol -> the day's static reference (the scenario's reference price / prior close): the
+        # collar's reference before the market has one, and the mark until the first trade (so the
+        # account's P&L is never marked on its own prints)
+        self.prior: dict[str, int] = dict(reference_prices or {})
+        for symbol, price in self.prior.items():
+            self.ledger.marks[symbol] = price
+            self.ledger.market_marks.add(symbol)
+        self.now_ns = 0
+        self.accepted = 0
+        self.rejected = 0
+        self._kills: list[tuple[str, str, int]] = []
+        self._messages: dict[str, deque[int]] = {}
+        self._orders: dict[str, deque[int]] = {}
+        self._breaches: dict[str, deque[int]] = {}
+        self._recent: dict[tuple[str, str, str, int, int | None], int] = {}  # duplicate detection
+        self._cache: dict[tuple[str, str | None], RiskLimits] = {}
+
+    @classmethod
+    def from_config(cls, config: GateConfig, sink: Callable[[RiskEvent], None] | None = None) -> PreTradeGate:
+        """A gateway's own gate; its kill triggers on the filled state are the officer's, unless there
+        is no officer."""
+        return cls(
+            config.default,
+            dict(config.overrides),
+            sink=sink,
+            reference_prices=dict(config.reference_prices),
+            triggers=config.officer is None,
+        )
+
+    # -- configuration ------------------------------------------------------------------------------
+    def limits_for(self, account: str, symbol: str | None = None) -> RiskLimits:
+        key = (account, symbol)
+        lim = self._cache.get(key)
+        if lim is None:
+            o = self.overrides
+            names = [f"{account}/{symbol}", account, f"*/{symbol}"] if symbol is not None else [account]
+            lim = next((o[n] for n in names if n in o), self.default)
+            self._cache[key] = lim
+        return lim
+
+    def set_limits(self, key: str, limits: RiskLimits) -> None:
+        """Install or replace the limits of ``key`` ("ACCOUNT", "ACCOUNT/SYMBOL", "*/SYMBOL"; ""
+        the default)."""
+        if key == "":
+            self.default = limits
+        else:
+            self.overrides[key] = limits
+        self._cache.clear()
+
+    # -- market inputs ------------------------------------------------------------------------------
+    def on_reference(self, symbol: str, price: int) -> None:
+        """The last trade price of ``symbol``: collar reference ("last") and mark."""
+        self.reference[symbol] = price
+        self.ledger.marks[symbol] = price
+        self.ledger.market_marks.add(symbol)
+
+    def on_quote(self, symbol: str, bid: int | None, ask: int | None) -> None:
+        if bid is not None and ask is not None:
+            self.mid[symbol] = (bid + ask) // 2
+
+    def on_mark(self, symbol: str, price: int, now_ns: int | None = None) -> None:
+        """A new mark (trade price): update and check the loss of every holder."""
+        self.on_reference(symbol, price)
+        now = self._clock(now_ns)
+        for account in sorted(self.ledger.holders(symbol)):
+            self.evaluate(account, now)
+
+    def _ref(self, lim: RiskLimits, symbol: str) -> int | None:
+        """The collar / notional reference: the limit's own ("last" trade or "mid"), else the
+        other market one, else the static reference price; None when nothing is known."""
+        if lim.reference == "mid":
+            m = self.mid.get(symbol)
+            if m is not None:
+                return m
+        last = self.reference.get(symbol)
+        if last is not None:
+            return last
+        m = self.mid.get(symbol)
+        return m if m is not None else self.prior.get(symbol)
+
+    # -- order-flow inputs (the drop-copy view) ---------------------------------------------------
+    def on_execution_report(self, session: str, raw: Any, now_ns: int | None = None, tick_size: Any = "0.01") -> Any:
+        """Feed one drop copy (raw string / quickfix Message / :class:`ExecReport`). Returns the
+        parsed report (None if not an 8)."""
+        er = raw if isinstance(raw, ExecReport) else parse_execution_report(raw, tick_size)
+        if er is None:
+            return None
+        account, filled = self.ledger.apply(session, er)
+        if filled:
+            self.evaluate(account, self._clock(now_ns))
+        return er
+
+    def on_cancel_reject(self, session: str, cl_ord_id: str | None) -> None:
+        """An OrderCancelReject (9): a refused replace releases what its acceptance reserved."""
+        if cl_ord_id:
+            self.ledger.release(session, cl_ord_id)
+
+    def on_fill(self, account: str, symbol: str, side: str, qty: int, price: int, now_ns: int | None = None) -> None:
+        """A fill known otherwise than by an execution report (tests, native order paths)."""
+        self.ledger.apply_fill(account, symbol, side, qty, price)
+        self.evaluate(account, self._clock(now_ns))
+
+    def evaluate(self, account: str, now_ns: int | None = None) -> None:
+        """Kill-switch triggers on the filled state: daily loss and position beyond their limits."""
+        if not self.triggers or account in self.blocked:
+            return
+        now = self._clock(now_ns)
+        lim = self.limits_for(account)
+        if lim.max_daily_loss is not None and lim.kill_on_loss:
+            loss = -self.ledger.pnl(account)
+            if loss > lim.max_daily_loss:
+                self._event(now, account, "daily_loss", lim.max_daily_loss, loss, "kill")
+                self.kill(account, f"daily loss {loss} > {lim.max_daily_loss}", now, kind=None)
+                return
+        for symbol, pos in sorted(self.ledger.positions.get(account, {}).items()):
+            sl = self.limits_for(account, symbol)
+            if not sl.kill_on_position:
+                continue
+            if sl.max_long is not None and pos > sl.max_long:
+                self._event(now, account, "position_long", sl.max_long, pos, "kill")
+                self.kill(account, f"{symbol} position {pos} > max long {sl.max_long}", now, kind=None)
+                return
+            if sl.max_short is not None and -pos > sl.max_short:
+                self._event(now, account, "position_short", sl.max_short, -pos, "kill")
+                self.kill(account, f"{symbol} position {pos} < -max short {sl.max_short}", now, kind=None)
+                return
+
+    # -- kill switch -------------------------------------------------------------------------------
+    def is_blocked(self, account: str) -> bool:
+        return self.block_all is not None or account in self.blocked
+
+    def kill(self, account: str, reason: str, now_ns: int | None = None, kind: str | None = "kill_switch") -> None:
+        """Block every new order of ``account`` (``""`` or ``"*"``: every account) and queue the
+        kill for the officer (:meth:`take_kills`). Idempotent while blocked."""
+        now = self._clock(now_ns)
+        if account in ("", "*"):
+            if self.block_all is not None:
+                return
+            self.block_all = reason
+            targets = [a for a in self.ledger.accounts() if a not in self.blocked]
+            for a in targets:
+                self.blocked[a] = reason
+            self._event(now, "*", kind or "kill_switch", 0, 1, "kill")
+            self._kills.append(("", reason, now))
+            return
+        if account in self.blocked:
+            return
+        self.blocked[account] = reason
+        if kind is not None:
+            self._event(now, account, kind, 0, 1, "kill")
+        self._kills.append((account, reason, now))
+
+    def unblock(self, account: str, now_ns: int | None = None, reason: str = "command", *, record: bool = True) -> None:
+        """Re-enable ``account`` (``""`` / ``"*"``: all). Only an explicit command does this. The
+        ``unblock`` events are recorded unless ``record`` is False (the gateway reports its own)."""
+        now = self._clock(now_ns)
+        if account in ("", "*"):
+            self.block_all = None
+            for a in sorted(self.blocked):
+                if record:
+                    self._event(now, a, "kill_switch", 0, 0, "unblock")
+            self.blocked.clear()
+            return
+        if self.blocked.pop(account, None) is not None and record:
+            self._event(now, account, "kill_switch", 0, 0, "unblock")
+
+    def record(self, ev: RiskEvent) -> None:
+        """An event of the gate's owner (e.g. the gateway's mass cancel) into the gate's audit trail."""
+        if self.sink is not None:
+            self.sink(ev)
+        else:
+            self.events.append(ev)
+
+    def take_kills(self) -> list[tuple[str, str, int]]:
+        """Kills decided since the last call: (account, reason, time_ns); ``""`` = all accounts."""
+        kills, self._kills = self._kills, []
+        return kills
+
+    # -- the check ----------------------------------------------------------------------------------
+    def on_cancel(self, session_key: str, account: str | None = None, now_ns: int | None = None) -> None:
+        """A cancel (F) or mass cancel (q) received by the gateway: one message in the account's
+        message-rate window (RTS 6 counts every message). A cancel is never refused -- it only
+        takes risk off -- but the new orders and replaces after it meet a fuller window."""
+        who = account or session_key
+        lim = self.limits_for(who)
+        if lim.max_messages is not None:
+            now = self._clock(now_ns)
+            _window(self._messages, who, now, _ns(lim.message_window_ms)).append(now)
+
+    def __call__(self, session_key: str, req: Any, now_ns: int | None = None) -> str | None:
+        """The ``pretrade`` hook of :class:`fix.gateway.GatewayCore` (a ``NewOrder`` or a
+        ``ReplaceRequest`` of ``fix.codec``). Every control keys on the session (SenderCompID, the
+        authenticated client); an Account(1) tag may only narrow: when the tag has limits of its
+        own, its per-order limits apply on top of the session's."""
+        account = session_key
+        tag = getattr(req, "account", None)
+        if tag and tag != session_key:
+            refused = self._narrow(account, tag, req.symbol, req.qty, req.price_ticks, now_ns)
+            if refused is not None:
+                self.rejected += 1
+                return refused
+        if hasattr(req, "orig_cl_ord_id"):  # a replace: OrderQty is the new total
+            old = self.ledger.find(session_key, req.orig_cl_ord_id, req.order_id)
+            return self.check(
+                account,
+                req.symbol,
+                req.side,
+                req.qty,
+                req.price_ticks,
+                now_ns,
+                replaces=old,
+                session=session_key,
+                cl_ord_id=req.cl_ord_id,
+            )
+        return self.check(
+            account,
+            req.symbol,
+            req.side,
+            req.qty,
+            req.price_ticks,
+            now_ns,
+            session=session_key,
+            cl_ord_id=req.cl_ord_id,
+        )
+
+    def _narrow(
+        self, account: str, tag: str, symbol: str, qty: int, price: int | None, now_ns: int | None
+    ) -> str | None:
+        """The per-order limits (quantity, notional) of an Account tag's own entry, if it has one."""
+        names = (f"{tag}/{symbol}", tag)
+        lim = next((self.overrides[n] for n in names if n in self.overrides), None)
+        if lim is None:
+            return None
+        now = self._clock(now_ns)
+        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+            return self._reject(now, account, "max_order_qty", lim.max_order_qty, qty)
+        px = price if price is not None else self._ref(lim, symbol)
+        if lim.max_order_notional is not None and px is not None and qty * px > lim.max_order_notional:
+            return self._reject(now, account, "max_order_notional", lim.max_order_notional, qty * px)
+        return None
+
+    def check(
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        qty: int,
+        price: int | None,
+        now_ns: int | None = None,
+        *,
+        session: str | None = None,
+        cl_ord_id: str | None = None,
+        replaces: OpenOrder | None = None,
+    ) -> str | None:
+        """Accept (None) or refuse (the reason) a new order -- or, with ``replaces``, a replace of
+        that open order to total quantity ``qty`` at ``price``. With ``cl_ord_id`` an accepted new
+        order is kept as pending exposure under ``(session or account, cl_ord_id)`` until its
+        execution report arrives."""
+        now = self._clock(now_ns)
+        reason = self._check(account, symbol, side, qty, price, now, session, cl_ord_id, replaces)
+        if reason is None:
+            self.accepted += 1
+        else:
+            self.rejected += 1
+        return reason
+
+    def _check(
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        qty: int,
+        price: int | None,
+        now: int,
+        session: str | None,
+        cl_ord_id: str | None,
+        old: OpenOrder | None,
+    ) -> str | None:
+        is_new = old is None
+        if self.block_all is not None or account in self.blocked:
+            self._event(now, account, "kill_switch", 0, 1, "reject")
+            return f"risk: kill switch active ({self.blocked.get(account) or self.block_all})"
+        acct = self.limits_for(account)
+        lim = self.limits_for(account, symbol)
+        # -- throttles (both windows are checked before either counts: a throttled message takes
+        # no slot, so a well-behaved sender recovers when the window slides) --------------------
+        msg_dq = order_dq = None
+        if acct.max_messages is not None:
+            msg_dq = _window(self._messages, account, now, _ns(acct.message_window_ms))
+            if len(msg_dq) >= acct.max_messages:
+                return self._throttled(now, account, acct, "message_rate", acct.max_messages, len(msg_dq) + 1)
+        if is_new and acct.max_orders is not None:
+            order_dq = _window(self._orders, account, now, _ns(acct.order_window_ms))
+            if len(order_dq) >= acct.max_orders:
+                return self._throttled(now, account, acct, "order_rate", acct.max_orders, len(order_dq) + 1)
+        if msg_dq is not None:
+            msg_dq.append(now)
+        if order_dq is not None:
+            order_dq.append(now)
+        # -- the order itself ------------------------------------------------------------------
+        if lim.max_order_qty is not None and qty > lim.max_order_qty:
+            return self._reject(now, account, "max_order_qty", lim.max_order_qty, qty)
+        ref = self._ref(lim, symbol)
+        px = price if price is not None else (ref if ref is not None else self.ledger.marks.get(symbol))
+        if px is None and (lim.max_order_notional is not None or acct.max_gross_notional is not None):
+            return self._reject(now, account, "no_reference", 0, 0, "risk: no reference price for a market order")
+        notional = qty * (px or 0)
+        if lim.max_order_notional is not None and notional > lim.max_order_notional:
+            return self._reject(now, account, "max_order_notional", lim.max_order_notional, notional)
+        if price is not None and (lim.collar_pct is not None or lim.collar_ticks is not None):
+            if ref is None:  # fail closed: a collar that cannot be checked refuses the order
+                return self._reject(now, account, "no_reference", 0, 0, "risk: no reference price for the collar")
+            width = _collar_width(ref, lim)
+            if abs(price - ref) > width:
+                bound = ref + width if price > ref else ref - width
+                return self._reject(
+                    now, account, "price_collar", bound, price, f"risk: price {price} outside collar {ref}+-{width}"
+                )
+        dup_key = None
+        if is_new and lim.duplicate_window_ms is not None:
+            dup_key = (account, symbol, side, qty, price)
+            t = self._recent.get(dup_key)
+            if t is not None and now - t < _ns(lim.duplicate_window_ms):
+                return self._reject(
+                    now, account, "duplicate_order", _ns(lim.duplicate_window_ms), now - t, "risk: duplicate order"
+                )
+        # -- exposure ---------------------------------------------------------------------------
+        ledger = self.ledger
+        open_qty = qty - (old.cum_qty if old is not None else 0)
+        if lim.max_long is not None or lim.max_short is not None:
+            pos = ledger.position(account, symbol)
+            same = ledger.open_qty(account, symbol, side)
+            if old is not None and old.side == side and old.symbol == symbol:
+                same -= old.leaves_qty
+            if side == "B":
+                potential = pos + same + open_qty
+                if lim.max_long is not None and potential > lim.max_long:
+                    return self._reject(now, account, "max_long", lim.max_long, potential)
+            else:
+                potential = -(pos - same - open_qty)
+                if lim.max_short is not None and potential > lim.max_short:
+                    return self._reject(now, account, "max_short", lim.max_short, potential)
+        if acct.max_gross_notional is not None:
+            gross = ledger.gross(account) + open_qty * (px or 0)
+            if old is not None:
+                gross -= old.leaves_qty * old.px
+            if gross > acct.max_gross_notional:
+                return self._reject(now, account, "gross_notional", acct.max_gross_notional, gross)
+        if acct.max_daily_loss is not None:
+            loss = -ledger.pnl(account)
+            if loss > acct.max_daily_loss:
+                return self._reject(now, account, "daily_loss", acct.max_daily_loss, loss)
+        # -- accepted ---------------------------------------------------------------------------
+        if dup_key is not None:
+            self._recent[dup_key] = now
+            if len(self._recent) > 4096:
+                self._prune_recent(now)
+        if cl_ord_id is not None:  # reserve what goes in flight until the exchange answers
+            if is_new:
+                ledger.add_pending(session or account, cl_ord_id, OpenOrder(account, symbol, side, qty, px or 0))
+            elif old is not None:
+                extra = open_qty - old.leaves_qty if old.side == side and old.symbol == symbol else open_qty
+                if extra > 0:  # a replace up: the increase is exposure from now (down: released on the answer)
+                    ledger.add_pending(session or account, cl_ord_id, OpenOrder(account, symbol, side, extra, px or 0))
+        return None
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _clock(self, now_ns: int | None) -> int:
+        if now_ns is not None and now_ns > self.now_ns:
+            self.now_ns = now_ns
+        return self.now_ns if now_ns is None else now_ns
+
+    def _event(self, now: int, account: str, kind: str, limit: float, value: float, action: str) -> None:
+        ev = RiskEvent(now, account, kind, float(limit), float(value), action)
+        if self.sink is not None:
+            self.sink(ev)
+        else:
+            self.events.append(ev)
+
+    def _reject(self, now: int, account: str, kind: str, limit: int, value: int, text: str | None = None) -> str:
+        self._event(now, account, kind, limit, value, "reject")
+        return text or f"risk: {kind.replace('_', ' ')} {value} > {limit}"
+
+    def _throttled(self, now: int, account: str, acct: RiskLimits, kind: str, limit: int, value: int) -> str:
+        self._event(now, account, kind, limit, value, "reject")
+        n = acct.kill_throttle_breaches
+        if n is not None:
+            dq = _window(self._breaches, account, now, _ns(acct.kill_throttle_window_ms))
+            dq.append(now)
+            if len(dq) >= n:
+                self._event(now, account, "runaway_order_rate", n, len(dq), "kill")
+                self.kill(account, f"runaway order rate: {len(dq)} throttle breaches", now, kind=None)
+        return f"risk: {kind.replace('_', ' ')} {value} > {limit} per window"
+
+    def _prune_recent(self, now: int) -> None:
+        keep = {}
+        for key, t in self._recent.items():
+            lim = self.limits_for(key[0], key[1])
+            if lim.duplicate_window_ms is not None and now - t < _ns(lim.duplicate_window_ms):
+                keep[key] = t
+        self._recent = keep
+
+
+def _window(table: dict[str, deque[int]], account: str, now: int, window: int) -> deque[int]:
+    dq = table.get(account)
+    if dq is None:
+        dq = table[account] = deque()
+    cutoff = now - window
+    while dq and dq[0] <= cutoff:
+        dq.popleft()
+    return dq
+
+
+def _collar_width(ref: int, lim: RiskLimits) -> int:
+    widths = []
+    if lim.collar_pct is not None:
+        widths.append(math.floor(ref * Fraction(str(lim.collar_pct)) / 100))
+    if lim.collar_ticks is not None:
+        widths.append(lim.collar_ticks)
+    return min(widths)
