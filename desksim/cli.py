@@ -292,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--no-cancel-on-disconnect", dest="cancel_on_disconnect", action="store_false")
     srv.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     srv.add_argument("--step-ms", type=float, default=1.0, help="kernel step in wall-clock ms (default 1)")
+    srv.add_argument(
+        "--risk",
+        default=None,
+        metavar="FILE",
+        help="pre-trade limits of the FIX sessions: a YAML file shaped like a scenario's desk.risk "
+        "(default: the scenario's desk.risk, if it has a desk; else no gate)",
+    )
     srv.set_defaults(func=cmd_serve)
     return parser
 

@@ -214,6 +214,14 @@ def _risk_summary(risk: dict[str, Any], tick: float) -> dict[str, Any]:
         row.update({k: v for k, v in fig.items() if not k.endswith(("_var", "_es"))})
         var[account] = row
     out["var"] = var
+    accounts = {}
+    for account, view in (risk.get("accounts") or {}).items():
+        row = dict(view)
+        for key in ("pnl", "gross"):  # the officer keeps money in ticks x shares
+            value = row.pop(f"{key}_tick_shares", None)
+            row[f"{key}_ccy"] = None if value is None else round(value * tick, 10)
+        accounts[account] = row
+    out["accounts"] = accounts
     return out
 
 
@@ -230,7 +238,7 @@ def _risk_events_summary(events: pd.DataFrame | None) -> dict[str, Any]:
 
 
 # rows of risk_events that are the kill switch at work, not a limit breach
-_NOT_BREACHES = frozenset({"kill_switch", "kill_switch_command"})
+_NOT_BREACHES = frozenset({"kill_switch", "kill_switch_command", "reduce_only"})  # reduce_only: a blocked session
 _VAR_KINDS = frozenset({"var_hist", "var_param", "es_hist", "es_param"})
 
 

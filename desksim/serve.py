@@ -1,15 +1,56 @@
-"""``desksim serve``: the scenario's market assembled here, served over FIX by :mod:`fix.server`."""
+"""``desksim serve``: the scenario's market assembled here, served over FIX by :mod:`fix.server`.
+
+The served gateway meets its FIX clients with the same pre-trade gate as the simulated desk's
+gateway (issue 15 item 6): its limits are ``--risk FILE`` (a YAML file shaped like a scenario's
+``desk.risk`` section, validated by the scenario schema's ``RiskModel``), else the scenario's own
+``desk.risk``; with neither there is no gate. There is no risk officer behind it: the gate acts
+alone (it refuses, throttles and pulls the kill switch on its own triggers)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
 from fix.server import ServedMarket, ServeOptions, options_from_args, serve
-from scenarios.schema import ScenarioError, load
+from scenarios.schema import RiskModel, ScenarioError, describe, load, read_yaml
 from sim.kernel import Kernel
 from sim.network import Network
 from sim.record import Recorder
 from sim.rng import RandomStreams
 
-__all__ = ["build_market", "options_from_args", "run_server"]
+__all__ = ["build_market", "load_risk", "options_from_args", "run_server"]
+
+
+def load_risk(path: str | Path) -> RiskModel:
+    """A ``--risk`` file: one mapping shaped like a scenario's ``desk.risk`` section. Raises
+    :class:`ScenarioError` with one line naming the file and the field."""
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError(f"--risk {p}: no such file")
+    data = read_yaml(p)
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"--risk {p}: a risk file must be a YAML mapping (limits, accounts), got {type(data).__name__}"
+        )
+    try:
+        return RiskModel.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"--risk {p}: {describe(exc)}") from None
+
+
+def served_risk(opts: ServeOptions, scenario: Any) -> Any:
+    """The served gateway's GateConfig (no officer), or None for no gate."""
+    from actors.risk import GateConfig
+
+    if opts.risk is not None:
+        model = load_risk(opts.risk)
+    elif scenario.desk is not None and scenario.desk.risk is not None:
+        model = scenario.desk.risk
+    else:
+        return None
+    return GateConfig.of(model.limits, dict(model.accounts), {scenario.symbol: scenario.reference_ticks}, officer=None)
 
 
 def build_market(opts: ServeOptions) -> ServedMarket:
@@ -17,12 +58,13 @@ def build_market(opts: ServeOptions) -> ServedMarket:
     from desksim.assembly import build
 
     scenario = load(opts.scenario)
+    risk = served_risk(opts, scenario)  # a bad --risk file stops the server before anything is built
     seed = scenario.seed if opts.seed is None else int(opts.seed)
     assembly = build(scenario, Recorder(), seed)
     kernel = Kernel(Network(assembly.network), RandomStreams(seed), assembly.start_ns)
     for actor in assembly.actors:
         kernel.add(actor)
-    return ServedMarket(kernel, assembly.exchange.name, scenario.symbol, scenario.tick_size, scenario)
+    return ServedMarket(kernel, assembly.exchange.name, scenario.symbol, scenario.tick_size, scenario, risk)
 
 
 def run_server(opts: ServeOptions) -> int:

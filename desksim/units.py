@@ -86,7 +86,11 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("risk.events.*", COUNT),
     ("risk.gate.*", COUNT),
     ("risk.kill_latency_ns.*.[]", "nanoseconds"),
+    ("risk.kills.[].canceled", "count (orders cancelled at the exchange)"),
     ("risk.var.*.n", "count (observations)"),
+    ("risk.accounts.*.positions.*", SHARES),
+    ("risk.accounts.*.open_orders", COUNT),
+    ("risk.accounts.*.limit_usage.*", "fraction of the limit (1 = at the limit; above 1: beyond it)"),
     ("risk.var.*.level", FRACTION),
     # realism statistics (desksim/analytics)
     ("realism.n_*", COUNT),

@@ -111,7 +111,11 @@ class GatewayRisk:
         if run is not None and not run.confirmed:
             if er.exec_type == "4" and er.text == run.reason:
                 run.canceled += 1
-            elif er.exec_type in ("0", "5") and self.gate.is_blocked(comp):  # in flight at the kill
+            elif (
+                er.exec_type in ("0", "5")
+                and self.gate.is_blocked(comp)
+                and (comp, er.cl_ord_id or "") not in self.gate.reduce_only_orders
+            ):  # in flight at the kill (a reduce-only order sent after it stays)
                 run.sent += self.owner.core.cancel_account(comp, run.reason)
         self.after()
 
@@ -137,10 +141,18 @@ class GatewayRisk:
         run.sent = self.owner.core.cancel_account("" if account == "*" else account, reason)
 
     def _quiet(self, account: str) -> bool:
-        ledger = self.gate.ledger
-        if account in ("", "*"):
-            return not ledger.orders and not ledger.pending
-        return ledger.open_count(account) == 0
+        """Nothing of the killed session(s) live or in flight but what reduce-only mode accepted
+        after the kill."""
+        gate = self.gate
+        ledger = gate.ledger
+        everyone = account in ("", "*")
+        if not gate.reduce_only_orders:
+            return not ledger.orders and not ledger.pending if everyone else ledger.open_count(account) == 0
+        after = gate.reduce_only_orders
+        after_ids = {ledger.cl_index.get(k) for k in after}
+        return not any(
+            (everyone or o.account == account) and oid not in after_ids for oid, o in ledger.orders.items()
+        ) and not any((everyone or o.account == account) and k not in after for k, o in ledger.pending.items())
 
     def summary(self) -> dict[str, Any]:
         return {

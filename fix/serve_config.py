@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 DEFAULT_PORT = 9878
+RISK_HELP = (
+    "pre-trade limits of the FIX sessions: a YAML file shaped like a scenario's desk.risk section "
+    "(default: the scenario's desk.risk, if it has a desk; else no gate)"
+)
 SENDER_COMP_ID = "DESKSIM"
 TARGET_COMP_IDS = tuple(f"CLIENT{i}" for i in range(1, 9))
 
@@ -47,6 +51,7 @@ class ServedMarket:
     symbol: str
     tick_size: float
     scenario: Any
+    risk: Any = None  # the served gateway's GateConfig (actors.risk): its pre-trade gate; None: no gate
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class ServeOptions:
     cancel_on_disconnect: bool = True
     allow_remote: bool = False
     step_ms: float = 1.0  # wall-clock granularity of the kernel's steps
+    risk: str | None = None  # YAML file shaped like a scenario's desk.risk: the served gateway's limits
 
 
 def is_loopback(host: str) -> bool:
@@ -112,6 +118,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     p.add_argument("--step-ms", type=float, default=1.0, help="kernel step in wall-clock ms (default 1)")
+    p.add_argument("--risk", default=None, metavar="FILE", help=RISK_HELP)
 
 
 def options_from_args(args: argparse.Namespace) -> ServeOptions:
@@ -127,4 +134,5 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         cancel_on_disconnect=args.cancel_on_disconnect,
         allow_remote=args.allow_remote,
         step_ms=args.step_ms,
+        risk=getattr(args, "risk", None),
     )

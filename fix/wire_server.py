@@ -19,7 +19,9 @@ DataDictionary, nothing else. One thread (the caller's) loops over
 so every piece of state is touched by one thread and no lock is needed. The wait in ``poll``
 ends when the kernel's next event is due (at most ``--step-ms`` while events are pending; an
 event due within a millisecond, which select() cannot wait for, is awaited in short naps).
-Writes are batched: what one turn produces leaves in one ``send`` per connection.
+Writes are batched: what one turn produces leaves in one ``send`` per connection; a read of
+many frames is handled in bursts of ``_BURST`` (the kernel advanced and the answers written
+after each), so that a client keeping a window of orders in flight works while the server does.
 
 Default profile: sessions ``DESKSIM`` <- ``CLIENT1`` .. ``CLIENT8`` (the first frame of a
 connection names the session; an unknown pair, or a second connection for a session already
@@ -71,11 +73,20 @@ __all__ = ["WireServer", "serve"]
 log = logging.getLogger("desksim.serve")
 
 _SHUTDOWN_LOGOUT_S = 2.0
+_BURST = 4  # frames of one read after which what they caused is delivered and written at once
 _IDLE_WAIT_S = 0.05  # longest wait in select when nothing is due
 _HOUSEKEEPING_S = 0.1
 _SPIN_S = 0.001  # an event due within this is awaited in naps (select() waits whole milliseconds)
 _NAP_S = 0.0001  # longest sleep while an event is due within _SPIN_S (the sockets are polled after each)
+_GC_MIDDLE = 3  # young collections per middle-generation collection (Python's default: 10)
 _TIMERS_S = 0.001  # the sessions' timers (heartbeats, timeouts) are checked at most this often
+
+
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    """gc callback: what survived a collection of the middle (or the old) generation leaves the
+    collector's sight (``gc.freeze``), so that no collection of ``desksim serve`` scans it again."""
+    if phase == "stop" and info["generation"] >= 1:
+        gc.freeze()
 
 
 class _GatewayEndpoint:
@@ -83,6 +94,8 @@ class _GatewayEndpoint:
 
     def __init__(self, gateway: FixGateway) -> None:
         self.gateway = gateway
+        self.on_burst: Callable[[], None] | None = None  # called after every _BURST frames of a turn
+        self.frames = 0  # frames handed to the gateway in this turn of the loop
 
     def route(self, sender: str, target: str) -> str | None:
         gw = self.gateway
@@ -90,6 +103,9 @@ class _GatewayEndpoint:
 
     def on_frame(self, key: str, raw: str) -> None:
         self.gateway.receive(key, raw)
+        self.frames += 1
+        if self.frames % _BURST == 0 and self.on_burst is not None:
+            self.on_burst()
 
     def on_connection_lost(self, key: str, reason: str) -> None:
         self.gateway.transport_lost(key, reason)
@@ -113,6 +129,7 @@ class WireServer:
         self.kernel_errors = 0
         self.transport_errors = 0
         self._next_housekeeping = 0.0
+        self.endpoint: _GatewayEndpoint | None = None
         self.market: ServedMarket | None = None
         if opts.profile != "conformance":
             if build is None:
@@ -150,9 +167,11 @@ class WireServer:
             transport=self.acceptor,
             session_clock=self.clock,
             record_frames=bool(o.store),  # the FIX message log is kept only when it will be written
+            risk=market.risk,  # the pre-trade gate (--risk or the scenario's desk.risk); None: none
         )
         self.kernel.add(self.gateway)
-        self.acceptor.endpoint = _GatewayEndpoint(self.gateway)
+        self.endpoint = _GatewayEndpoint(self.gateway)
+        self.acceptor.endpoint = self.endpoint
 
     @property
     def port(self) -> int:
@@ -230,11 +249,7 @@ class WireServer:
 
     def run(self) -> None:
         """Serve until :meth:`request_stop` (signals) or ``--duration``."""
-        o = self.opts
         kernel = self.kernel
-        speed = o.speed
-        step_s = o.step_ms / 1000.0
-        clock = time.perf_counter
         sim0 = kernel.now if kernel is not None else 0
         if kernel is not None:
             try:
@@ -245,11 +260,46 @@ class WireServer:
         # of the collector's sight, so that a collection is a pause of the young objects only
         gc.collect()
         gc.freeze()
+        # and so is what survives the middle generation (resting orders, the books, the logs): a
+        # full collection would scan the whole growing market, tens of ms with some 10^5 orders.
+        # The middle generation is kept small (a pause well under a millisecond). The price: a
+        # reference cycle that becomes garbage once that old is not reclaimed (the order path
+        # makes none; short-lived cycles are collected while young)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], _GC_MIDDLE, thresholds[2])
+        gc.callbacks.append(_freeze_survivors)
+        try:
+            self._loop(sim0)
+        finally:
+            gc.callbacks.remove(_freeze_survivors)
+            gc.set_threshold(*thresholds)
+
+    def _loop(self, sim0: int) -> None:
+        o = self.opts
+        kernel = self.kernel
+        speed = o.speed
+        step_s = o.step_ms / 1000.0
+        clock = time.perf_counter
         t0 = clock()
         deadline = None if o.duration is None else t0 + o.duration
         timeout = 0.0
         next_timers = 0.0
+        endpoint = self.endpoint
+        if endpoint is not None and kernel is not None:
+
+            def burst() -> None:
+                # mid-read: deliver and write what the frames so far caused, so that a client
+                # with a window of orders in flight reads those answers while the server handles
+                # the rest (client and server work side by side, not in turns)
+                target = sim0 + int((clock() - t0) * speed * SECOND)
+                if target > kernel.now:
+                    self._advance(target)
+                self._flush()
+
+            endpoint.on_burst = burst
         while not self._stop:
+            if endpoint is not None:
+                endpoint.frames = 0
             self._poll(timeout)
             now = clock()
             if deadline is not None and now >= deadline:

@@ -331,7 +331,9 @@ def test_flat_fields_only_for_a_flat_top_level():
     assert {"146", "268", "95"} <= structure and "9" not in structure  # groups, raw data; not BodyLength
     raw = "8=FIX.4.4\x019=5\x0135=D\x0111=a=b\x0158=\x0110=000\x01"
     assert flat_fields(raw, structure) == {"8": "FIX.4.4", "9": "5", "35": "D", "11": "a=b", "58": "", "10": "000"}
-    assert flat_fields("8=FIX.4.4\x0135=D\x0111=a\x0111=b\x01", structure) is None  # a repeated tag
-    assert flat_fields("8=FIX.4.4\x0135=V\x01146=1\x0155=XYZ\x01", structure) is None  # a repeating group
-    assert flat_fields("8=FIX.4.4\x0135=B\x0195=3\x0196=a\x01b\x01", structure) is None  # raw data
+    end = "\x0110=000\x01"
+    assert flat_fields("8=FIX.4.4\x0135=D\x0111=a\x0111=b" + end, structure) is None  # a repeated tag
+    assert flat_fields("8=FIX.4.4\x0135=V\x01146=1\x0155=XYZ" + end, structure) is None  # a repeating group
+    assert flat_fields("8=FIX.4.4\x0135=B\x0195=3\x0196=a\x01b" + end, structure) is None  # raw data
     assert flat_fields("8=FIX.4.4\x0135=D", structure) is None  # no final SOH
+    assert flat_fields("8=FIX.4.4\x0135=D\x0110=000\x0134=2\x01", structure) is None  # a field after CheckSum

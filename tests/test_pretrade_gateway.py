@@ -63,6 +63,7 @@ def run(
     tags: list[str] | None = None,
     overrides: dict[str, RiskLimits] | None = None,
     commands: list[tuple[int, Any]] = (),  # type: ignore[assignment]
+    street: list[tuple[int, Any]] = (),  # type: ignore[assignment]
 ) -> tuple[Desk, Any]:
     """Run the desk's ``script`` ``(t_ns, make_message)`` through OMS, gateway and exchange; the
     gate knows the day's reference price ``reference`` (ticks), as the assembly gives it."""
@@ -78,7 +79,8 @@ def run(
         "risk", rec, config, symbols=[SYM], gateway="gateway", exchange="exchange", desk="desk", accounts=["CLIENT1"]
     )
     control = Scripted("control", list(commands), dst="risk")  # a scenario timeline's commands
-    for actor in (exchange, gateway, oms, desk, officer, control):
+    other = Scripted("street", list(street), dst="exchange")  # another participant, native orders
+    for actor in (exchange, gateway, oms, desk, officer, control, other):
         kernel.add(actor)
     kernel.run(until)
     desk.officer, desk.exchange = officer, exchange
@@ -242,3 +244,132 @@ def test_a_replace_down_and_a_refused_replace_release_the_reservation() -> None:
     desk, _ = run(lim, script)
     assert outcome(desk, 2).startswith("risk: max long 15001 > 15000")
     assert outcome(desk, 3) == "accepted"
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 15 item 7: controls a compliance review expects
+# ---------------------------------------------------------------------------------------------
+
+
+def market_buy(n: int, qty: int = 100) -> Any:
+    return lambda a: SubmitOrder(a.oid(n), SYM, "B", qty, None)
+
+
+def test_self_match_prevention_at_the_boundary() -> None:
+    """The session rests a sell at 1000 and a buy at 990. A buy at 999 (one tick short of its own
+    sell) passes; a buy at 1000 and a market buy would trade with it and are refused; on the other
+    side (own best buy now 999) a sell at 1000 passes, a sell at 999 is refused. Nothing trades.
+    Without the control the buy at 1000 trades with the session's own sell."""
+    lim = RiskLimits(prevent_self_match=True)
+    script = [(T0, sell(1, 1000)), (T0 + MS, buy(2, 990)), (T0 + 10 * MS, buy(3, 999)), (T0 + 11 * MS, buy(4, 1000))]
+    script += [(T0 + 12 * MS, market_buy(5)), (T0 + 13 * MS, sell(6, 1000)), (T0 + 14 * MS, sell(7, 999))]
+    desk, rec = run(lim, script)
+    assert [outcome(desk, n) for n in (1, 2, 3, 6)] == ["accepted"] * 4
+    assert outcome(desk, 4) == "risk: self match: buy at 1000 would trade with the session's own sell at 1000"
+    assert outcome(desk, 5) == "risk: self match: buy at market would trade with the session's own sell at 1000"
+    assert outcome(desk, 7) == "risk: self match: sell at 999 would trade with the session's own buy at 999"
+    assert rec.tables["trades"].rows == []
+    events = rec.tables["risk_events"].frame()
+    assert list(events["kind"]) == ["self_match"] * 3 and list(events["actor"]) == ["CLIENT1"] * 3
+    _, rec = run(RiskLimits(), script[:4])
+    assert len(rec.tables["trades"].rows) == 1  # the default: the account trades with itself
+
+
+def test_restricted_list_refuses_the_symbol_only() -> None:
+    """A symbol on the session's restricted list is refused with the reason; a list without it
+    changes nothing; a cancel of a resting order is never refused."""
+    desk, rec = run(RiskLimits(restricted=("XYZ",)), [(T0, buy(1))])
+    assert outcome(desk, 1) == "risk: XYZ is on the restricted list"
+    assert list(rec.tables["risk_events"].frame()["kind"]) == ["restricted"]
+    desk, _ = run(RiskLimits(restricted=("ABC",)), [(T0, buy(1))])
+    assert outcome(desk, 1) == "accepted"
+    overrides = {"CLIENT1": RiskLimits(restricted=("XYZ",))}
+    desk, _ = run(RiskLimits(), [(T0, buy(1))], overrides=overrides)
+    assert outcome(desk, 1) == "risk: XYZ is on the restricted list"
+
+
+def _reduce_only_day(after_kill: str) -> tuple[Desk, Any]:
+    """The desk buys 300 from the street (long 300), rests a buy of 100, is killed; then it sends
+    a buy, a sell of 200, a sell of 101 (200 + 101 > 300) and a sell of 100 (300: flat at most)."""
+    street = [(T0, lambda a: SubmitOrder(a.oid(1), SYM, "S", 300, 1000))]
+    script = [(T0 + 5 * MS, buy(1, 1000, qty=300)), (T0 + 10 * MS, buy(2, 990))]
+    script += [(T0 + 100 * MS, buy(3, 990)), (T0 + 101 * MS, sell(4, 1010, qty=200))]
+    script += [(T0 + 102 * MS, sell(5, 1011, qty=101)), (T0 + 103 * MS, sell(6, 1012, qty=100))]
+    commands = [(T0 + 50 * MS, lambda a: KillSwitch("CLIENT1", True, "drill"))]
+    return run(RiskLimits(after_kill=after_kill), script, commands=commands, street=street)  # type: ignore[arg-type]
+
+
+def test_reduce_only_after_a_kill_at_the_boundary() -> None:
+    """after_kill: reduce_only: the kill cancels the resting buy at the exchange; afterwards a buy
+    is refused, sells that at most flatten the long 300 pass (200, then 100: at the limit) and
+    rest at the exchange, a sell of 101 on top of the open 200 is refused."""
+    desk, rec = _reduce_only_day("reduce_only")
+    assert desk.officer.ledger.position("CLIENT1", SYM) == 300
+    assert outcome(desk, 3).startswith("risk: reduce only after kill (drill): buy 100 + open 0 > position 300")
+    assert outcome(desk, 4) == "accepted" and outcome(desk, 6) == "accepted"
+    assert outcome(desk, 5).startswith("risk: reduce only after kill (drill): sell 101 + open 200 > position 300")
+    assert [m.order_id for m in desk.received(OrderCanceled)] == [desk.oid(2)]  # the kill's cancel only
+    book = desk.exchange.books[SYM]
+    assert len(book) == 2  # the two reduce-only sells rest: the kill did not cancel them
+    kinds = list(rec.tables["risk_events"].frame()["kind"])
+    assert kinds.count("reduce_only") == 2
+    desk, _ = _reduce_only_day("block")  # the default: nothing after the kill
+    assert [outcome(desk, n) for n in (3, 4, 5, 6)] == ["risk: kill switch active (drill)"] * 4
+
+
+def test_a_reduce_only_order_racing_the_kill_is_not_canceled_by_it() -> None:
+    """A reduce-only sell that reaches the gateway just after the kill, while the kill's cancels
+    are still in flight, is accepted and stays at the exchange: only what was live or in flight at
+    the kill is canceled."""
+    street = [(T0, lambda a: SubmitOrder(a.oid(1), SYM, "S", 300, 1000))]
+    script = [(T0 + 5 * MS, buy(1, 1000, qty=300)), (T0 + 10 * MS, buy(2, 990)), (T0 + 51 * MS, sell(3, 1010))]
+    commands = [(T0 + 50 * MS, lambda a: KillSwitch("CLIENT1", True, "drill"))]
+    desk, rec = run(RiskLimits(after_kill="reduce_only"), script, commands=commands, street=street)
+    assert outcome(desk, 3) == "accepted"
+    assert [m.order_id for m in desk.received(OrderCanceled)] == [desk.oid(2)]
+    assert len(desk.exchange.books[SYM]) == 1
+    events = rec.tables["risk_events"].frame()  # the kill is confirmed though the reduce-only sell rests
+    assert list(events.loc[events["kind"] == "kill_switch", "action"]) == ["mass_cancel", "cancels_acked"]
+
+
+def test_audit_trail_rows_name_the_order_the_session_and_the_rule() -> None:
+    """Every risk event row carries the session (actor), the rule (kind) and the order concerned:
+    a refused new order its ClOrdID (no OrderID exists yet), a refused replace its ClOrdID and
+    the exchange's OrderID of the order it would have changed; session-wide rows (the kill's
+    mass cancel) name no order."""
+    lim = RiskLimits(max_order_qty=100)
+    script = [(T0, buy(1, qty=101)), (T0 + MS, buy(2)), (T0 + 5 * MS, replace(2, 101))]
+    commands = [(T0 + 20 * MS, lambda a: KillSwitch("CLIENT1", True, "drill"))]
+    _, rec = run(lim, script, commands=commands)
+    events = rec.tables["risk_events"].frame()
+    assert tuple(events.columns[-2:]) == ("cl_ord_id", "order_id")
+    sent = rec.tables["fix_messages"].frame()
+    sent = sent[sent["direction"] == "in"]  # what the gateway received
+    d_ids = list(sent.loc[sent["msg_type"] == "D", "cl_ord_id"])
+    g_ids = list(sent.loc[sent["msg_type"] == "G", "cl_ord_id"])
+    resting = str(rec.tables["orders"].frame()["order_id"].iloc[0])  # the exchange's OrderID of buy 2
+    rows = [tuple(r) for r in events[["actor", "kind", "action", "cl_ord_id", "order_id"]].itertuples(index=False)]
+    assert rows[0] == ("CLIENT1", "max_order_qty", "reject", d_ids[0], "")
+    assert rows[1] == ("CLIENT1", "max_order_qty", "reject", g_ids[0], resting)
+    assert ("CLIENT1", "kill_switch", "mass_cancel", "", "") in rows
+    assert all(r[3] for r in rows if r[2] == "reject")  # no refusal without its ClOrdID
+
+
+def test_the_officers_own_positions_pnl_and_limit_usage_are_in_its_summary() -> None:
+    """Issue 15 item 7: the officer's own view (from drop copies) of each session -- position,
+    P&L, gross exposure, open orders and the use of each limit -- is in its summary (summary.json
+    ``risk.accounts``). Long 300 of max_long 600 is half the limit; one resting buy of 100."""
+    street = [(T0, lambda a: SubmitOrder(a.oid(1), SYM, "S", 300, 1000))]
+    script = [(T0 + 5 * MS, buy(1, 1000, qty=300)), (T0 + 10 * MS, buy(2, 990))]
+    lim = RiskLimits(max_long=600, max_daily_loss=1_000)
+    desk, _ = run(lim, script, street=street)
+    view = desk.officer.summary()["accounts"]["CLIENT1"]
+    assert view["positions"] == {SYM: 300} and view["open_orders"] == 1
+    assert view["pnl_tick_shares"] == 0  # marked at its own price: no loss yet
+    assert view["gross_tick_shares"] == 300 * 1000 + 100 * 990
+    assert view["limit_usage"] == {
+        "max_long": 0.5,
+        "max_short": None,
+        "max_gross_notional": None,
+        "max_daily_loss": 0.0,
+    }

@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # profile was normalised with np.dot, whose OpenBLAS kernel and thread count differ by CPU; on
 # this machine the old code gave cc2640b8... and with one BLAS thread yet another value). The
 # world is now built from exactly rounded sums and sim.detmath.exp, the same bits everywhere.
-BASELINE_SEED7_DIGEST = "f5e650bf8f2f9cdbe1ab7ebf3b1b02dc143d7784d9975ad79c1e670e5aa6e072"
+# 2026-12-04: f5e650bf... -> 13f54b87...: issue 16 agent behaviour, intended: makers keep their
+# queue (a requote moves only the orders whose price changed), guards (hard inventory with
+# unloading, loss stop, stale data), the A-S maker's rolling horizon and k fitted from its fill
+# rates by depth, 100 ms market-data requote throttle in the baseline.
+BASELINE_SEED7_DIGEST = "13f54b87966200de6dc0a3aab4b5c6d3cd0ba06836132cb2e9c4ae1b45871d72"
 
 
 def test_same_seed_same_digest_in_process():

@@ -126,9 +126,12 @@ def test_fix_disconnect_recovers_without_breaks(runs):
 
 
 def maker_reaction_ns(res, start_ns, end_ns):
-    """Median time from the last trade to each maker order event the exchange received in [start, end)."""
+    """Median time from the last trade to each order action a maker took (submit, replace, cancel: not
+    its fills, which print at the trade's own instant) that the exchange received in [start, end)."""
     trades = np.sort(res.trades["time_ns"].to_numpy())
-    mm = res.orders[res.orders["owner"].str.startswith("mm")]["time_ns"].to_numpy()
+    orders = res.orders
+    acted = orders["owner"].str.startswith("mm") & orders["event"].isin(["submit", "replace", "cancel"])
+    mm = orders[acted]["time_ns"].to_numpy()
     mm = mm[(mm >= start_ns) & (mm < end_ns)]
     last = np.searchsorted(trades, mm, side="right") - 1
     keep = last >= 0

@@ -29,14 +29,16 @@ __all__ = ["PreTradeGate"]
 class PreTradeGate:
     """Pre-trade checks (SEC 15c3-5 / MiFID RTS 6 style) with an independent ledger.
 
-    ``check(...)`` returns None to accept or the refusal text. Order of checks: kill switch,
-    message throttle, order throttle, order quantity, order notional, price collar, duplicate,
-    position, gross notional, daily loss. Throttle windows count messages that passed the
-    throttle (a throttled message does not count, so a well-behaved sender recovers when the
-    window slides); cancels count as messages (:meth:`on_cancel`) and are never refused. A
-    collar fails closed: its reference is the last trade or mid, else the static reference price
-    (``reference_prices``), else the order is refused. Every refusal, kill and release is a
-    :class:`RiskEvent` passed to ``sink`` (or kept in ``events`` when there is no sink)."""
+    ``check(...)`` returns None to accept or the refusal text. Order of checks: kill switch (in
+    ``after_kill: reduce_only`` mode a blocked session may still send what only reduces its
+    position), message throttle, order throttle, restricted list, order quantity, order
+    notional, price collar, duplicate, self match, position, gross notional, daily loss.
+    Throttle windows count messages that passed the throttle (a throttled message does not
+    count, so a well-behaved sender recovers when the window slides); cancels count as messages
+    (:meth:`on_cancel`) and are never refused. A collar fails closed: its reference is the last
+    trade or mid, else the static reference price (``reference_prices``), else the order is
+    refused. Every refusal, kill and release is a :class:`RiskEvent` passed to ``sink`` (or kept
+    in ``events`` when there is no sink)."""
 
     def __init__(
         self,
@@ -74,6 +76,8 @@ class PreTradeGate:
         self._breaches: dict[str, deque[int]] = {}
         self._recent: dict[tuple[str, str, str, int, int | None], int] = {}  # duplicate detection
         self._cache: dict[tuple[str, str | None], RiskLimits] = {}
+        self.reduce_only_orders: set[tuple[str, str]] = set()  # (session, ClOrdID) accepted while blocked
+        self._order: tuple[str, str] = ("", "")  # (ClOrdID, OrderID) of the order being handled: on its events
 
     @classmethod
     def from_config(cls, config: GateConfig, sink: Callable[[RiskEvent], None] | None = None) -> PreTradeGate:
@@ -147,7 +151,12 @@ class PreTradeGate:
             return None
         account, filled = self.ledger.apply(session, er)
         if filled:
-            self.evaluate(account, self._clock(now_ns))
+            oid = er.order_id if er.order_id != "NONE" else ""
+            self._order = (er.cl_ord_id or "", oid)
+            try:
+                self.evaluate(account, self._clock(now_ns))
+            finally:
+                self._order = ("", "")
         return er
 
     def on_cancel_reject(self, session: str, cl_ord_id: str | None) -> None:
@@ -214,6 +223,7 @@ class PreTradeGate:
         """Re-enable ``account`` (``""`` / ``"*"``: all). Only an explicit command does this. The
         ``unblock`` events are recorded unless ``record`` is False (the gateway reports its own)."""
         now = self._clock(now_ns)
+        self.reduce_only_orders = {k for k in self.reduce_only_orders if account not in ("", "*", k[0])}
         if account in ("", "*"):
             self.block_all = None
             for a in sorted(self.blocked):
@@ -252,6 +262,18 @@ class PreTradeGate:
         ``ReplaceRequest`` of ``fix.codec``). Every control keys on the session (SenderCompID, the
         authenticated client); an Account(1) tag may only narrow: when the tag has limits of its
         own, its per-order limits apply on top of the session's."""
+        cl = req.cl_ord_id or ""
+        if hasattr(req, "orig_cl_ord_id"):
+            known = self.ledger.cl_index.get((session_key, req.orig_cl_ord_id)) if req.orig_cl_ord_id else None
+            self._order = (cl, known or req.order_id or "")
+        else:
+            self._order = (cl, "")
+        try:
+            return self._hook(session_key, req, now_ns)
+        finally:
+            self._order = ("", "")
+
+    def _hook(self, session_key: str, req: Any, now_ns: int | None) -> str | None:
         account = session_key
         tag = getattr(req, "account", None)
         if tag and tag != session_key:
@@ -337,10 +359,16 @@ class PreTradeGate:
         old: OpenOrder | None,
     ) -> str | None:
         is_new = old is None
-        if self.block_all is not None or account in self.blocked:
-            self._event(now, account, "kill_switch", 0, 1, "reject")
-            return f"risk: kill switch active ({self.blocked.get(account) or self.block_all})"
         acct = self.limits_for(account)
+        blocked = self.block_all is not None or account in self.blocked
+        if blocked:
+            why = self.blocked.get(account) or self.block_all
+            if acct.after_kill != "reduce_only":
+                self._event(now, account, "kill_switch", 0, 1, "reject")
+                return f"risk: kill switch active ({why})"
+            refused = self._reduce_only(now, account, symbol, side, qty, old, why)
+            if refused is not None:
+                return refused
         lim = self.limits_for(account, symbol)
         # -- throttles (both windows are checked before either counts: a throttled message takes
         # no slot, so a well-behaved sender recovers when the window slides) --------------------
@@ -358,6 +386,8 @@ class PreTradeGate:
         if order_dq is not None:
             order_dq.append(now)
         # -- the order itself ------------------------------------------------------------------
+        if symbol in acct.restricted or symbol in lim.restricted:
+            return self._reject(now, account, "restricted", 0, 1, f"risk: {symbol} is on the restricted list")
         if lim.max_order_qty is not None and qty > lim.max_order_qty:
             return self._reject(now, account, "max_order_qty", lim.max_order_qty, qty)
         ref = self._ref(lim, symbol)
@@ -383,6 +413,19 @@ class PreTradeGate:
             if t is not None and now - t < _ns(lim.duplicate_window_ms):
                 return self._reject(
                     now, account, "duplicate_order", _ns(lim.duplicate_window_ms), now - t, "risk: duplicate order"
+                )
+        if lim.prevent_self_match:
+            own = self._own_cross(account, symbol, side, price)
+            if own is not None:
+                what = "market" if price is None else str(price)
+                return self._reject(
+                    now,
+                    account,
+                    "self_match",
+                    own,
+                    price or 0,
+                    f"risk: self match: {_SIDE_WORD[side]} at {what} would trade with the session's own "
+                    f"{_SIDE_WORD[_OTHER[side]]} at {own}",
                 )
         # -- exposure ---------------------------------------------------------------------------
         ledger = self.ledger
@@ -415,6 +458,8 @@ class PreTradeGate:
             self._recent[dup_key] = now
             if len(self._recent) > 4096:
                 self._prune_recent(now)
+        if blocked and cl_ord_id is not None:  # a reduce-only order after a kill: not one to cancel
+            self.reduce_only_orders.add((session or account, cl_ord_id))
         if cl_ord_id is not None:  # reserve what goes in flight until the exchange answers
             if is_new:
                 ledger.add_pending(session or account, cl_ord_id, OpenOrder(account, symbol, side, qty, px or 0))
@@ -424,6 +469,40 @@ class PreTradeGate:
                     ledger.add_pending(session or account, cl_ord_id, OpenOrder(account, symbol, side, extra, px or 0))
         return None
 
+    def _reduce_only(
+        self, now: int, account: str, symbol: str, side: str, qty: int, old: OpenOrder | None, why: str | None
+    ) -> str | None:
+        """A blocked session in reduce-only mode: None if the order (or replace) only reduces the
+        position -- with the session's open orders on its side, it can at most flatten -- else the
+        refusal."""
+        ledger = self.ledger
+        pos = ledger.position(account, symbol)
+        same = ledger.open_qty(account, symbol, side)
+        if old is not None and old.side == side and old.symbol == symbol:
+            same -= old.leaves_qty
+        adds = qty - (old.cum_qty if old is not None else 0)
+        room = max(pos, 0) if side == "S" else max(-pos, 0)
+        if same + adds <= room:
+            return None
+        self._event(now, account, "reduce_only", room, same + adds, "reject")
+        return (
+            f"risk: reduce only after kill ({why}): {_SIDE_WORD[side]} {adds} + open {same} > position {pos} can reduce"
+        )
+
+    def _own_cross(self, account: str, symbol: str, side: str, price: int | None) -> int | None:
+        """The best price of the session's own open (or in-flight) orders on the other side that an
+        order at ``price`` (None: market) would trade with; None when it would trade with none."""
+        other = _OTHER[side]
+        best: int | None = None
+        ledger = self.ledger
+        for o in (*ledger.orders.values(), *ledger.pending.values()):
+            if o.account != account or o.symbol != symbol or o.side != other or o.leaves_qty <= 0:
+                continue
+            crosses = price is None or (o.px <= price if side == "B" else o.px >= price)
+            if crosses and (best is None or (o.px < best if side == "B" else o.px > best)):
+                best = o.px
+        return best
+
     # -- helpers -----------------------------------------------------------------------------------
     def _clock(self, now_ns: int | None) -> int:
         if now_ns is not None and now_ns > self.now_ns:
@@ -431,7 +510,7 @@ class PreTradeGate:
         return self.now_ns if now_ns is None else now_ns
 
     def _event(self, now: int, account: str, kind: str, limit: float, value: float, action: str) -> None:
-        ev = RiskEvent(now, account, kind, float(limit), float(value), action)
+        ev = RiskEvent(now, account, kind, float(limit), float(value), action, *self._order)
         if self.sink is not None:
             self.sink(ev)
         else:
@@ -459,6 +538,10 @@ class PreTradeGate:
             if lim.duplicate_window_ms is not None and now - t < _ns(lim.duplicate_window_ms):
                 keep[key] = t
         self._recent = keep
+
+
+_SIDE_WORD = {"B": "buy", "S": "sell"}
+_OTHER = {"B": "S", "S": "B"}
 
 
 def _window(table: dict[str, deque[int]], account: str, now: int, window: int) -> deque[int]:

@@ -19,7 +19,9 @@ from sim.clock import MS
 
 __all__ = ["RISK_EVENT_COLUMNS", "GateConfig", "RiskEvent", "RiskLimits", "SetRiskLimits"]
 
-RISK_EVENT_COLUMNS = ("time_ns", "actor", "kind", "limit", "value", "action")
+# the audit trail: when, the session (actor), the rule (kind), the limit and the value that broke it,
+# what was done, and the order concerned (ClOrdID / OrderID; "" for a session-wide event)
+RISK_EVENT_COLUMNS = ("time_ns", "actor", "kind", "limit", "value", "action", "cl_ord_id", "order_id")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -63,10 +65,16 @@ class RiskLimits:
     kill_throttle_breaches: PositiveInt | None = None  # runaway: this many throttle refusals ...
     kill_throttle_window_ms: PositiveFloat = 10_000.0  # ... within this window
     kill_on_var: bool = False  # VaR / ES beyond its limit
+    # compliance controls
+    prevent_self_match: bool = False  # refuse an order that would trade with the session's own resting order
+    restricted: tuple[str, ...] = ()  # symbols the session may not trade (a cancel is still allowed)
+    after_kill: Literal["block", "reduce_only"] = "block"  # blocked session: nothing, or orders that reduce
 
     def __post_init__(self) -> None:
         if self.reference not in ("last", "mid"):
             raise ValueError(f"reference must be 'last' or 'mid', got {self.reference!r}")
+        if self.after_kill not in ("block", "reduce_only"):
+            raise ValueError(f"after_kill must be 'block' or 'reduce_only', got {self.after_kill!r}")
 
 
 def _ns(ms: float) -> int:
@@ -81,9 +89,11 @@ class RiskEvent:
     limit: float
     value: float
     action: str  # "reject" | "kill" | "alert" | "mass_cancel" | "cancels_acked" | "unblock" | "refused"
+    cl_ord_id: str = ""  # the order concerned: its ClOrdID ...
+    order_id: str = ""  # ... and the exchange's OrderID once it has one ("" for session-wide events)
 
-    def row(self) -> tuple[int, str, str, float, float, str]:
-        return (self.time_ns, self.actor, self.kind, self.limit, self.value, self.action)
+    def row(self) -> tuple[int, str, str, float, float, str, str, str]:
+        return (self.time_ns, self.actor, self.kind, self.limit, self.value, self.action, self.cl_ord_id, self.order_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -479,6 +479,35 @@ class RiskOfficer(Actor):
                 f"historical ({CONVENTION}) and normal; n/a below {var_min_observations(self.var_alpha)} observations"
             ),
             "gate": {"accepted": self.gate.accepted, "rejected": self.gate.rejected},
+            "accounts": {a: self._account_view(a) for a in self.ledger.accounts()},
+        }
+
+    def _account_view(self, account: str) -> dict[str, Any]:
+        """The officer's own view of one session at the end: positions (shares), P&L and gross
+        exposure (ticks x shares, from its drop-copy ledger and marks), open orders, and the use of
+        each limit it knows (filled state / limit; None where the limit is off)."""
+        ledger, gate = self.ledger, self.gate
+        lim = gate.limits_for(account)
+        positions = dict(sorted(ledger.positions.get(account, {}).items()))
+        longest = max([q for q in positions.values() if q > 0], default=0)
+        shortest = max([-q for q in positions.values() if q < 0], default=0)
+        pnl = ledger.pnl(account)
+        gross = ledger.gross(account)
+
+        def use(value: int, limit: float | None) -> float | None:
+            return None if limit is None else (round(value / limit, 6) if limit > 0 else float(value > 0))
+
+        return {
+            "positions": positions,
+            "pnl_tick_shares": pnl,
+            "gross_tick_shares": gross,
+            "open_orders": ledger.open_count(account),
+            "limit_usage": {
+                "max_long": use(longest, lim.max_long),
+                "max_short": use(shortest, lim.max_short),
+                "max_gross_notional": use(gross, lim.max_gross_notional),
+                "max_daily_loss": use(max(-pnl, 0), lim.max_daily_loss),
+            },
         }
 
     def _record(self, ev: RiskEvent) -> None:
