@@ -289,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall-clock second")
     srv.add_argument("--duration", type=float, default=None, help="stop after S wall-clock seconds")
     srv.add_argument("--store", default=None, help="write the FIX message log (fix_messages.csv) here at exit")
+    srv.add_argument(
+        "--out", default=None, help="write the session as a run folder at exit (orders, trades, FIX messages)"
+    )
+    srv.add_argument("--force", action="store_true", help="let --out replace an existing folder")
     srv.add_argument("--no-cancel-on-disconnect", dest="cancel_on_disconnect", action="store_false")
     srv.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     srv.add_argument("--step-ms", type=float, default=1.0, help="kernel step in wall-clock ms (default 1)")

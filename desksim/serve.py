@@ -8,6 +8,7 @@ alone (it refuses, throttles and pulls the kill switch on its own triggers)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,52 @@ def build_market(opts: ServeOptions) -> ServedMarket:
     scenario = load(opts.scenario)
     risk = served_risk(opts, scenario)  # a bad --risk file stops the server before anything is built
     seed = scenario.seed if opts.seed is None else int(opts.seed)
-    assembly = build(scenario, Recorder(), seed)
+    recorder = Recorder()
+    assembly = build(scenario, recorder, seed)
     kernel = Kernel(Network(assembly.network), RandomStreams(seed), assembly.start_ns)
     for actor in assembly.actors:
         kernel.add(actor)
-    return ServedMarket(kernel, assembly.exchange.name, scenario.symbol, scenario.tick_size, scenario, risk)
+    return ServedMarket(
+        kernel, assembly.exchange.name, scenario.symbol, scenario.tick_size, scenario, risk, recorder=recorder
+    )
+
+
+def write_served_run(out: Path, market: ServedMarket, seed: int, force: bool) -> Path:
+    """The served session as a run folder: the tables the market and the gateway recorded
+    (orders, trades, quotes, fix_messages, ...) and a summary with their digest."""
+    from desksim.output import write_run
+
+    recorder = market.recorder
+    frames = recorder.frames()
+    summary = {
+        "mode": "serve",
+        "scenario": market.scenario.name,
+        "seed": seed,
+        "symbol": market.symbol,
+        "tick_size": market.tick_size,
+        "digest": recorder.digest(),
+        "rows": {name: len(frame) for name, frame in sorted(frames.items())},
+    }
+    return write_run(out, summary, frames, replace=force)
 
 
 def run_server(opts: ServeOptions) -> int:
-    """Run ``desksim serve`` in this thread; returns the exit code."""
-    return serve(opts, build_market, (ScenarioError,))
+    """Run ``desksim serve`` in this thread; returns the exit code. With ``--out`` the session is
+    written as a run folder when the server stops."""
+    if opts.out is not None and Path(opts.out).exists() and not opts.force:
+        print(f"desksim: error: --out {opts.out} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    built: list[ServedMarket] = []
+
+    def build_and_keep(o: ServeOptions) -> ServedMarket:
+        market = build_market(o)
+        built.append(market)
+        return market
+
+    code = serve(opts, build_and_keep, (ScenarioError,))
+    if code == 0 and opts.out is not None and built:
+        market = built[0]
+        seed = market.scenario.seed if opts.seed is None else int(opts.seed)
+        folder = write_served_run(Path(opts.out), market, seed, opts.force)
+        print(f"run folder: {folder}", flush=True)
+    return code

@@ -52,6 +52,7 @@ class ServedMarket:
     tick_size: float
     scenario: Any
     risk: Any = None  # the served gateway's GateConfig (actors.risk): its pre-trade gate; None: no gate
+    recorder: Any = None  # the market's sim.record.Recorder: the served gateway records into it too
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ class ServeOptions:
     allow_remote: bool = False
     step_ms: float = 1.0  # wall-clock granularity of the kernel's steps
     risk: str | None = None  # YAML file shaped like a scenario's desk.risk: the served gateway's limits
+    out: str | None = None  # run folder written at exit (orders, trades, quotes, FIX messages, summary)
+    force: bool = False  # --out may replace an existing folder
 
 
 def is_loopback(host: str) -> bool:
@@ -135,4 +138,6 @@ def options_from_args(args: argparse.Namespace) -> ServeOptions:
         allow_remote=args.allow_remote,
         step_ms=args.step_ms,
         risk=getattr(args, "risk", None),
+        out=getattr(args, "out", None),
+        force=bool(getattr(args, "force", False)),
     )

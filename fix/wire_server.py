@@ -73,7 +73,7 @@ __all__ = ["WireServer", "serve"]
 log = logging.getLogger("desksim.serve")
 
 _SHUTDOWN_LOGOUT_S = 2.0
-_BURST = 4  # frames of one read after which what they caused is delivered and written at once
+_BURST = 8  # frames of one read after which what they caused is delivered and written at once
 _IDLE_WAIT_S = 0.05  # longest wait in select when nothing is due
 _HOUSEKEEPING_S = 0.1
 _SPIN_S = 0.001  # an event due within this is awaited in naps (select() waits whole milliseconds)
@@ -138,6 +138,8 @@ class WireServer:
                 )
             self.market = build(opts)  # ScenarioError -> caller (exit 2)
             self.scenario, self.kernel = self.market.scenario, self.market.kernel
+            if self.market.recorder is not None:  # one recorder: the run folder of --out holds both
+                self.recorder = self.market.recorder
 
     # -- set-up -----------------------------------------------------------------------------------
     def listen(self) -> None:
@@ -166,7 +168,7 @@ class WireServer:
             codec=Codec(market.tick_size, clock=FixClock(self.clock.fix_clock.trading_date)),
             transport=self.acceptor,
             session_clock=self.clock,
-            record_frames=bool(o.store),  # the FIX message log is kept only when it will be written
+            record_frames=bool(o.store or o.out),  # the FIX message log is kept only when it will be written
             risk=market.risk,  # the pre-trade gate (--risk or the scenario's desk.risk); None: none
         )
         self.kernel.add(self.gateway)
@@ -376,6 +378,7 @@ def serve(
     exception types it raises for bad input (printed as one line, exit 2).
     """
     logging.basicConfig(level=logging.WARNING, format="desksim serve: %(levelname)s %(message)s")
+    logging.getLogger("desksim.gateway").setLevel(logging.INFO)  # logons and logouts; refusals are warnings
     state: dict[str, Any] = {"server": None, "stop": False}
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -50,7 +50,7 @@ def _stop_node(proc: subprocess.Popen[bytes]) -> None:
     """Stop the processes of one node started by :func:`_start_node` (and nothing else on the machine)."""
     import signal
 
-    for sig, wait_s in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import queue
 import shutil
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import quickfix as fix
 
@@ -739,3 +741,39 @@ def test_refusals_reconnect_and_wall_clock_sending_time(server: Server) -> None:
         assert got[-1][35] == "A" and got[-1][34] == "4" and 141 not in got[-1]
         b.sendall(raw_msg("5", 5, "CLIENT8"))
         read_frames(b, lambda fs: bool(fs) and fs[-1].get(0) == "closed")
+
+
+def test_out_writes_the_served_session_as_a_run_folder_and_logons_are_logged(tmp_path: Path) -> None:
+    """``serve --out DIR``: at exit the session's orders, trades and FIX messages are a run folder;
+    the server's log names each logon and logout."""
+    out = tmp_path / "served"
+    srv = Server("--scenario", "quiet", "--out", str(out), duration=60.0)
+    client = Client(tmp_path, srv.port, "CLIENT3")
+    try:
+        client.start()
+        cl = uid("O")
+        client.send(new_order(cl, "B", 7, "95.00"))
+        client.expect(mt("8", _11=cl, _150="0"))
+        client.stop()
+        assert client.app.logged_out.wait(WAIT)
+    finally:
+        client.stop()
+        code = srv.terminate()
+    err = srv.proc.stderr.read() if srv.proc.stderr else ""
+    assert code == 0, err
+    assert "CLIENT3 logged on" in err and "CLIENT3 disconnected" in err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["mode"] == "serve" and summary["scenario"] == "quiet" and len(summary["digest"]) == 64
+    fix_messages = pd.read_parquet(out / "fix_messages.parquet")
+    assert cl in set(fix_messages["cl_ord_id"])
+    orders = pd.read_parquet(out / "orders.parquet")
+    mine = orders[(orders["owner"] == "fix-gateway") & (orders["qty"] == 7)]
+    assert not mine.empty and (mine["price"] == 9500).any()
+    refused = subprocess.run(
+        [sys.executable, "-m", "desksim.cli", "serve", "--port", str(free_port()), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "exists" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1

@@ -234,7 +234,7 @@ def test_every_stress_scenario_same_digest_past_its_events(ray_session, name, se
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [77, 5])
+@pytest.mark.parametrize("seed", [77])  # the seed that differed; more seeds cost 2 min each
 def test_full_day_baseline_same_digest(ray_session, seed):
     """Issue 13 item 1: a full-day baseline (seed 77 differed: the world depended on BLAS threads)."""
     local = api.run_scenario(load("baseline"), seed)
