@@ -19,9 +19,7 @@ DataDictionary, nothing else. One thread (the caller's) loops over
 so every piece of state is touched by one thread and no lock is needed. The wait in ``poll``
 ends when the kernel's next event is due (at most ``--step-ms`` while events are pending; an
 event due within a millisecond, which select() cannot wait for, is awaited in short naps).
-Writes are batched: what one turn produces leaves in one ``send`` per connection; a read of
-many frames is handled in bursts of ``_BURST`` (the kernel advanced and the answers written
-after each), so that a client keeping a window of orders in flight works while the server does.
+Writes are batched: what one turn produces leaves in one ``send`` per connection.
 
 Default profile: sessions ``DESKSIM`` <- ``CLIENT1`` .. ``CLIENT8`` (the first frame of a
 connection names the session; an unknown pair, or a second connection for a session already
@@ -73,7 +71,6 @@ __all__ = ["WireServer", "serve"]
 log = logging.getLogger("desksim.serve")
 
 _SHUTDOWN_LOGOUT_S = 2.0
-_BURST = 8  # frames of one read after which what they caused is delivered and written at once
 _IDLE_WAIT_S = 0.05  # longest wait in select when nothing is due
 _HOUSEKEEPING_S = 0.1
 _SPIN_S = 0.001  # an event due within this is awaited in naps (select() waits whole milliseconds)
@@ -94,8 +91,6 @@ class _GatewayEndpoint:
 
     def __init__(self, gateway: FixGateway) -> None:
         self.gateway = gateway
-        self.on_burst: Callable[[], None] | None = None  # called after every _BURST frames of a turn
-        self.frames = 0  # frames handed to the gateway in this turn of the loop
 
     def route(self, sender: str, target: str) -> str | None:
         gw = self.gateway
@@ -103,9 +98,6 @@ class _GatewayEndpoint:
 
     def on_frame(self, key: str, raw: str) -> None:
         self.gateway.receive(key, raw)
-        self.frames += 1
-        if self.frames % _BURST == 0 and self.on_burst is not None:
-            self.on_burst()
 
     def on_connection_lost(self, key: str, reason: str) -> None:
         self.gateway.transport_lost(key, reason)
@@ -129,7 +121,6 @@ class WireServer:
         self.kernel_errors = 0
         self.transport_errors = 0
         self._next_housekeeping = 0.0
-        self.endpoint: _GatewayEndpoint | None = None
         self.market: ServedMarket | None = None
         if opts.profile != "conformance":
             if build is None:
@@ -172,8 +163,7 @@ class WireServer:
             risk=market.risk,  # the pre-trade gate (--risk or the scenario's desk.risk); None: none
         )
         self.kernel.add(self.gateway)
-        self.endpoint = _GatewayEndpoint(self.gateway)
-        self.acceptor.endpoint = self.endpoint
+        self.acceptor.endpoint = _GatewayEndpoint(self.gateway)
 
     @property
     def port(self) -> int:
@@ -286,22 +276,7 @@ class WireServer:
         deadline = None if o.duration is None else t0 + o.duration
         timeout = 0.0
         next_timers = 0.0
-        endpoint = self.endpoint
-        if endpoint is not None and kernel is not None:
-
-            def burst() -> None:
-                # mid-read: deliver and write what the frames so far caused, so that a client
-                # with a window of orders in flight reads those answers while the server handles
-                # the rest (client and server work side by side, not in turns)
-                target = sim0 + int((clock() - t0) * speed * SECOND)
-                if target > kernel.now:
-                    self._advance(target)
-                self._flush()
-
-            endpoint.on_burst = burst
         while not self._stop:
-            if endpoint is not None:
-                endpoint.frames = 0
             self._poll(timeout)
             now = clock()
             if deadline is not None and now >= deadline:

@@ -483,7 +483,8 @@ def plot_pnl_histogram(
     ax.set_ylabel("runs")
     ax.set_title(f"Distribution of {label} over {x.size} runs")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    if ax.get_legend_handles_labels()[0]:  # no VaR line when the sample supports none
+        ax.legend(loc="best", fontsize=8, framealpha=0.85)
     return _save(fig, path)
 
 
