@@ -293,6 +293,30 @@ class MakerGuard:
         if self.unloading:
             self._unload()
 
+    # -- requote throttle and the timers both makers share ---------------------------------------
+    _last_requote: int
+    _requote_pending: bool
+
+    def _requote_throttled(self, min_ns: int) -> None:
+        """Requote now, or once when ``min_ns`` since the last requote has passed (one timer at a time)."""
+        due = self._last_requote + min_ns
+        if self.now >= due:  # type: ignore[attr-defined]
+            self.requote()
+        elif not self._requote_pending:
+            self._requote_pending = True
+            self.wake_at(due, REQUOTE)  # type: ignore[attr-defined]
+
+    def _shared_wake(self, tag: object) -> bool:
+        """The unload retry and the throttled requote timers; True if ``tag`` was one of them."""
+        if tag == UNLOAD:
+            self._unload_wake()
+            return True
+        if tag == REQUOTE:
+            self._requote_pending = False
+            self.requote()
+            return True
+        return False
+
 
 # ---------------------------------------------------------------------------------------------
 # Ladder maker
@@ -525,12 +549,7 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         self._anchor()
         if abs(self.centre2 - self._quoted2) < 2 * self.p.requote_ticks or not self.quoting:
             return
-        due = self._last_requote + self._min_requote_ns
-        if self.now >= due:
-            self.requote()
-        elif not self._requote_pending:
-            self._requote_pending = True
-            self.wake_at(due, REQUOTE)
+        self._requote_throttled(self._min_requote_ns)
 
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
@@ -548,12 +567,7 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
                 self.quoting = True
                 self.requote()
             return
-        if tag == UNLOAD:
-            self._unload_wake()
-            return
-        if tag == REQUOTE:
-            self._requote_pending = False
-            self.requote()
+        if self._shared_wake(tag):
             return
         self.requote()
         nxt = self.now + int(self.p.refresh_ms * MS)
@@ -963,12 +977,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
     def _market_data(self) -> None:
         if not self.quoting:
             return
-        due = self._last_requote + self.p.min_requote_ns
-        if self.now >= due:
-            self.requote()
-        elif not self._requote_pending:
-            self._requote_pending = True
-            self.wake_at(due, REQUOTE)
+        self._requote_throttled(self.p.min_requote_ns)
 
     def withdraw(self) -> None:
         """Pull both quotes and stop quoting until :meth:`resume`."""
@@ -996,12 +1005,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
         if tag.__class__ is tuple:
             self._guard_wake(tag[1])
             return
-        if tag == UNLOAD:
-            self._unload_wake()
-            return
-        if tag == REQUOTE:
-            self._requote_pending = False
-            self.requote()
+        if self._shared_wake(tag):
             return
         if self.p.k_method == "fills":
             self._kf_refit()

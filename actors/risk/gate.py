@@ -281,19 +281,9 @@ class PreTradeGate:
             if refused is not None:
                 self.rejected += 1
                 return refused
-        if hasattr(req, "orig_cl_ord_id"):  # a replace: OrderQty is the new total
-            old = self.ledger.find(session_key, req.orig_cl_ord_id, req.order_id)
-            return self.check(
-                account,
-                req.symbol,
-                req.side,
-                req.qty,
-                req.price_ticks,
-                now_ns,
-                replaces=old,
-                session=session_key,
-                cl_ord_id=req.cl_ord_id,
-            )
+        # a replace (OrderQty is the new total) is checked against the open order it replaces
+        is_replace = hasattr(req, "orig_cl_ord_id")
+        old = self.ledger.find(session_key, req.orig_cl_ord_id, req.order_id) if is_replace else None
         return self.check(
             account,
             req.symbol,
@@ -301,6 +291,7 @@ class PreTradeGate:
             req.qty,
             req.price_ticks,
             now_ns,
+            replaces=old,
             session=session_key,
             cl_ord_id=req.cl_ord_id,
         )
