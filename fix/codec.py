@@ -29,6 +29,7 @@ quickfix field classes.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -260,48 +261,32 @@ def _get(msg: Any, tag: int) -> str | None:
     return None
 
 
-_DATA_LEN_CACHE: dict[str, frozenset[str]] = {}
+@functools.cache
+def _field_tags_by_type(path: str) -> dict[str, frozenset[str]]:
+    """The data dictionary's field tags by type (LENGTH, NUMINGROUP, ...), read once per file;
+    empty if the file cannot be read."""
+    import xml.etree.ElementTree as ET
+
+    by_type: dict[str, set[str]] = {}
+    try:
+        fields = ET.parse(path).getroot().find("fields")
+        for f in fields if fields is not None else []:
+            by_type.setdefault(f.get("type", ""), set()).add(f.get("number", ""))
+    except Exception:
+        return {}
+    return {kind: frozenset(tags) for kind, tags in by_type.items()}
 
 
 def _data_length_tags(path: str) -> frozenset[str]:
     """Tags of LENGTH type (they precede raw data fields, which may contain SOH)."""
-    tags = _DATA_LEN_CACHE.get(path)
-    if tags is None:
-        import xml.etree.ElementTree as ET
-
-        try:
-            root = ET.parse(path).getroot()
-            fields = root.find("fields")
-            tags = frozenset(
-                f.get("number", "") for f in (fields if fields is not None else []) if f.get("type") == "LENGTH"
-            )
-        except Exception:
-            tags = frozenset()
-        tags = tags - {"9"}  # BodyLength is LENGTH-typed but not a data-field length
-        _DATA_LEN_CACHE[path] = tags
-    return tags
-
-
-_GROUP_CACHE: dict[str, frozenset[str]] = {}
+    # BodyLength is LENGTH-typed but not a data-field length
+    return _field_tags_by_type(path).get("LENGTH", frozenset()) - {"9"}
 
 
 def structure_tags(path: str) -> frozenset[str]:
     """Tags after which a flat ``{tag: value}`` view of a message is not its top level: the
     NUMINGROUP counts of repeating groups and the LENGTH tags of raw data (which may hold SOH)."""
-    tags = _GROUP_CACHE.get(path)
-    if tags is None:
-        import xml.etree.ElementTree as ET
-
-        try:
-            root = ET.parse(path).getroot()
-            fields = root.find("fields")
-            groups = frozenset(
-                f.get("number", "") for f in (fields if fields is not None else []) if f.get("type") == "NUMINGROUP"
-            )
-        except Exception:
-            groups = frozenset()
-        tags = _GROUP_CACHE[path] = groups | _data_length_tags(path)
-    return tags
+    return _field_tags_by_type(path).get("NUMINGROUP", frozenset()) | _data_length_tags(path)
 
 
 def flat_fields(raw: str, structure: frozenset[str]) -> dict[str, str] | None:
