@@ -30,10 +30,12 @@ from actors.messages import (
     OrderFilled,
     OrderRejected,
     QueryBook,
+    SubmitOrder,
     SubscribeMarketData,
     TradePrinted,
 )
-from actors.trader import Trader
+from actors.registry import agent_kind
+from actors.trader import OpenOrder, Trader
 from actors.world import Activity, Fundamental
 from sim.actor import Wakeup, handles
 from sim.clock import SECOND
@@ -163,6 +165,7 @@ class BackgroundTrader(Trader):
         self._canceling.discard(msg.order_id)
 
 
+@agent_kind("noise", NoiseParams, world=("activity",))
 class NoiseTrader(BackgroundTrader):
     """Arrives at renewal times, looks at the book, sends a random buy or sell order.
 
@@ -264,6 +267,7 @@ class ValueParams:
             raise ValueError("max_lots must be >= base_lots")
 
 
+@agent_kind("value", ValueParams, world=("activity", "fundamental"))
 class ValueTrader(BackgroundTrader):
     """Arrives at renewal times, looks at the fundamental and the book, trades toward value.
 
@@ -476,11 +480,18 @@ class MomentumParams:
     jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2  # each trader scales fast_s, slow_s and
     # threshold_ticks by its own U(1 - jitter, 1 + jitter), so a crowd does not act as one
 
+    # None: off. N: after every fill that leaves a position, a protective stop order (a sell stop
+    # N ticks below the fill for a long, a buy stop N above for a short) for the whole position,
+    # replacing the previous one; canceled when the position is closed. Stops elect each other's
+    # fills at the exchange, so a crowd of them can cascade.
+    stop_loss_ticks: PositiveInt | None = None
+
     def __post_init__(self) -> None:
         if self.fast_s >= self.slow_s:
             raise ValueError("fast_s must be shorter than slow_s")
 
 
+@agent_kind("momentum", MomentumParams)
 class MomentumTrader(Trader):
     """Trades on crossovers of a fast and a slow EWMA of the trade price.
 
@@ -520,6 +531,8 @@ class MomentumTrader(Trader):
         self._last_t = 0
         self._gate_ns = 0  # no decision on trades printed before this (warm-up, min interval)
         self._min_interval_ns = int(params.min_interval_s * SECOND)
+        self._stop_id: int | None = None  # the protective stop in force (stop_loss_ticks)
+        self._stop_ids: set[int] = set()  # every protective stop not yet done (old ones being canceled)
 
     def on_start(self) -> None:
         super().on_start()
@@ -581,7 +594,10 @@ class MomentumTrader(Trader):
     def _trade(self, side: str, qty: int, price: int) -> None:
         p = self.p
         exposure = self.position
+        stops = self._stop_ids
         for order in self.open_orders.values():
+            if stops and order.order_id in stops:
+                continue  # a protective stop only ever reduces the position
             exposure += order.leaves_qty if order.side == "B" else -order.leaves_qty
         room = p.max_position - exposure if side == "B" else p.max_position + exposure
         qty = min(qty, room)
@@ -593,3 +609,47 @@ class MomentumTrader(Trader):
             limit = price + p.max_slippage_ticks if side == "B" else max(1, price - p.max_slippage_ticks)
             self.submit(side, qty, limit, tif="IOC")
         self._gate_ns = max(self._gate_ns, self.now + self._min_interval_ns)
+
+    # -- protective stops (stop_loss_ticks; off by default) ---------------------------------------
+    def on_filled(self, msg: OrderFilled, side: str) -> None:
+        if self.p.stop_loss_ticks is None:
+            return
+        oid = msg.order_id
+        if oid in self._stop_ids:
+            if msg.leaves_qty == 0:
+                self._stop_done(oid)
+            if oid == self._stop_id:
+                return  # the stop in force is doing its job
+        self._protect(msg.price)
+
+    def on_canceled(self, msg: OrderCanceled) -> None:
+        self._stop_done(msg.order_id)
+
+    def on_rejected(self, msg: OrderRejected) -> None:
+        self._stop_done(msg.order_id)  # e.g. the market already went through the stop price
+
+    def _stop_done(self, oid: int) -> None:
+        self._stop_ids.discard(oid)
+        if oid == self._stop_id:
+            self._stop_id = None
+
+    def _protect(self, price: int) -> None:
+        """Replace the protective stop by one for the current position, ``stop_loss_ticks`` from
+        ``price`` (the last fill); none when the position is flat."""
+        old = self._stop_id
+        if old is not None:
+            self._stop_id = None
+            self.cancel(old)  # its OrderCanceled (or last fill) takes it out of _stop_ids
+        pos = self.position
+        n = self.p.stop_loss_ticks
+        if pos == 0 or n is None:
+            return
+        side, stop = ("S", price - n) if pos > 0 else ("B", price + n)
+        if stop <= 0:
+            return
+        oid = self.new_order_id()
+        qty = abs(pos)
+        self.open_orders[oid] = OpenOrder(oid, side, None, qty)
+        self._stop_ids.add(oid)
+        self._stop_id = oid
+        self.send(self.exchange, SubmitOrder(oid, self.symbol, side, qty, None, "DAY", stop_price=stop))

@@ -24,6 +24,7 @@ from actors.messages import (
     SubscribeMarketData,
     TradePrinted,
 )
+from actors.registry import agent_kind
 from actors.trader import OpenOrder, Trader
 from sim.actor import Wakeup, handles
 from sim.clock import MS, SECOND
@@ -369,6 +370,7 @@ class ScenarioQuoteControl:
         self.resume()
 
 
+@agent_kind("ladder_maker", LadderParams)
 class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
     """Quotes ``levels`` prices each side around a centre, skewed against inventory.
 
@@ -662,6 +664,7 @@ class ASParams(GuardParams):
     max_half_spread_ticks: PositiveFloat = 50.0
 
 
+@agent_kind("as_maker", ASParams)
 class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
     """Avellaneda–Stoikov (2008) market maker: one post-only bid and ask, skewed against inventory.
 

@@ -50,12 +50,15 @@ class OrderReplaced:
     ``ReplaceOrder.total_qty`` at or below the filled quantity ended the order (nothing rests).
     ``cum_qty`` is the order's filled quantity when the replace was applied, given only for a
     ``total_qty`` replace (None for an open-quantity one), so the new total OrderQty is
-    ``cum_qty + qty`` as the book computed it."""
+    ``cum_qty + qty`` as the book computed it. For a resting (not yet elected) stop order
+    ``stop_price`` is its stop price after the replace and ``price`` its limit price (None for a
+    stop market order); ``stop_price`` is None for every other order."""
 
     order_id: int
-    price: int
+    price: int | None
     qty: int
     cum_qty: int | None = None
+    stop_price: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,9 @@ class SubmitOrder:
     tif: str = "DAY"  # "DAY" | "IOC" | "FOK"
     post_only: bool = False
     stp: str | None = None  # None | "cancel_resting" | "cancel_incoming"
+    # ticks; set: a stop order (price None) or stop-limit order (price = its limit), kept out of
+    # the book until a trade prints at or through it (buy: >= stop_price, sell: <= stop_price)
+    stop_price: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,7 @@ class ReplaceOrder:
     qty: int | None = None  # new open quantity
     price: int | None = None
     total_qty: int | None = None  # new total quantity (FIX OrderQty): leaves = total - filled
+    stop_price: int | None = None  # a resting (unelected) stop's new stop price; ignored otherwise
 
 
 # ---------------------------------------------------------------------------------------------

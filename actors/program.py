@@ -10,6 +10,7 @@ from pydantic import ConfigDict, Field, with_config
 
 from actors.commands import SendOrderNow, StartProgram
 from actors.messages import QuoteUpdated, SubscribeMarketData, TradePrinted
+from actors.registry import agent_kind
 from actors.trader import Trader
 from sim.actor import Wakeup, handles
 from sim.clock import SECOND
@@ -42,6 +43,7 @@ class ProgramParams:
     window_s: Annotated[float, Field(gt=0)] = 60.0  # trailing pace: the volume window
 
 
+@agent_kind("program", ProgramParams)
 class ProgramTrader(Trader):
     """Works a large parent order as a share of market volume (the 6 May 2010 sell program).
 
@@ -171,6 +173,7 @@ class ScriptedParams:
     via: str = "exchange"  # the actor its orders go to: the exchange, or "oms" to use the desk's FIX path
 
 
+@agent_kind("scripted", ScriptedParams)
 class ScriptedTrader(Trader):
     """Sends the one-off orders a scenario tells it to (``SendOrderNow``), e.g. a fat finger."""
 

@@ -89,6 +89,14 @@ class FundamentalParams:
     jump_mean_pct: float = 0.0  # mean of a jump, % of the current value
     jump_permanence: Fraction = 1.0  # share of a jump that also moves the reversion level
     grid_s: Positive = 1.0  # path resolution, seconds
+    # share of the variance that runs in business time (scaled by the activity intensity); the
+    # rest runs in calendar time. 1 = fully subordinated; lower it to decouple volatility from volume
+    business_time: Fraction = 1.0
+    # stochastic volatility of its own (independent of the activity, so of volume): the step
+    # standard deviation is scaled by exp(h - sv_log_sd^2), h a log-OU with stationary sd
+    # ``sv_log_sd`` and half-life ``sv_half_life_min`` (mean variance 1); 0 = off
+    sv_log_sd: NonNegative = 0.0
+    sv_half_life_min: Positive = 30.0
 
     @property
     def kappa_per_s(self) -> float:
@@ -141,9 +149,19 @@ class Fundamental:
             if k > 0:
                 self._jumps.setdefault(k, []).append((pct, params.jump_permanence))
         self._step_sd = np.full(n, step_sd)
+        if params.sv_log_sd > 0:  # drawn after the path's own draws, which stay as they were
+            a_sv = math.exp(-math.log(2.0) / (params.sv_half_life_min * 60.0) * dt)
+            z_sv = rng.standard_normal(n)
+            sd_sv = params.sv_log_sd
+            innov_sv = z_sv * (sd_sv * math.sqrt(max(0.0, 1.0 - a_sv * a_sv)))
+            innov_sv[0] = sd_sv * z_sv[0]  # a stationary first value
+            # sd scale exp(h - sd^2): the variance scale exp(2h - 2 sd^2) has mean 1
+            self._step_sd *= detmath.exp(_ar1(a_sv, innov_sv, 0.0) - sd_sv * sd_sv)
         if activity is not None:
             mids = self.start_ns + self.step_ns * np.arange(n)
-            self._step_sd *= np.sqrt(activity.intensity_array(mids))
+            intensity = activity.intensity_array(mids)
+            b = params.business_time
+            self._step_sd *= np.sqrt(intensity if b == 1.0 else (1.0 - b) + b * intensity)
         self._vol_scale = np.ones(n)
         self._y = np.zeros(n + 1)  # deviation from the reversion level, after jumps
         self._m = np.full(n + 1, self.reference_price)  # reversion level, after jumps

@@ -59,8 +59,8 @@ def bench(name: str, duration: float | None, placements: list[str], seed: int | 
     )
     for key in placements:
         placement = PLACEMENTS[key]
-        if key == "crowd" and pools != 2 and isinstance(scenario.placement, dict):
-            placement = {**scenario.placement, "*": f"pool/{pools}"}
+        if key == "crowd" and pools != 2 and scenario.placement is not None and scenario.placement.groups:
+            placement = {**scenario.placement.groups, "*": f"pool/{pools}"}
         res = run_ray(scenario, seed, placement=placement, pools=pools)
         s, r = res.summary, res.summary["ray"]
         same = "same digest" if s["digest"] == ls["digest"] else "DIGEST DIFFERS"

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from actors.background import MomentumTrader, NoiseTrader, ValueTrader
+from actors import registry
 from actors.director import Director, TimedEvent
 from actors.exchange.exchange import Exchange
 from actors.exchange.safeguards import SafeguardParams, rules_params
-from actors.makers import AvellanedaStoikovMaker, LadderMaker
-from actors.program import ProgramTrader, ScriptedTrader
+from actors.registry import Market
 from actors.world import Activity, Fundamental
 from scenarios.schema import Scenario
 from sim.actor import Actor
@@ -69,31 +67,18 @@ def make_world(scenario: Scenario, seed: int) -> World:
     return World(fundamental, activity)
 
 
-AgentBuilder = Callable[[Scenario, Any, str, World], Actor]
-
-
-def _trader(cls: type, **world_args: str) -> AgentBuilder:
-    """Builder for an agent class with the uniform constructor signature."""
-
-    def make(scenario: Scenario, spec: Any, name: str, world: World) -> Actor:
-        s = scenario.session
-        extra = {key: getattr(world, attr) for key, attr in world_args.items()}
-        return cls(
-            name, scenario.symbol, spec.params, scenario.reference_ticks, s.open_ns, s.close_ns, spec.location, **extra
-        )
-
-    return make
-
-
-AGENT_BUILDERS: dict[str, AgentBuilder] = {
-    "noise": _trader(NoiseTrader, activity="activity"),
-    "value": _trader(ValueTrader, activity="activity", fundamental="fundamental"),
-    "momentum": _trader(MomentumTrader),
-    "ladder_maker": _trader(LadderMaker),
-    "as_maker": _trader(AvellanedaStoikovMaker),
-    "program": _trader(ProgramTrader),
-    "scripted": _trader(ScriptedTrader),
-}
+def market(scenario: Scenario, world: World) -> Market:
+    """What every agent of the scenario is built from (``actors.registry.Market``)."""
+    s = scenario.session
+    return Market(
+        scenario.symbol,
+        scenario.reference_ticks,
+        s.open_ns,
+        s.close_ns,
+        scenario.tick_size,
+        fundamental=world.fundamental,
+        activity=world.activity,
+    )
 
 
 def timeline(scenario: Scenario) -> list[TimedEvent]:
@@ -226,10 +211,11 @@ def build(scenario: Scenario, recorder: Recorder, seed: int) -> Assembly:
         reference_price=scenario.reference_ticks,
     )
     actors: list[Actor] = [exchange]
+    agents_market = market(scenario, world)
     for spec in scenario.agents:
-        builder = AGENT_BUILDERS[spec.kind]
+        build_member = registry.get(spec.kind).build  # the kind's one registration (actors/registry.py)
         for name in member_names(spec.name or spec.kind, spec.count):
-            actors.append(builder(scenario, spec, name, world))
+            actors.append(build_member(name, spec.params, spec.location, agents_market))
     desk_actors = _desk(scenario, recorder)
     actors.extend(a for a in desk_actors if a is not None)
     if events:

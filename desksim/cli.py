@@ -89,14 +89,16 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     from scenarios import bundled
     from scenarios.schema import ScenarioError, load
 
-    width = max(40, shutil.get_terminal_size((100, 24)).columns - 18)
-    for name, path in bundled().items():
+    scenarios = bundled()
+    pad = max([17, *(len(name) for name in scenarios)])  # the name column fits the longest name
+    width = max(40, shutil.get_terminal_size((100, 24)).columns - pad - 1)
+    for name, path in scenarios.items():
         try:
             paragraph = load(path).description.strip().split("\n\n")[0]
             line = textwrap.shorten(paragraph, width=width, placeholder=" …")  # whole words only
         except ScenarioError as exc:
             line = f"(invalid: {exc})"
-        print(f"{name:<17} {line}")
+        print(f"{name:<{pad}} {line}")
     return 0
 
 
@@ -220,6 +222,10 @@ def cmd_mc(args: argparse.Namespace) -> int:
             print(f"  VaR {level}% of {what}: {s.get('status', {}).get(level) or 'n/a'}")
     events = ", ".join(f"{k.replace('_', ' ')} {v['frequency']:.1%}" for k, v in s["events"].items())
     print(f"  events (share of runs): {events}")
+    if "crash" in s:
+        from desksim.mc.summary import crash_lines
+
+        print("\n".join(crash_lines(s["crash"])))
     print(f"digest {s['digest']}")
     print(f"Monte Carlo folder: {out} (runs.parquet, summary.json, report.html)")
     return 0

@@ -56,10 +56,16 @@ def run_ray(
     from desksim.runner import actor_extras, summarise
 
     seed = scenario.seed if seed is None else int(seed)
+    if placement is None:
+        section = getattr(scenario, "placement", None)  # scenarios.schema.PlacementModel, or None
+        if section is not None and hasattr(section, "spec"):
+            placement, pools = section.spec(), section.pools
+        else:
+            placement = section
     stats, recorder = run_partitioned(
         ScenarioFactory(scenario),
         seed,
-        placement=placement if placement is not None else getattr(scenario, "placement", None),
+        placement=placement,
         pools=pools,
         address=address,
         num_cpus=num_cpus,

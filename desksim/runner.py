@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from desksim.analytics import fees as fee_math
 from desksim.analytics.desk_outcome import desk_outcome
 from desksim.analytics.realism import realism
 from desksim.assembly import build
@@ -103,6 +104,9 @@ def summarise(
     frames = recorder.frames()
     trades = frames["trades"]
     tick = scenario.tick_size
+    fees = fee_math.schedule_of(scenario)  # accounting only (desksim/analytics/fees.py): the digest never sees it
+    groups, aliases = fee_math.participant_groups(scenario)
+    frames["participants"] = table = fee_math.participants(trades, fees, tick, groups, aliases)
     summary: dict[str, Any] = {
         "scenario": scenario.name,
         "source": source,
@@ -131,6 +135,12 @@ def summarise(
         summary["desk"] = dict(extras["desk"])
         frames.update(extras.get("desk_frames", {}))
         summary["desk"]["max_position"] = _max_abs_position(frames.get("desk_fills"))
+        figures, parents = fee_math.desk_fee_figures(
+            summary["desk"], frames.get("desk_fills"), frames.get("desk_parents"), fees, tick
+        )
+        summary["desk"].update(figures)
+        if parents is not None:
+            frames["desk_parents"] = parents
     if "oms" in extras:
         summary["oms"] = oms_summary(extras["oms"], tick)
         summary["reconciliation"] = reconciliation(
@@ -138,9 +148,12 @@ def summarise(
         )
         if "desk" in summary:
             summary["pnl"] = pnl_summary(summary["desk"], extras["oms"], scenario.symbol, tick)
+            account_fees = fee_math.units_of(table, fee_math.DESK_ACCOUNT)
+            summary["pnl"].update(pnl_fees(summary["desk"], extras["oms"], account_fees, tick))
     if "risk" in extras:
         summary["risk"] = _risk_summary(extras["risk"], tick)
         summary["risk"].update(_risk_events_summary(frames.get("risk_events")))
+    summary["fees"] = fee_math.fee_section(table, fees, tick)
     halts = frames.get("halts")
     summary["halts"] = int((halts["event"] == "halted").sum()) if halts is not None and len(halts) else 0
     if "desk" in summary:  # what happened to the desk, first thing a stress run's reader looks for
@@ -186,9 +199,10 @@ def oms_summary(snap: dict[str, Any], tick: float) -> dict[str, Any]:
 
 
 def pnl_summary(desk: dict[str, Any], snap: dict[str, Any], symbol: str, tick: float) -> dict[str, Any]:
-    """One P&L, and what separates the desk strategy's figure from the account's books (no fees in
-    the simulation): the marks (the desk marks its position at the final mid, the OMS at the last
-    trade) and fills on the account that the desk did not make (others sending through the OMS)."""
+    """One P&L, and what separates the desk strategy's figure from the account's books (gross of
+    fees; :func:`pnl_fees` gives both net of fees): the marks (the desk marks its position at the
+    final mid, the OMS at the last trade) and fills on the account that the desk did not make
+    (others sending through the OMS)."""
     account = (snap["realized"] + snap["unrealized"]) * tick
     desk_pnl = float(desk.get("pnl_ccy") or 0.0)
     mark = (snap["positions"].get(symbol) or {}).get("mark")
@@ -202,6 +216,17 @@ def pnl_summary(desk: dict[str, Any], snap: dict[str, Any], symbol: str, tick: f
         "difference_ccy": round(diff, 10),
         "marks_ccy": round(marks, 10),
         "other_fills_ccy": round(diff - marks, 10),
+    }
+
+
+def pnl_fees(desk: dict[str, Any], snap: dict[str, Any], account_units: int, tick: float) -> dict[str, Any]:
+    """Both P&Ls of :func:`pnl_summary` net of fees: the account's (every fill of the desk's FIX
+    account, from the exchange's trades) and the desk strategy's (its own fills)."""
+    return {
+        "account_fees_ccy": fee_math.fee_ccy(account_units),
+        "account_net_ccy": fee_math.ccy(account_units, snap["realized"] + snap["unrealized"], tick),
+        "desk_fees_ccy": float(desk.get("fees_ccy") or 0.0),
+        "desk_net_ccy": float(desk.get("pnl_net_ccy") or 0.0),
     }
 
 

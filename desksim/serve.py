@@ -4,7 +4,8 @@ The served gateway meets its FIX clients with the same pre-trade gate as the sim
 gateway (issue 15 item 6): its limits are ``--risk FILE`` (a YAML file shaped like a scenario's
 ``desk.risk`` section, validated by the scenario schema's ``RiskModel``), else the scenario's own
 ``desk.risk``; with neither there is no gate. There is no risk officer behind it: the gate acts
-alone (it refuses, throttles and pulls the kill switch on its own triggers)."""
+alone (it refuses, throttles and pulls the kill switch on its own triggers). With ``--out`` its
+audit trail is the run folder's ``risk_events`` table, as in a simulated run."""
 
 from __future__ import annotations
 
@@ -73,8 +74,10 @@ def build_market(opts: ServeOptions) -> ServedMarket:
 
 def write_served_run(out: Path, market: ServedMarket, seed: int, force: bool) -> Path:
     """The served session as a run folder: the tables the market and the gateway recorded
-    (orders, trades, quotes, fix_messages, ...) and a summary with their digest."""
+    (orders, trades, quotes, fix_messages, ...; ``risk_events`` when the gate is on) and a
+    summary with their digest."""
     from desksim.output import write_run
+    from desksim.runner import _risk_events_summary
 
     recorder = market.recorder
     frames = recorder.frames()
@@ -87,6 +90,8 @@ def write_served_run(out: Path, market: ServedMarket, seed: int, force: bool) ->
         "digest": recorder.digest(),
         "rows": {name: len(frame) for name, frame in sorted(frames.items())},
     }
+    if "risk_events" in frames:  # the served gate's refusals, kills and market-protection cancels
+        summary["risk"] = _risk_events_summary(frames["risk_events"])
     return write_run(out, summary, frames, replace=force)
 
 

@@ -29,15 +29,28 @@ def fix_timestamp(now_ns: int | None = None, precision: int = 3) -> str:
     """UTCTimestamp (``YYYYMMDD-HH:MM:SS.sss``, ``precision`` fraction digits, 0..9) of ``now_ns``
     nanoseconds since the Unix epoch (the wall clock when None). Simulated time goes through
     :class:`FixClock`, which adds the trading date."""
+    global _last_ms
     if now_ns is None:
         now_ns = time.time_ns()
+    if precision == 3:  # the usual one: every stamp of the same millisecond is the same string
+        ms = int(now_ns) // 1_000_000
+        last = _last_ms
+        if last[0] == ms:
+            return last[1]
+        sec, rem = divmod(ms, 1000)
+        text = f"{_second_stamp(sec)}.{rem:03d}"
+        _last_ms = (ms, text)
+        return text
     sec, rem = divmod(int(now_ns), SECOND)
     stamp = _second_stamp(sec)
     if precision <= 0:
         return stamp
-    if precision == 3:
-        return f"{stamp}.{rem // 1_000_000:03d}"
     return f"{stamp}.{rem:09d}"[: len(stamp) + 1 + min(precision, 9)]
+
+
+_last_ms: tuple[int, str] = (-1, "")
+"""(millisecond since the epoch, its precision-3 UTCTimestamp): the last one made (one tuple,
+replaced whole, so a reader in another thread sees a consistent pair)."""
 
 
 DEFAULT_TRADING_DATE = _dt.date(2026, 1, 5)
@@ -70,4 +83,4 @@ class FixClock:
 
     def timestamp(self, t_ns: int | None, precision: int = 3) -> str:
         """UTCTimestamp of simulated time ``t_ns`` (None: the wall clock now)."""
-        return fix_timestamp(None if t_ns is None else _midnight_ns(self.trading_date) + int(t_ns), precision)
+        return fix_timestamp(None if t_ns is None else _midnight_ns(self.trading_date) + t_ns, precision)

@@ -12,8 +12,10 @@ typed readers for the messages the exchange gateway accepts.
     codec.read_new_order(msg)                     # -> NewOrder | Invalid
 
 Conventions inside desksim (the readers' output, the builders' input): side ``"B"``/``"S"``,
-ord_type ``"LIMIT"``/``"MARKET"``, tif ``"DAY"``/``"IOC"``/``"FOK"``, prices in integer ticks,
-quantities ``int``. Post-only is ExecInst(18) containing ``'6'`` (Participate don't initiate).
+ord_type ``"LIMIT"``/``"MARKET"``/``"STOP"``/``"STOP_LIMIT"`` (OrdType 2 / 1 / 3 / 4; a stop or
+stop-limit carries StopPx(99), ``stop_px_ticks``; a stop, like a market order, has no Price), tif
+``"DAY"``/``"IOC"``/``"FOK"``, prices in integer ticks, quantities ``int``. Post-only is
+ExecInst(18) containing ``'6'`` (Participate don't initiate).
 
 Timestamps: builders stamp TransactTime(60) from their ``now_ns`` argument, simulated time in
 ns since midnight UTC of the trading date, through ``codec.clock`` (a :class:`FixClock`; the
@@ -44,6 +46,7 @@ from fix.clock import DEFAULT_TRADING_DATE, FixClock, fix_timestamp
 
 __all__ = [
     "DEFAULT_TRADING_DATE",
+    "LIQUIDITY_OF",
     "MAX_MARKET_DEPTH",
     "SIDE_FROM_FIX",
     "SIDE_TO_FIX",
@@ -68,8 +71,9 @@ BEGIN_STRING = "FIX.4.4"
 # --- enumerations: desksim <-> FIX ------------------------------------------------------------
 SIDE_TO_FIX = {"B": "1", "S": "2"}
 SIDE_FROM_FIX = {"1": "B", "2": "S"}
-ORD_TYPE_TO_FIX = {"MARKET": "1", "LIMIT": "2"}
-ORD_TYPE_FROM_FIX = {"1": "MARKET", "2": "LIMIT"}
+ORD_TYPE_TO_FIX = {"MARKET": "1", "LIMIT": "2", "STOP": "3", "STOP_LIMIT": "4"}
+ORD_TYPE_FROM_FIX = {"1": "MARKET", "2": "LIMIT", "3": "STOP", "4": "STOP_LIMIT"}
+STOP_TYPES = frozenset(("STOP", "STOP_LIMIT"))  # OrdType 3 / 4: StopPx(99) required
 TIF_TO_FIX = {"DAY": "0", "IOC": "3", "FOK": "4"}
 TIF_FROM_FIX = {"0": "DAY", "3": "IOC", "4": "FOK"}
 POST_ONLY_EXEC_INST = "6"  # Participate don't initiate
@@ -87,6 +91,13 @@ _SESSION_REJECT_REASON: dict[type, int] = {
     fix.TagOutOfOrder: 14,
     fix.RepeatingGroupCountMismatch: 16,
 }
+
+
+# LastLiquidityInd (851) for the exchange's liquidity flags: 1 Added, 2 Removed. FIX 4.4's
+# dictionary has no value for an auction print (4 = Auction came with FIX 5.0), so an auction fill
+# carries no 851 (the tag is optional); the OMS reads the same table back
+_LAST_LIQUIDITY = {"maker": "1", "taker": "2"}
+LIQUIDITY_OF = {v: k for k, v in _LAST_LIQUIDITY.items()}
 
 
 class FixValidationError(Exception):
@@ -154,6 +165,7 @@ class NewOrder:
     tif: str
     post_only: bool
     account: str | None
+    stop_px_ticks: int | None = None  # StopPx(99) of a STOP / STOP_LIMIT order
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +190,7 @@ class ReplaceRequest:
     post_only: bool
     order_id: str | None
     account: str | None
+    stop_px_ticks: int | None = None  # StopPx(99) of a STOP / STOP_LIMIT order
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,15 +306,22 @@ def flat_fields(raw: str, structure: frozenset[str]) -> dict[str, str] | None:
     """``{tag: value}`` of every field of a frame that quickfix parsed (header, body, trailer), or
     None when that is not the message's top level: a repeated tag, a repeating group or raw data
     (``structure``: :func:`structure_tags`). Then the quickfix getters are the reference."""
-    parts = raw.split("\x01")
-    if len(parts) < 2 or parts[-1] or not parts[-2].startswith("10="):
+    if not raw.endswith("\x01") or not raw.startswith("10=", raw.rfind("\x01", 0, len(raw) - 1) + 1):
         return None  # not a whole frame ending with its CheckSum (quickfix reads no further)
-    del parts[-1]
-    d: dict[str, str] = {}
-    for part in parts:
-        tag, _, value = part.partition("=")
-        d[tag] = value
-    if len(d) != len(parts) or not structure.isdisjoint(d):
+    if raw.count("=") == raw.count("\x01"):
+        # one "=" per field (every field quickfix parsed has a tag and a "="): tags and values
+        # alternate once "=" is a separator too -- the usual frame, read in a few C-level passes
+        items = raw[:-1].replace("=", "\x01").split("\x01")
+        n = len(items) >> 1
+        d = dict(zip(items[::2], items[1::2], strict=True))
+    else:  # a value holds "=" (or raw data holds SOH)
+        parts = raw[:-1].split("\x01")
+        n = len(parts)
+        d = {}
+        for part in parts:
+            tag, _, value = part.partition("=")
+            d[tag] = value
+    if len(d) != n or not structure.isdisjoint(d):
         return None
     return d
 
@@ -318,28 +338,143 @@ class Prebuilt(fix.Message):  # type: ignore[misc]  # quickfix has no type infor
     """A message the codec built as one string: ``body`` is its body as quickfix writes it
     (``tag=value`` SOH-terminated, ascending tag numbers) and ``msg_type`` its MsgType, so the
     session layer can stamp and frame it without a quickfix round trip
-    (:meth:`fix.session.FixSession.send_app`). Any change to the body through this object's
+    (:meth:`fix.session.FixSession.send_app`). Any change to the message through this object's
     own methods drops ``body`` (a header field other than those the session stamps must not be
-    set on it)."""
+    set on it).
+
+    Read lazily: the quickfix side of the object is filled from its text (the codec's string,
+    then the frame the session stamped it as, :meth:`stamp`) only when one of its quickfix
+    methods is called, so an ExecutionReport that nobody reads again is never parsed (the hot
+    path of ``desksim serve``). ``toString()`` of a stamped message is that frame, parsed or not.
+    A copy (``Prebuilt(m)``) reads it first; quickfix's C++ side alone (``fix.Message(m)``,
+    ``dd.validate(m)``) cannot: call :meth:`load` before handing it there (the codec's
+    ``validate`` / ``validate_body`` / ``encode`` do)."""
 
     body: str | None = None
     msg_type = ""
+    _text: str | None = None  # what the quickfix side is still to be read from
+    _wire: str | None = None  # the frame the session stamped this message as (while _text holds it)
 
-    def setField(self, *args: Any) -> Any:
-        self.body = None
-        return super().setField(*args)
+    def __init__(self, *args: Any) -> None:
+        if args and isinstance(args[0], Prebuilt):
+            args[0].load()  # quickfix copies its C++ side
+        super().__init__(*args)
 
-    def removeField(self, *args: Any) -> Any:
-        self.body = None
-        return super().removeField(*args)
+    def defer(self, text: str) -> None:
+        """The quickfix side is ``text`` (a message string quickfix reads without validation),
+        read at the first quickfix call; ``body`` must be the body of ``text``."""
+        self._text = text
+        self._wire = None
 
-    def setString(self, *args: Any) -> Any:
-        self.body = None
-        return super().setString(*args)
+    def stamp(self, frame: str) -> None:
+        """The session framed this message as ``frame`` (the body unchanged)."""
+        self._text = self._wire = frame
 
-    def addGroup(self, *args: Any) -> Any:
-        self.body = None
-        return super().addGroup(*args)
+    def load(self) -> None:
+        """Read the pending text into the quickfix side (nothing when there is none)."""
+        text = self._text
+        if text is not None:
+            self._text = self._wire = None
+            fix.Message.setString(self, text, False)
+
+    def toString(self, *args: Any) -> Any:
+        wire = self._wire
+        if wire is not None and not args:
+            return wire  # exactly what quickfix writes once it has read the frame
+        if self._text is not None:
+            self.load()
+        return fix.Message.toString(self, *args)
+
+    def __str__(self) -> str:
+        return self.toString()  # type: ignore[no-any-return]
+
+
+# quickfix methods that read a Prebuilt (the rest may change it: they drop its body as well)
+_PREBUILT_READERS = frozenset(
+    [
+        "getField",
+        "getFieldRef",
+        "getFieldPtr",
+        "getFieldIfSet",
+        "isSetField",
+        "getGroup",
+        "getGroupRef",
+        "getGroupPtr",
+        "hasGroup",
+        "groupCount",
+        "groups",
+        "isEmpty",
+        "totalFields",
+        "calculateString",
+        "calculateLength",
+        "calculateTotal",
+        "begin",
+        "end",
+        "toXML",
+        "getHeader",
+        "getTrailer",
+        "bodyLength",
+        "checkSum",
+        "isAdmin",
+        "isApp",
+        "getSessionID",
+        "hasValidStructure",
+    ]
+)
+
+
+def _prebuilt_method(name: str, base: Any, reader: bool) -> Any:
+    if reader:
+
+        def method(self: Prebuilt, *args: Any) -> Any:
+            if self._text is not None:
+                self.load()
+            return base(self, *args)
+
+    else:
+
+        def method(self: Prebuilt, *args: Any) -> Any:
+            if self._text is not None:
+                self.load()
+            self.body = None
+            return base(self, *args)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _wrap_prebuilt() -> None:
+    import inspect
+
+    for name in dir(fix.Message):
+        if name.startswith("_") or name in Prebuilt.__dict__:
+            continue
+        static = inspect.getattr_static(fix.Message, name)
+        if isinstance(static, staticmethod | classmethod | property) or not callable(static):
+            continue
+        reader = name in _PREBUILT_READERS
+        if name == "setString":  # replaces the message: the pending text is dropped, not read
+            base = getattr(fix.Message, name)
+
+            def set_string(self: Prebuilt, *args: Any, _base: Any = base) -> Any:
+                self._text = self._wire = None
+                self.body = None
+                return _base(self, *args)
+
+            set_string.__name__ = set_string.__qualname__ = name
+            setattr(Prebuilt, name, set_string)
+            continue
+        setattr(Prebuilt, name, _prebuilt_method(name, getattr(fix.Message, name), reader))
+
+
+_wrap_prebuilt()
+
+
+def _loaded(msg: Any) -> Any:
+    """``msg`` ready for quickfix's C++ side (a lazily read :class:`Prebuilt` is read now)."""
+    if isinstance(msg, Prebuilt):
+        msg.load()
+    return msg
 
 
 def _msg_type(msg: Any) -> str:
@@ -410,13 +545,13 @@ class Codec:
     def validate(self, msg: Any) -> None:
         """DataDictionary validation of a complete message (header included)."""
         try:
-            self.dd.validate(msg)
+            self.dd.validate(_loaded(msg))
         except Exception as exc:
             raise self._error(exc, msg) from None
 
     def validate_body(self, msg: Any) -> None:
         """Validate a message built without session header fields (fills placeholders on a copy)."""
-        m = fix.Message(msg)
+        m = fix.Message(_loaded(msg))
         h = m.getHeader()
         for tag, value in ((49, "SENDER"), (56, "TARGET"), (34, "1"), (52, "20000101-00:00:00.000")):
             if not h.isSetField(tag):
@@ -495,6 +630,7 @@ class Codec:
         post_only: bool = False,
         account: str | None = None,
         now_ns: int | None = None,
+        stop_px_ticks: int | None = None,
     ) -> Any:
         m = _new("D")
         m.setField(11, cl_ord_id)
@@ -508,6 +644,8 @@ class Codec:
         if price_ticks is not None:
             m.setField(44, self.from_ticks(price_ticks))
         m.setField(59, TIF_TO_FIX.get(tif, tif))
+        if stop_px_ticks is not None:
+            m.setField(99, self.from_ticks(stop_px_ticks))
         if post_only:
             m.setField(18, POST_ONLY_EXEC_INST)
         return m
@@ -548,6 +686,7 @@ class Codec:
         order_id: str | None = None,
         account: str | None = None,
         now_ns: int | None = None,
+        stop_px_ticks: int | None = None,
     ) -> Any:
         m = _new("G")
         if order_id is not None:
@@ -565,6 +704,8 @@ class Codec:
             m.setField(44, self.from_ticks(price_ticks))
         if tif is not None:
             m.setField(59, TIF_TO_FIX.get(tif, tif))
+        if stop_px_ticks is not None:
+            m.setField(99, self.from_ticks(stop_px_ticks))
         if post_only:
             m.setField(18, POST_ONLY_EXEC_INST)
         return m
@@ -642,7 +783,11 @@ class Codec:
         account: str | None = None,
         exec_ref_id: str | None = None,
         now_ns: int | None = None,
+        lazy: bool = False,
+        stop_px_ticks: int | None = None,
     ) -> Any:
+        """An ExecutionReport (8). ``lazy``: its quickfix side is read from the string only when
+        a quickfix method of it is first called (:class:`Prebuilt`; the gateway's hot path)."""
         # Built as one string and parsed by quickfix (setString without validation): about 7x
         # cheaper than a SWIG setField per tag on this hot path. No repeating groups in an 8.
         # The fields go in ascending tag order, the order quickfix writes them, so the string is
@@ -680,14 +825,20 @@ class Codec:
         if tif is not None:
             ap(f"59={TIF_TO_FIX.get(tif, tif)}\x01")
         ap(f"60={self.clock.timestamp(now_ns)}\x01")
+        if stop_px_ticks is not None:
+            ap(f"99={self.from_ticks(stop_px_ticks)}\x01")
         if ord_rej_reason is not None:
             ap(f"103={ord_rej_reason}\x01")
         ap(f"150={exec_type}\x01151={leaves_qty}\x01")
-        if liquidity is not None:
-            ap("851=" + ("1" if liquidity == "maker" else "2" if liquidity == "taker" else liquidity) + "\x01")
+        flag = _LAST_LIQUIDITY.get(liquidity) if liquidity is not None else None
+        if flag is not None:
+            ap("851=" + flag + "\x01")
         body = "".join(parts)
         m = Prebuilt()
-        fix.Message.setString(m, "8=FIX.4.4\x0135=8\x01" + body, False)
+        if lazy:
+            m.defer("8=FIX.4.4\x0135=8\x01" + body)
+        else:
+            fix.Message.setString(m, "8=FIX.4.4\x0135=8\x01" + body, False)
         m.body = body
         m.msg_type = "8"
         return m
@@ -831,17 +982,29 @@ class Codec:
             m.setField(58, text[:200])
         return m
 
-    def trading_session_status(
-        self, status: str, trading_session_id: str = "1", text: str | None = None, symbol: str | None = None
-    ) -> Any:
-        """h: TradSesStatus(340) "1" halted, "2" open, "3" closed, "4" pre-open."""
+    def trading_session_status(self, status: str, trading_session_id: str = "1", text: str | None = None) -> Any:
+        """h: TradSesStatus(340) "1" halted, "2" open, "3" closed, "4" pre-open, for a whole
+        trading session (FIX 4.4's h names no instrument: a one-symbol halt is a SecurityStatus)."""
         m = _new("h")
         m.setField(336, trading_session_id)
         m.setField(340, status)
-        if symbol is not None:
-            m.setField(55, symbol)
         if text:
             m.setField(58, text)
+        return m
+
+    def security_status(
+        self, symbol: str, trading_status: str, text: str | None = None, now_ns: int | None = None
+    ) -> Any:
+        """f (unsolicited): one instrument's SecurityTradingStatus(326), "2" trading halt, "3"
+        resume, with the reason in Text."""
+        m = _new("f")
+        m.setField(55, symbol)
+        m.setField(325, "Y")
+        m.setField(326, trading_status)
+        if text:
+            m.setField(58, text)
+        if now_ns is not None:
+            m.setField(60, self.clock.timestamp(now_ns))
         return m
 
     # -- readers ------------------------------------------------------------------------------------
@@ -871,8 +1034,8 @@ class Codec:
 
     def _read_price(self, d: dict[str, str], ord_type: str) -> int | Invalid | None:
         raw = d.get("44")
-        if ord_type == "MARKET":
-            return None  # a price on a market order is ignored
+        if ord_type == "MARKET" or ord_type == "STOP":
+            return None  # a price on a market or stop order is ignored
         if raw is None:
             return Invalid("limit order without Price", 44, "11")
         try:
@@ -880,8 +1043,23 @@ class Codec:
         except PriceError as exc:
             return Invalid(str(exc), 44, "99")
 
+    def _read_stop_px(self, d: dict[str, str], ord_type: str) -> int | Invalid | None:
+        """StopPx(99) in ticks for a STOP / STOP_LIMIT order (required); None for the others."""
+        if ord_type not in STOP_TYPES:
+            return None  # a StopPx on another order type is ignored
+        raw = d.get("99")
+        if raw is None:
+            return Invalid("stop order without StopPx", 99, "11")
+        try:
+            px = self.to_ticks(raw)
+        except PriceError as exc:
+            return Invalid(str(exc), 99, "99")
+        if px <= 0:
+            return Invalid(f"StopPx must be positive: {raw!r}", 99, "99")
+        return px
+
     def read_new_order(self, msg: Any) -> NewOrder | Invalid:
-        d = self.fields(msg, (11, 55, 54, 38, 40, 44, 59, 18, 1))
+        d = self.fields(msg, (11, 55, 54, 38, 40, 44, 59, 18, 1, 99))
         cl = d.get("11")
         if not cl:
             return Invalid("ClOrdID missing", 11)
@@ -900,13 +1078,16 @@ class Codec:
         price = self._read_price(d, ord_type)
         if isinstance(price, Invalid):
             return price
+        stop_px = self._read_stop_px(d, ord_type)
+        if isinstance(stop_px, Invalid):
+            return stop_px
         raw_tif = d.get("59")
         tif = "DAY" if raw_tif is None else TIF_FROM_FIX.get(raw_tif)
         if tif is None:
             return Invalid(f"unsupported TimeInForce {raw_tif!r}", 59, "11")
         exec_inst = d.get("18")
         post_only = bool(exec_inst) and POST_ONLY_EXEC_INST in exec_inst.split()  # type: ignore[union-attr]
-        return NewOrder(cl, symbol, side, qty, ord_type, price, tif, post_only, d.get("1"))
+        return NewOrder(cl, symbol, side, qty, ord_type, price, tif, post_only, d.get("1"), stop_px)
 
     def read_cancel(self, msg: Any) -> CancelRequest | Invalid:
         d = self.fields(msg, (11, 41, 54, 55, 37))
@@ -922,7 +1103,7 @@ class Codec:
         return CancelRequest(cl, orig, d.get("55") or "", side, d.get("37"))
 
     def read_replace(self, msg: Any) -> ReplaceRequest | Invalid:
-        d = self.fields(msg, (11, 41, 54, 38, 40, 44, 59, 18, 37, 1, 55))
+        d = self.fields(msg, (11, 41, 54, 38, 40, 44, 59, 18, 37, 1, 55, 99))
         cl = d.get("11")
         if not cl:
             return Invalid("ClOrdID missing", 11)
@@ -941,6 +1122,9 @@ class Codec:
         price = self._read_price(d, ord_type)
         if isinstance(price, Invalid):
             return Invalid(price.text, price.ref_tag)
+        stop_px = self._read_stop_px(d, ord_type)
+        if isinstance(stop_px, Invalid):
+            return Invalid(stop_px.text, stop_px.ref_tag)
         raw_tif = d.get("59")
         tif = None if raw_tif is None else TIF_FROM_FIX.get(raw_tif)
         if raw_tif is not None and tif is None:
@@ -948,7 +1132,7 @@ class Codec:
         exec_inst = d.get("18")
         post_only = bool(exec_inst) and POST_ONLY_EXEC_INST in exec_inst.split()  # type: ignore[union-attr]
         return ReplaceRequest(
-            cl, orig, d.get("55") or "", side, qty, ord_type, price, tif, post_only, d.get("37"), d.get("1")
+            cl, orig, d.get("55") or "", side, qty, ord_type, price, tif, post_only, d.get("37"), d.get("1"), stop_px
         )
 
     def read_status(self, msg: Any) -> StatusRequest | Invalid:

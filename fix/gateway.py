@@ -26,8 +26,15 @@ Choices (the FIX spec leaves them to the venue):
 * A second cancel/replace while one is outstanding -> 9 with CxlRejReason 3 (already pending).
 * OrigClOrdID may name any ClOrdID of the order's chain; OrderID(37) is used when the
   OrigClOrdID is unknown.
-* A replace may change OrderQty and Price only: Side, Symbol, OrdType and TimeInForce must match
-  (else 9, CxlRejReason 99). ExecInst on a replace is ignored (post-only stays as entered).
+* Stop (OrdType 3) and stop-limit (4) orders carry StopPx(99), passed to the exchange as
+  ``SubmitOrder.stop_price``: the exchange keeps them out of the book until a trade at or
+  through the stop elects them (actors/exchange/exchange.py). The client gets New (0) at entry
+  and fills once elected; every ExecutionReport echoes OrdType and StopPx (FIX 4.4 has no
+  "triggered" ExecType). A replace of a stop may change StopPx too (while it waits; once
+  elected the exchange ignores it).
+* A replace may change OrderQty and Price only (and StopPx): Side, Symbol, OrdType and
+  TimeInForce must match (else 9, CxlRejReason 99); market orders cannot be replaced. ExecInst
+  on a replace is ignored (post-only stays as entered).
   OrderQty is the new total and goes to the book as it is (``ReplaceOrder.total_qty``): the
   book sets LeavesQty = OrderQty - CumQty in the step that applies the replace, with the CumQty
   of every fill it executed so far -- the gateway's own CumQty may be stale while a fill is on
@@ -52,6 +59,12 @@ Choices (the FIX spec leaves them to the venue):
   ExecType=8/OrdStatus=8, OrdRejReason 3 (exceeds limit), Text = the string (drop-copied like
   every 8); a G gets an OrderCancelReject (9) with CxlRejReason 2 and Text = the string. None
   lets it through. A kill switch is a gate that refuses everything for the account.
+* Market order protection: when the gate accepts a market order and gives it a protection price
+  (``pretrade.take_protection(session_key, cl_ord_id)``, e.g. reference +- a collar), the order
+  goes to the book as an IOC limit (FOK stays FOK) at that price, so it never trades beyond it.
+  The client still sees its own order (OrdType 1, its TimeInForce, no Price); what did not fill
+  within the bound is canceled (ExecType 4, OrdStatus 4, CumQty kept, LeavesQty 0) with Text
+  ``market order protection: ...`` and reported to ``pretrade.on_protection_cancel``.
 * Market data: MarketDataRequest subscriptions are kept per session; the wrapper answers the
   ``on_md_request`` callback with :meth:`publish_snapshot` and streams changes with
   :meth:`publish_incremental` (top of book as MDUpdateAction Change/Delete at position 1,
@@ -101,6 +114,7 @@ PreTrade = Callable[[str, Any, int | None], str | None]  # (session, NewOrder | 
 NEW, PARTIAL, FILLED, CANCELED, REJECTED, PENDING_NEW = "0", "1", "2", "4", "8", "A"
 _DONE = frozenset((FILLED, CANCELED, REJECTED))
 
+_REPLACEABLE = frozenset(("LIMIT", "STOP", "STOP_LIMIT"))  # OrdType a replace may keep (never change)
 _CANCEL_KINDS = frozenset(("cancel", "mass", "disconnect", "kill"))  # "kill": cancel_account (kill switch)
 _ADMIN_MSG_TYPES = frozenset(("0", "1", "2", "3", "4", "5", "A"))
 
@@ -138,6 +152,8 @@ class _Order:
     notional: int = 0  # sum of LastQty * LastPx in ticks
     status: str = PENDING_NEW
     pending: list[_Pending] = field(default_factory=list)
+    protection: int | None = None  # a market order's protection price: sent as an IOC limit there
+    stop_px: int | None = None  # StopPx(99) of a STOP / STOP_LIMIT order (ticks)
 
     @property
     def done(self) -> bool:
@@ -299,6 +315,7 @@ class GatewayCore:
             "symbol": o.symbol,
             "side": o.side,
             "price": o.price,
+            "stop_px": o.stop_px,
             "order_qty": o.order_qty,
             "cum_qty": o.cum_qty,
             "leaves_qty": o.leaves_qty,
@@ -327,14 +344,32 @@ class GatewayCore:
                 sess, req.cl_ord_id, req.symbol, req.side, "11", "post-only requires a DAY limit order", req.qty
             )
             return
+        protection = None
         if self.pretrade is not None:
             refused = self.pretrade(sess.key, req, self.now_ns)
             if refused:
                 self._reject_new(sess, req.cl_ord_id, req.symbol, req.side, "3", refused, req.qty)
                 return
-        self._submit(sess, req)
+            if req.price_ticks is None:  # the gate gives every priceless order a protection price
+                protection = self._take_protection(sess, req.cl_ord_id)
+                if req.ord_type != "MARKET":  # a STOP waits unpriced at the exchange (bands cap it when elected)
+                    protection = None
+        self._submit(sess, req, protection)
 
-    def _submit(self, sess: _Session, req: NewOrder) -> None:
+    def _take_protection(self, sess: _Session, cl_ord_id: str) -> int | None:
+        """The protection price the pre-trade gate gave an accepted market order (a gate without
+        ``take_protection``: none). Never raises."""
+        take = getattr(self.pretrade, "take_protection", None)
+        if take is None:
+            return None
+        try:
+            px = take(sess.key, cl_ord_id)
+        except Exception as exc:
+            self._record_error(f"pretrade take_protection: {type(exc).__name__}: {exc}")
+            return None
+        return px if isinstance(px, int) and px > 0 else None
+
+    def _submit(self, sess: _Session, req: NewOrder, protection: int | None = None) -> None:
         oid = self.new_order_id()
         order = _Order(
             order_id=oid,
@@ -349,13 +384,21 @@ class GatewayCore:
             price=req.price_ticks,
             order_qty=req.qty,
             leaves_qty=req.qty,
+            protection=protection,
+            stop_px=req.stop_px_ticks,
         )
         sess.cl_ord_ids[req.cl_ord_id] = order
         sess.by_order_id[str(oid)] = order
         sess.live[oid] = order
         self._orders[oid] = order
+        if protection is not None:  # market order protection: an IOC (or FOK) limit at the protection price
+            tif = "FOK" if req.tif == "FOK" else "IOC"
+            self.send_command(SubmitOrder(oid, req.symbol, req.side, req.qty, protection, tif, req.post_only, None))
+            return
         self.send_command(
-            SubmitOrder(oid, req.symbol, req.side, req.qty, req.price_ticks, req.tif, req.post_only, None)
+            SubmitOrder(
+                oid, req.symbol, req.side, req.qty, req.price_ticks, req.tif, req.post_only, None, req.stop_px_ticks
+            )
         )
 
     def _reject_new_invalid(self, sess: _Session, msg: Any, inv: Invalid) -> None:
@@ -459,8 +502,8 @@ class GatewayCore:
         problem = None
         if req.ord_type != order.ord_type:
             problem = "OrdType cannot change"
-        elif order.ord_type != "LIMIT":
-            problem = "only limit orders can be replaced"
+        elif order.ord_type not in _REPLACEABLE:
+            problem = "only limit, stop and stop-limit orders can be replaced"
         elif req.tif is not None and req.tif != order.tif:
             problem = "TimeInForce cannot change"
         if problem is not None:
@@ -473,7 +516,11 @@ class GatewayCore:
                 return
         order.pending.append(_Pending("replace", cl))
         # the new total OrderQty: the book, not this core's possibly stale CumQty, sets the leaves
-        self.send_command(ReplaceOrder(order.order_id, order.symbol, None, req.price_ticks, total_qty=req.qty))
+        self.send_command(
+            ReplaceOrder(
+                order.order_id, order.symbol, None, req.price_ticks, total_qty=req.qty, stop_price=req.stop_px_ticks
+            )
+        )
 
     def _cancel_reject_raw(self, sess: _Session, msg: Any, response_to: str, text: str) -> None:
         cl = _field(msg, 11)
@@ -585,6 +632,28 @@ class GatewayCore:
             return count
         except Exception as exc:  # never raise into the caller's actor loop
             self._record_error(f"cancel_account({account!r}): {exc!r}")
+            return 0
+
+    def cancel_order(
+        self, session_key: str, cl_ord_id: str | None = None, order_id: str | None = None, text: str = "kill switch"
+    ) -> int:
+        """Cancel one live order of a session, named by any ClOrdID of its chain or by its OrderID
+        (e.g. an order that was in flight when the kill switch blocked its session). Returns 1 if a
+        cancel was sent, 0 if the order is unknown, done or already being canceled. Never raises."""
+        try:
+            sess = self._sessions.get(session_key)
+            if sess is None:
+                return 0
+            order = self._find(sess, cl_ord_id, order_id)
+            if order is None or order.done or order.order_id not in sess.live:
+                return 0
+            if any(p.kind in _CANCEL_KINDS for p in order.pending):
+                return 0  # a cancel is already on its way
+            order.pending.append(_Pending("kill", None, text))
+            self._send_cancels([order])
+            return 1
+        except Exception as exc:  # never raise into the caller's actor loop
+            self._record_error(f"cancel_order({session_key!r}, {cl_ord_id!r}, {order_id!r}): {exc!r}")
             return 0
 
     def _cancel_all(self, sess: _Session, kind: str, symbol: str | None, text: str) -> list[_Order]:
@@ -798,6 +867,19 @@ class GatewayCore:
         self._finish(order)
         if pending is not None and pending.kind == "cancel":
             self._er(order, CANCELED, cl_ord_id=pending.cl_ord_id, orig_cl_ord_id=order.cl_ord_id)
+        elif pending is None and order.protection is not None and ev.reason in ("ioc", "fok"):
+            px = order.protection
+            why = (
+                f"market order protection: {ev.canceled_qty} unfilled within the protection price "
+                f"{self.codec.from_ticks(px)} canceled"
+            )
+            self._er(order, CANCELED, cl_ord_id=order.cl_ord_id, text=why)
+            report = getattr(self.pretrade, "on_protection_cancel", None)
+            if report is not None:
+                try:
+                    report(order.session, order.cl_ord_id, str(order.order_id), ev.canceled_qty, px, self.now_ns)
+                except Exception as exc:
+                    self._record_error(f"pretrade on_protection_cancel: {type(exc).__name__}: {exc}")
         else:
             text = pending.text if pending is not None else ev.reason
             self._er(order, CANCELED, cl_ord_id=order.cl_ord_id, text=text)
@@ -809,6 +891,8 @@ class GatewayCore:
                 pending = order.pending.pop(i)
                 break
         order.price = ev.price
+        if ev.stop_price is not None:  # a resting stop's replace (the exchange ignores it once elected)
+            order.stop_px = ev.stop_price
         order.leaves_qty = ev.qty
         if ev.cum_qty is not None and ev.cum_qty != order.cum_qty:
             # cannot happen: the book's fills reach us before its OrderReplaced (FIFO link)
@@ -880,6 +964,8 @@ class GatewayCore:
             post_only=order.post_only,
             account=order.account,
             now_ns=self.now_ns,
+            stop_px_ticks=order.stop_px,
+            lazy=True,  # read by quickfix only if someone reads it (fix.codec.Prebuilt)
             **extra,
         )
         self._send_er(order.session, msg)

@@ -70,7 +70,7 @@ from actors.messages import (
 from actors.messages import KillSwitch as KillSwitchCommand
 from actors.risk import GateConfig, SetRiskLimits
 from actors.units import DEFAULT_TICK_SIZE
-from fix.codec import Codec, FixClock, MarketDataReq
+from fix.codec import Codec, FixClock, MarketDataReq, Prebuilt
 from fix.gateway import GatewayCore
 from fix.marketdata import MarketDataFeed
 from fix.risk_gate import GatewayRisk
@@ -93,6 +93,13 @@ _BOOK_EVENTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, OrderR
 
 
 _SCAN_RE = re.compile(r"(?:^|\x01)(35|34|11|58|49)=([^\x01]*)")
+
+
+def _msg_type(msg: Any) -> str:
+    """MsgType of an outgoing message (a codec-built one's without reading it into quickfix)."""
+    if isinstance(msg, Prebuilt) and msg.body is not None:
+        return msg.msg_type
+    return msg.getHeader().getField(35)  # type: ignore[no-any-return]
 
 
 def scan_frame(raw: str) -> tuple[str, int, str, str, str]:
@@ -211,20 +218,20 @@ class FixGateway(Actor):
         if self.risk is not None:
             self.risk.start(self.status_symbols)
 
-    # -- trading status -> FIX TradingSessionStatus (h) -----------------------------------------
+    # -- trading status -> FIX SecurityStatus (f) ---------------------------------------------
     def _trading_status(self, symbol: str, status: str, text: str) -> None:
-        """Tell every logged-on client: TradSesStatus 1 halted / 2 open, with the reason in Text."""
+        """Tell every logged-on client: SecurityTradingStatus 2 halt / 3 resume, reason in Text."""
         for comp, session in self.sessions.items():
             if session.is_logged_on:
-                self._send_app(comp, self.codec.trading_session_status(status, text=text, symbol=symbol))
+                self._send_app(comp, self.codec.security_status(symbol, status, text, self.now))
 
     @handles(TradingHalted)
     def on_trading_halted(self, msg: TradingHalted, src: int) -> None:
-        self._trading_status(msg.symbol, "1", msg.reason)
+        self._trading_status(msg.symbol, "2", msg.reason)
 
     @handles(TradingResumed)
     def on_trading_resumed(self, msg: TradingResumed, src: int) -> None:
-        self._trading_status(msg.symbol, "2", "reopened by auction")
+        self._trading_status(msg.symbol, "3", "reopened by auction")
 
     @handles(LimitStateEntered, LimitStateExited)
     def on_limit_state(self, msg: Any, src: int) -> None:
@@ -247,7 +254,7 @@ class FixGateway(Actor):
         session.send_app(msg)  # stamps the header in place (and sends when logged on)
         if self.risk is not None:
             self.risk.on_outbound(comp, msg)  # the gate's ledger: the gateway's own reports
-        if self._drop_subs and msg.getHeader().getField(35) == "8":
+        if self._drop_subs and _msg_type(msg) == "8":
             raw = msg.toString()
             now = self.now
             for dst, wanted in self._drop_subs:

@@ -94,7 +94,7 @@ from actors.messages import (
     owner_of,
 )
 from actors.units import DEFAULT_TICK_SIZE
-from fix.codec import Codec, PriceError
+from fix.codec import LIQUIDITY_OF, Codec, PriceError
 from fix.session import FixFrame, FixLinkDown, FixLinkUp, FixSession, SessionState
 from sim.actor import Actor, Wakeup, handles
 from sim.clock import SECOND
@@ -841,7 +841,7 @@ class OMS(Actor):
             if parent is not None:
                 self._parent_fill(parent, last_qty, last_qty * last_px)
         liq = d.get("851")
-        liquidity = "maker" if liq == "1" else "taker" if liq == "2" else ""
+        liquidity = LIQUIDITY_OF.get(liq or "", "")
         self.send(order.owner, OrderFilled(order.order_id, 0, last_px, last_qty, leaves, liquidity))
         self._row(order, "filled", last_px, last_qty, liquidity)
         if leaves == 0:

@@ -25,7 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.messages import KillSwitch, KillSwitchActivated, QuoteUpdated, SubscribeMarketData, TradePrinted
-from actors.risk import GateConfig, PreTradeGate, RiskEvent, SetRiskLimits, parse_execution_report
+from actors.risk import (
+    RISK_EVENT_COLUMNS,
+    GateConfig,
+    PreTradeGate,
+    RiskEvent,
+    SetRiskLimits,
+    parse_execution_report,
+)
+from sim.record import Recorder, Table
 
 __all__ = ["GatewayRisk"]
 
@@ -53,6 +61,7 @@ class GatewayRisk:
         self.officer = -1
         self.events: list[RiskEvent] = []
         self.kills: dict[str, _Kill] = {}
+        self.table: Table | None = None  # the risk_events table of a gate without an officer (serve --out)
         owner.core.pretrade = self.gate
 
     # -- wiring -------------------------------------------------------------------------------
@@ -65,10 +74,19 @@ class GatewayRisk:
         for symbol in sorted(set(symbols) | {s for s, _ in self.config.reference_prices}):
             self.owner.send(self.owner.exchange, SubscribeMarketData(symbol, trades=True, quotes=True))
 
+    def record_to(self, recorder: Recorder) -> None:
+        """Without an officer: keep every event in ``recorder``'s ``risk_events`` table too (the
+        columns of a simulated run's), e.g. for the run folder of ``desksim serve --out``."""
+        self.table = recorder.table("risk_events", RISK_EVENT_COLUMNS)
+        for ev in self.events:
+            self.table.append(ev.row())
+
     def _on_event(self, ev: RiskEvent) -> None:
         if self.officer >= 0:
             self.owner.send(self.officer, ev)
         else:
+            if self.table is not None:
+                self.table.append(ev.row())
             self.events.append(ev)
             if len(self.events) > MAX_EVENTS:
                 del self.events[: MAX_EVENTS // 10]
@@ -115,8 +133,8 @@ class GatewayRisk:
                 er.exec_type in ("0", "5")
                 and self.gate.is_blocked(comp)
                 and (comp, er.cl_ord_id or "") not in self.gate.reduce_only_orders
-            ):  # in flight at the kill (a reduce-only order sent after it stays)
-                run.sent += self.owner.core.cancel_account(comp, run.reason)
+            ):  # in flight at the kill: cancel that order only (a reduce-only order sent after it stays)
+                run.sent += self.owner.core.cancel_order(comp, er.cl_ord_id, er.order_id, run.reason)
         self.after()
 
     # -- kills ----------------------------------------------------------------------------------

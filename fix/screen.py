@@ -17,14 +17,14 @@ import quickfix as fix
 
 __all__ = ["MAX_MAGNITUDE", "screen_inbound"]
 
-MAX_MAGNITUDE = {38: Decimal(10) ** 15, 44: Decimal(10) ** 15}
-"""Tag -> the magnitude from which a value is refused (OrderQty, Price)."""
+MAX_MAGNITUDE = {38: Decimal(10) ** 15, 44: Decimal(10) ** 15, 99: Decimal(10) ** 15}
+"""Tag -> the magnitude from which a value is refused (OrderQty, Price, StopPx)."""
 _KEYS = {tag: str(tag) for tag in MAX_MAGNITUDE}
 _SHORT = min(len(str(limit)) for limit in MAX_MAGNITUDE.values()) - 1  # digits of a value surely below
 
 
 def screen_inbound(message: Any) -> None:
-    """Raise ``quickfix.IncorrectTagValue(tag)`` for an OrderQty or Price whose magnitude the codec
+    """Raise ``quickfix.IncorrectTagValue(tag)`` for an OrderQty, Price or StopPx whose magnitude the codec
     cannot represent exactly; a value that is not a number is left to the dictionary."""
     flat = getattr(message, "flat", None)  # a received message's fields, read once (fix.codec.Inbound)
     for tag, limit in MAX_MAGNITUDE.items():

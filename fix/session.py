@@ -73,6 +73,7 @@ import quickfix as fix
 from actors.messages import FixFrame, FixLinkDown, FixLinkUp
 from fix.clock import DEFAULT_TRADING_DATE, FixClock
 from fix.codec import Inbound, Prebuilt, flat_fields, structure_tags
+from fix.transport import byte_sum
 from sim.clock import SECOND
 
 __all__ = [
@@ -215,6 +216,7 @@ def _undecodable_tag(raw: str, msg: fix.Message, dd: fix.DataDictionary) -> int:
     return int(tag)
 
 
+@functools.lru_cache(maxsize=1024)  # the frames of one millisecond carry the same SendingTime
 def _utc_ns(text: str) -> int | None:
     """ns since the Unix epoch of a UTCTimestamp ``YYYYMMDD-HH:MM:SS[.fff...]`` (None if malformed)."""
     if len(text) < 17 or text[8] != "-" or text[11] != ":" or text[14] != ":":
@@ -319,6 +321,8 @@ class FixSession:
         self.max_latency_ns = None if max_latency_s is None else int(max_latency_s * SECOND)
         self.clock = clock if clock is not None else _DEFAULT_CLOCK  # simulated time -> SendingTime
         self._send_raw = send_raw
+        # the CompID fields of a frame _frame builds, around SendingTime
+        self._frame_ids = (f"\x0149={sender_comp_id}\x0152=", f"\x0156={target_comp_id}\x01")
         self._now = now_ns
         self._on_app = on_app
         self._on_state = on_state
@@ -412,7 +416,7 @@ class FixSession:
             seq = self.next_out_seq
             self.next_out_seq += 1
             raw = self._frame(msg.msg_type, seq, body)
-            fix.Message.setString(msg, raw, False)  # keeps msg.body: the body is unchanged
+            msg.stamp(raw)  # stamped in place, read into the header when next read; keeps msg.body
         else:
             header = msg.getHeader()
             mtype = _get(header, 35)
@@ -789,13 +793,12 @@ class FixSession:
         tags, SOH-terminated) is ``body`` and whose header holds nothing else: the fields in
         quickfix's order (8, 9, 35, then the header by tag number), BodyLength and CheckSum."""
         sending_time = self.clock.timestamp(self._now(), self.time_precision)
-        rest = (
-            f"35={mtype}\x0134={seq}\x0149={self.sender_comp_id}\x0152={sending_time}"
-            f"\x0156={self.target_comp_id}\x01{body}"
-        ).encode()
-        head = f"8={BEGIN_STRING}\x019={len(rest)}\x01"
-        checksum = (sum(head.encode()) + sum(rest)) & 255
-        return f"{head}{rest.decode()}10={checksum:03d}\x01"
+        sender, target = self._frame_ids
+        rest = f"35={mtype}\x0134={seq}{sender}{sending_time}{target}{body}"
+        data = rest.encode()
+        head = f"8={BEGIN_STRING}\x019={len(data)}\x01"
+        checksum = (byte_sum(head.encode()) + byte_sum(data)) & 255
+        return f"{head}{rest}10={checksum:03d}\x01"
 
     def _transmit(self, raw: str) -> None:
         if self.state is SessionState.DISCONNECTED:

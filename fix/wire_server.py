@@ -162,6 +162,8 @@ class WireServer:
             record_frames=bool(o.store or o.out),  # the FIX message log is kept only when it will be written
             risk=market.risk,  # the pre-trade gate (--risk or the scenario's desk.risk); None: none
         )
+        if o.out and self.gateway.risk is not None:  # the gate's audit trail goes into the run folder too
+            self.gateway.risk.record_to(self.recorder)
         self.kernel.add(self.gateway)
         self.acceptor.endpoint = _GatewayEndpoint(self.gateway)
 

@@ -16,7 +16,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from actors import registry
 from scenarios import schema
+from scenarios.fees import FeeOverride, VenueFees
 
 # Units read from a field name's suffix (the project's naming rule: the unit is in the name).
 UNITS = (
@@ -29,6 +31,7 @@ UNITS = (
     ("_s", "seconds"),
     ("_min", "minutes"),
     ("_per_hour", "per hour"),
+    ("_per_share", "currency per share"),
     ("_lots", "lots"),
     ("_qty", "shares"),
     ("_notional", "ticks x shares"),
@@ -57,7 +60,7 @@ def _type_name(tp: Any) -> str:
     if origin is dict:
         return f"mapping of {_type_name(args[0])} to {_type_name(args[1])}" if args else "mapping"
     if isinstance(tp, type):
-        return {"str": "text", "int": "integer", "float": "number", "bool": "true | false"}.get(
+        return {"str": "text", "int": "integer", "float": "number", "Decimal": "number", "bool": "true | false"}.get(
             tp.__name__, tp.__name__
         )
     return str(tp).replace("typing.", "")
@@ -130,11 +133,6 @@ def _table(cls: type) -> list[str]:
     return [*out, ""]
 
 
-def _agent_models() -> dict[str, type[BaseModel]]:
-    members = typing.get_args(typing.get_args(schema.Agent)[0])
-    return {typing.get_args(m.model_fields["kind"].annotation)[0]: m for m in members}
-
-
 def topics() -> dict[str, list[str]]:
     """Topic name -> its Markdown lines: sections, agent kinds, actions, desk and risk."""
     out: dict[str, list[str]] = {}
@@ -154,18 +152,23 @@ def topics() -> dict[str, list[str]]:
         ("world", schema.WorldModel, "world: exogenous processes"),
         ("fundamental", schema.FundamentalParams, "world.fundamental: the fundamental value"),
         ("activity", schema.ActivityParams, "world.activity: market activity (null: constant)"),
+        ("monte_carlo", schema.MonteCarloModel, "monte_carlo: parameters drawn per run by `desksim mc`"),
+        ("distribution", schema.DistributionModel, "monte_carlo.distributions.PATH: one sampled parameter"),
+        ("placement", schema.PlacementModel, "placement: actors to Ray processes (`--runtime ray`)"),
     ):
         out[key] = [f"## {title}", "", *_table(cls)]
     common = [
         "Every agent group has `kind`, `name` (actor name prefix; default the kind), `count` (default 1;",
-        "members are named `name-0000`, `name-0001`, ...) and `location` (default `default`).",
+        "members are named `name-0000`, `name-0001`, ...), `location` (default `default`) and `params`.",
         "",
     ]
-    for kind, model in _agent_models().items():
-        params: Any = model.model_fields["params"].annotation
-        actor = model.actor_class.__name__  # type: ignore[attr-defined]
-        doc = (inspect.getdoc(model.actor_class) or "").split("\n\n")[0].replace("\n", " ")  # type: ignore[attr-defined]
-        out[kind] = [f"## agent kind `{kind}` ({actor})", "", doc, "", *common, "`params`:", "", *_table(params)]
+    for name, kind in registry.kinds().items():  # every registered kind (actors/registry.py)
+        actor = kind.actor_class.__name__
+        where = f"Ray placement role: `{kind.placement_role}`."
+        if kind.world:
+            where += " Uses the world's " + " and ".join(f"`{process}`" for process in kind.world) + "."
+        out[name] = [f"## agent kind `{name}` ({actor})", "", kind.doc, "", where, "", *common]
+        out[name] += ["`params`:", "", *_table(kind.params)]
     out["events"] = [
         "## events[]: the timeline",
         "",
@@ -190,6 +193,18 @@ def topics() -> dict[str, list[str]]:
     out["fix"] = ["## desk.fix", "", *_table(schema.FixModel)]
     out["risk"] = ["## desk.risk: the independent risk officer (null: none)", "", *_table(schema.RiskModel)]
     out["limits"] = ["## desk.risk.limits (and each entry of desk.risk.accounts)", "", *_table(schema.RiskLimits)]
+    out["fees"] = [
+        "## fees: maker-taker fee schedules per venue (venue = the exchange's name)",
+        "",
+        "`fees: {exchange: {maker_per_share: -0.0020, taker_per_share: 0.0030}}`: rates in currency per",
+        "share, positive = the participant pays, negative = a rebate (an inverted venue: the maker pays, the",
+        "taker is paid); whole multiples of 0.000001. Accounting only: the matching and the digest never see",
+        "them. Every P&L, implementation shortfall and maker statistic of the summary is also shown net of",
+        "them (docs/summary.md). No `fees:` section: no fees.",
+        "",
+        *_table(VenueFees),
+    ]
+    out["fees.overrides"] = ["## fees.VENUE.overrides: rates for the actors a glob matches", "", *_table(FeeOverride)]
     return out
 
 

@@ -13,26 +13,36 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import fnmatch
+import math
 import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from actors.background import MomentumParams, MomentumTrader, NoiseParams, NoiseTrader, ValueParams, ValueTrader
+from actors import background, makers, program, registry  # noqa: F401  (the first three register the bundled kinds)
 from actors.commands import ResumeQuotes, SendOrderNow, StartProgram, WithdrawQuotes
 from actors.desk.desk import DeskParams
 from actors.exchange.safeguards import SafeguardParams
-from actors.makers import ASParams, AvellanedaStoikovMaker, LadderMaker, LadderParams
 from actors.messages import FixLinkDown, FixLinkUp, KillSwitch
-from actors.program import ProgramParams, ProgramTrader, ScriptedParams, ScriptedTrader
 from actors.risk import RiskLimits
 from actors.units import DEFAULT_TICK_SIZE
 from actors.world import ActivityParams, FundamentalParams
 from fix.clock import DEFAULT_TRADING_DATE
+from scenarios.fees import VenueFees, fee_problems
 from sim.clock import SECOND, parse_clock
 
 
@@ -101,59 +111,55 @@ class ExchangeModel(Strict):
     safeguards: SafeguardParams | None = SafeguardParams()
 
 
-class AgentBase(Strict):
+class AgentModel(Strict):
+    """One group of agents of one registered kind (``actors.registry``): ``count`` members named
+    ``name-0000``, ``name-0001``, ... (just ``name`` when ``count`` is 1). ``params`` is validated
+    by the kind's parameter type."""
+
     name: str = Field(default="", description="actor name prefix; defaults to the kind")
     count: int = Field(default=1, ge=0)
     location: str = "default"
+    kind: str  # a registered agent kind (`desksim schema` lists them)
+    params: Any = Field(default=None, validate_default=True)  # the kind's parameters
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        try:
+            registry.get(value)
+        except registry.UnknownKind as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _kind_params(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind is missing or unknown: that error is enough
+            return value
+        model = registry.get(kind).params
+        try:
+            return _adapter(model).validate_python({} if value is None else value)
+        except ValidationError as exc:
+            raise Problems(problem_list(exc, model)) from None
+
+    @property
+    def agent_kind(self) -> registry.AgentKind:
+        return registry.get(self.kind)
+
+    @property
+    def actor_class(self) -> type:
+        return self.agent_kind.actor_class
 
 
-class NoiseAgent(AgentBase):
-    kind: Literal["noise"]
-    params: NoiseParams = NoiseParams()
-    actor_class: ClassVar[type] = NoiseTrader
+_ADAPTERS: dict[type, TypeAdapter[Any]] = {}
 
 
-class LadderMakerAgent(AgentBase):
-    kind: Literal["ladder_maker"]
-    params: LadderParams = LadderParams()
-    actor_class: ClassVar[type] = LadderMaker
-
-
-class ValueAgent(AgentBase):
-    kind: Literal["value"]
-    params: ValueParams = ValueParams()
-    actor_class: ClassVar[type] = ValueTrader
-
-
-class MomentumAgent(AgentBase):
-    kind: Literal["momentum"]
-    params: MomentumParams = MomentumParams()
-    actor_class: ClassVar[type] = MomentumTrader
-
-
-class ASMakerAgent(AgentBase):
-    kind: Literal["as_maker"]
-    params: ASParams = ASParams()
-    actor_class: ClassVar[type] = AvellanedaStoikovMaker
-
-
-class ProgramAgent(AgentBase):
-    kind: Literal["program"]
-    params: ProgramParams = ProgramParams()
-    actor_class: ClassVar[type] = ProgramTrader
-
-
-class ScriptedAgent(AgentBase):
-    kind: Literal["scripted"]
-    params: ScriptedParams = ScriptedParams()
-    actor_class: ClassVar[type] = ScriptedTrader
-
-
-Agent = Annotated[
-    NoiseAgent | ValueAgent | MomentumAgent | LadderMakerAgent | ASMakerAgent | ProgramAgent | ScriptedAgent,
-    Field(discriminator="kind"),
-]
-AGENT_KINDS = frozenset({"noise", "value", "momentum", "ladder_maker", "as_maker", "program", "scripted"})
+def _adapter(model: type) -> TypeAdapter[Any]:
+    """The (cached) validator of a kind's parameter type."""
+    if model not in _ADAPTERS:
+        _ADAPTERS[model] = TypeAdapter(model)
+    return _ADAPTERS[model]
 
 
 # -- timeline -------------------------------------------------------------------------------------
@@ -376,6 +382,103 @@ class WorldModel(Strict):
     activity: ActivityParams | None = None
 
 
+# -- Monte Carlo and placement sections ------------------------------------------------------------
+def _number(value: Any) -> Any:
+    """A finite int or float, kept as given (an int stays an int in the plan and ``mc.json``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return value
+
+
+Number = Annotated[float, PlainValidator(_number)]
+
+
+class DistributionModel(Strict):
+    """One sampled parameter: ``uniform`` (low, high), ``normal`` (mean, sd), ``lognormal`` (mu or
+    median, sigma) or ``choice`` (values, weights); the numeric ones take ``min``/``max`` (clip) and
+    ``integer``."""
+
+    dist: Literal["uniform", "normal", "lognormal", "choice"]
+    low: Number | None = None  # uniform: lower bound
+    high: Number | None = None  # uniform: upper bound (>= low)
+    mean: Number | None = None  # normal: mean
+    sd: Number | None = None  # normal: standard deviation (>= 0)
+    mu: Number | None = None  # lognormal: mean of the underlying normal (or give median)
+    median: Number | None = None  # lognormal: exp(mu), > 0 (or give mu)
+    sigma: Number | None = None  # lognormal: standard deviation of the underlying normal (>= 0)
+    values: list[Any] | None = None  # choice: the values, drawn with the weights (default: equally likely)
+    weights: list[Number] | None = None  # choice: one weight >= 0 per value, positive sum
+    min: Number | None = None  # numeric: clip the draw from below
+    max: Number | None = None  # numeric: clip the draw from above
+    integer: Annotated[bool, Field(strict=True)] = False  # numeric: round the draw to the nearest integer
+
+    def spec(self) -> dict[str, Any]:
+        """The specification as given (the plain mapping the sampler and ``mc.json`` use)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class MonteCarloModel(Strict):
+    """``desksim mc``: the scenario's parameters drawn per run from the run's seed (run ``i``'s seed
+    derives from the root seed and ``i`` only)."""
+
+    # dotted parameter path (e.g. agents.1.params.rate_per_hour) -> its distribution
+    distributions: dict[str, DistributionModel] = {}
+
+    @field_validator("distributions", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value  # `distributions:` with every entry commented out
+
+    @model_validator(mode="after")
+    def _rules(self) -> MonteCarloModel:
+        from scenarios.distributions import validate_distributions
+
+        validate_distributions(self.specs())  # which fields each dist needs, low <= high, ...
+        return self
+
+    def specs(self) -> dict[str, dict[str, Any]]:
+        """Parameter path -> distribution specification, as given (``desksim.mc`` samples these)."""
+        return {path: model.spec() for path, model in self.distributions.items()}
+
+
+class PlacementModel(Strict):
+    """Ray runtime: which Ray actor process each actor lives in. ``placement: default`` or
+    ``placement: core`` is short for ``{preset: ...}``; a mapping without these fields is short for
+    ``{groups: mapping}``."""
+
+    # "default": the exchange side together, each maker alone, desk + OMS together, background
+    # pools; "core": everything but the background pools together. Used when groups is empty.
+    preset: Literal["default", "core"] = "default"
+    # actor-name glob -> group, first match wins, every actor must match; "group/N" deals the
+    # matching actors round-robin into N processes
+    groups: dict[str, str] = {}
+    pools: int = Field(default=2, ge=1)  # processes the background pools of a preset are dealt into
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"preset": value}
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("an empty mapping places nobody (give globs, or default / core)")
+            if not set(value) & set(cls.model_fields):
+                return {"groups": value}
+        return value
+
+    @field_validator("groups")
+    @classmethod
+    def _named_groups(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern, group in value.items():
+            if not group:
+                raise ValueError(f"{pattern}: the group must be a non-empty name")
+        return value
+
+    def spec(self) -> str | dict[str, str]:
+        """The ``sim.runtime.placement`` spec: the glob mapping, else the preset."""
+        return dict(self.groups) if self.groups else self.preset
+
+
 class Scenario(Strict):
     name: str  # shown in summaries and reports
     description: str = ""  # free text; `desksim scenarios` shows its first paragraph
@@ -391,42 +494,27 @@ class Scenario(Strict):
     # collar and 7/13/20% index breakers, or the rules of 6 May 2010 (no LULD, no collar, 10/20/30%)
     rules: Literal["current", "2010"] = "current"
     world: WorldModel = WorldModel()
-    agents: list[Agent] = []
+    agents: list[AgentModel] = []
     desk: DeskModel | None = None
-    # Monte Carlo: {distributions: {dotted.path: {dist: uniform|normal|lognormal|choice, ...}}},
-    # sampled per run from the run's seed by `desksim mc` (see desksim/montecarlo.py)
-    monte_carlo: dict[str, Any] | None = None
+    # fee schedules per venue (the exchange's name -> maker / taker / auction rates per share, see
+    # scenarios/fees.py): accounting only, the matching and the digest never see them; {}: no fees
+    fees: dict[str, VenueFees] = {}
 
-    @field_validator("monte_carlo")
-    @classmethod
-    def _distributions(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        extra = sorted(set(value) - {"distributions"})
-        if extra:
-            raise ValueError(f"monte_carlo.{extra[0]}: unknown field (expected distributions)")
-        from scenarios.distributions import validate_distributions
+    @model_validator(mode="after")
+    def _fee_references(self) -> Scenario:
+        roster = [name for name, _cls in actor_roster(self)]
+        problems = fee_problems(self.fees, [self.exchange.name], roster)
+        if problems:
+            raise Problems(problems)
+        return self
 
-        validate_distributions(value.get("distributions"))
-        return value
-
+    # Monte Carlo: parameter distributions sampled per run from the run's seed by `desksim mc`
+    monte_carlo: MonteCarloModel | None = None
     events: list[EventModel] = []
-    # Ray runtime: which Ray actor process each actor lives in. "default" (exchange side, each
-    # maker, desk + OMS, background pools), "core" (everything but the background pools
-    # together) or {actor-name glob: group}, first match wins; "group/N" deals the matching
-    # actors round-robin into N processes. `desksim run --placement` overrides it.
-    placement: Literal["default", "core"] | dict[str, str] | None = None
-
-    @field_validator("placement")
-    @classmethod
-    def _placement(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
-        if isinstance(value, dict):
-            if not value:
-                raise ValueError("an empty mapping places nobody (give globs, or default / core)")
-            for pattern, group in value.items():
-                if not group or not isinstance(group, str):
-                    raise ValueError(f"{pattern}: the group must be a non-empty name")
-        return value
+    # Ray runtime: which Ray actor process each actor lives in: a preset (`default`, `core`), a
+    # mapping {actor-name glob: group} or the full section (see `placement` below). `desksim run
+    # --placement` overrides it.
+    placement: PlacementModel | None = None
 
     # Simulate only the first N seconds after the open (`desksim run --duration N`). The run is
     # a prefix of the full day: the session, its close and every close-time rule stay as they are.
@@ -520,7 +608,8 @@ def _handled_by(cls: type, sends: tuple[type, ...]) -> bool:
 
 def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
     """Every broken reference: event targets (they must exist and handle what the action sends),
-    locations of links and latency events, and event times inside the session."""
+    locations of links and latency events, event times inside the session, and placement globs
+    that leave an actor out."""
     problems: list[tuple[str, str]] = []
     listed = actor_roster(scenario)
     roster = dict(listed)
@@ -531,6 +620,13 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
             counts[name] = counts.get(name, 0) + 1
         twice = sorted(name for name, count in counts.items() if count > 1)
         problems.append(("", f"two actors would be named {_names(twice)}; rename an agent group or the desk"))
+    if scenario.placement is not None and scenario.placement.groups:
+        globs = list(scenario.placement.groups)
+        unmatched = [name for name in names if not any(fnmatch.fnmatchcase(name, glob) for glob in globs)]
+        if unmatched:
+            problems.append(
+                ("placement.groups", f'{_names(unmatched)} match no pattern (every actor must; end with "*": group)')
+            )
     places = locations(scenario)
     known = ", ".join(places)
     for i, link in enumerate(scenario.network.links):
@@ -588,27 +684,31 @@ def reference_problems(scenario: Scenario) -> list[tuple[str, str]]:
 
 
 def _where(loc: tuple[Any, ...]) -> str:
-    """Dotted field path; the discriminator tag pydantic inserts after a list index is dropped."""
-    parts = [str(p) for i, p in enumerate(loc) if not (i > 0 and isinstance(loc[i - 1], int) and p in AGENT_KINDS)]
-    return ".".join(parts) or "(top level)"
+    """Dotted field path ("" at the top level)."""
+    return ".".join(str(p) for p in loc)
 
 
-def describe(error: ValidationError) -> str:
-    """Every validation problem, on one line: ``path: message; path: message``."""
-    problems: list[str] = []
+def problem_list(error: ValidationError, root: Any = None) -> list[tuple[str, str]]:
+    """Every problem of ``error`` as ``(dotted path, message)``; ``root`` is the validated type
+    (default :class:`Scenario`), whose fields an "unknown field" message lists."""
+    problems: list[tuple[str, str]] = []
     for err in error.errors():
         where = _where(err["loc"])
         cause = (err.get("ctx") or {}).get("error")
         if isinstance(cause, Problems):
             for sub, msg in cause.problems:
-                path = ".".join(part for part in (where if err["loc"] else "", sub) if part) or "(top level)"
-                problems.append(f"{path}: {msg}")
+                problems.append((".".join(part for part in (where, sub) if part), msg))
         elif err.get("type") in ("extra_forbidden", "unexpected_keyword_argument"):
-            valid = _valid_fields(err["loc"][:-1])
-            problems.append(f"{where}: unknown field" + (f" (valid: {', '.join(valid)})" if valid else ""))
+            valid = _valid_fields(err["loc"][:-1], Scenario if root is None else root)
+            problems.append((where, "unknown field" + (f" (valid: {', '.join(valid)})" if valid else "")))
         else:
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {msg}")
+            problems.append((where, err["msg"].removeprefix("Value error, ")))
+    return problems
+
+
+def describe(error: ValidationError) -> str:
+    """Every validation problem, on one line: ``path: message; path: message``."""
+    problems = [f"{where or '(top level)'}: {msg}" for where, msg in problem_list(error)]
     if len(problems) == 1:
         return problems[0]
     return f"{len(problems)} problems: " + "; ".join(problems)
@@ -635,9 +735,9 @@ def _field_types(tp: Any) -> dict[str, Any]:
     return {}
 
 
-def _valid_fields(loc: tuple[Any, ...]) -> list[str]:
-    """The field names accepted at ``loc`` (a pydantic error location) of a scenario."""
-    candidates: list[Any] = [Scenario]
+def _valid_fields(loc: tuple[Any, ...], root: Any) -> list[str]:
+    """The field names accepted at ``loc`` (a pydantic error location) of a ``root`` (a scenario)."""
+    candidates: list[Any] = [root]
     for part in loc:
         following: list[Any] = []
         for tp in (t for c in candidates for t in _unwrap(c)):

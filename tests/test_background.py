@@ -156,6 +156,44 @@ def test_fundamental_is_busier_when_activity_is_high():
     assert moves[busy].mean() > 2 * moves[quiet].mean()
 
 
+def test_business_time_share_decouples_volatility_from_activity():
+    """``business_time`` = 1 is the subordinated path (the default, bit for bit); 0 makes the
+    moves independent of the activity; in between the busy/quiet ratio falls with the share."""
+    act = Activity(ActivityParams(log_sd=1.0, u_shape=0.0), OPEN, CLOSE, rng(11))
+    lam = act.intensity
+    busy, quiet = lam > np.quantile(lam, 0.8), lam < np.quantile(lam, 0.2)
+
+    def ratio(share):
+        p = FundamentalParams(jump_rate_per_day=0, business_time=share)
+        moves = np.abs(np.diff(Fundamental(p, REF, OPEN, CLOSE, rng(12), activity=act).path))
+        return moves[busy].mean() / moves[quiet].mean()
+
+    default = Fundamental(FundamentalParams(jump_rate_per_day=0), REF, OPEN, CLOSE, rng(12), activity=act).path
+    full = FundamentalParams(jump_rate_per_day=0, business_time=1.0)
+    one = Fundamental(full, REF, OPEN, CLOSE, rng(12), activity=act)
+    assert np.array_equal(default, one.path)
+    r0, r_half, r1 = ratio(0.0), ratio(0.5), ratio(1.0)
+    assert 0.9 < r0 < 1.1 and r0 < r_half < r1
+
+
+def test_stochastic_volatility_clusters_moves_and_keeps_the_other_draws():
+    """``sv_log_sd`` > 0: |moves| cluster (autocorrelated at lags of minutes) with about the same
+    mean variance, and the jumps (drawn before) are the same as without it."""
+    base = FundamentalParams(jump_rate_per_day=5, half_life_min=600)
+    sv = FundamentalParams(jump_rate_per_day=5, half_life_min=600, sv_log_sd=0.8, sv_half_life_min=30)
+    a = Fundamental(base, REF, OPEN, days(20), rng(21))
+    b = Fundamental(sv, REF, OPEN, days(20), rng(21))
+    assert a._jumps == b._jumps
+    m_a, m_b = np.abs(np.diff(a.path)), np.abs(np.diff(b.path))
+
+    def abs_acf(x, lag):
+        x = x - x.mean()
+        return float(np.dot(x[:-lag], x[lag:]) / np.dot(x, x))
+
+    assert abs_acf(m_b, 60) > 0.1 > abs_acf(m_a, 60)
+    assert 0.8 < np.mean(np.diff(b.path) ** 2) / np.mean(np.diff(a.path) ** 2) < 1.25
+
+
 def validate(cls, **fields):
     """Validate params the way scenario files do (the dataclasses validate under pydantic)."""
     return TypeAdapter(cls).validate_python(fields)

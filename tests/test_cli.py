@@ -180,9 +180,10 @@ def test_scenarios_list_cuts_descriptions_at_a_word_boundary(capsys, monkeypatch
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(bundled())
     cut = 0
+    pad = max([17, *(len(name) for name in bundled())])  # the name column fits the longest name
     for line, name in zip(lines, bundled(), strict=True):
         assert len(line) <= 80, line
-        shown = line[18:]
+        shown = line[pad + 1 :]
         paragraph = " ".join(load(name).description.strip().split("\n\n")[0].split())
         if shown.endswith(" …"):
             cut += 1

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fix.codec import (
+    LIQUIDITY_OF,
     CancelRequest,
     Codec,
     FixValidationError,
@@ -204,6 +205,7 @@ def test_every_builder_validates(codec: Codec) -> None:
         codec.market_data_request_reject("md1", "1"),
         codec.business_message_reject("AE", 3, "x" * 500, 12, "ref"),
         codec.trading_session_status("1", text="halt"),
+        codec.security_status("XYZ", "2", "luld pause", now_ns=1),
     ]
     for msg in msgs:
         codec.validate_body(msg)
@@ -251,7 +253,8 @@ def test_readers(codec: Codec) -> None:
     ("tag", "value", "ref_tag"),
     [
         (54, "5", 54),  # sell short: valid FIX, unsupported here
-        (40, "3", 40),  # stop
+        (40, "3", 99),  # a stop without StopPx(99)
+        (40, "P", 40),  # pegged: valid FIX, unsupported here
         (59, "1", 59),  # GTC
         (38, "0", 38),
         (38, "-5", 38),
@@ -337,3 +340,37 @@ def test_flat_fields_only_for_a_flat_top_level():
     assert flat_fields("8=FIX.4.4\x0135=B\x0195=3\x0196=a\x01b" + end, structure) is None  # raw data
     assert flat_fields("8=FIX.4.4\x0135=D", structure) is None  # no final SOH
     assert flat_fields("8=FIX.4.4\x0135=D\x0110=000\x0134=2\x01", structure) is None  # a field after CheckSum
+
+
+@pytest.mark.parametrize(("liquidity", "flag"), [("maker", "1"), ("taker", "2"), ("auction", None)])
+def test_fill_liquidity_is_a_valid_last_liquidity_ind(codec: Codec, liquidity: str, flag: str | None) -> None:
+    """An auction fill carries no LastLiquidityInd (FIX 4.4 has no value for it). It used to be
+    sent as ``851=auction``, which the dictionary refuses, so the desk's auction fills never reached
+    its OMS: flash_crash seed 5 broke reconciliation by 1,100 shares."""
+    er = codec.execution_report(
+        order_id="1",
+        exec_id="1",
+        exec_type="F",
+        ord_status="2",
+        side="B",
+        symbol="XYZ",
+        leaves_qty=0,
+        cum_qty=3,
+        avg_px="10.01",
+        cl_ord_id="c",
+        order_qty=3,
+        price_ticks=1001,
+        ord_type="LIMIT",
+        tif="DAY",
+        last_qty=3,
+        last_px_ticks=1001,
+        liquidity=liquidity,
+    )
+    codec.validate_body(er)
+    raw = codec.encode(_with_header(fix.Message(er)))
+    decoded = codec.decode(raw)
+    if flag is None:
+        assert not decoded.isSetField(851)
+    else:
+        assert f"\x01851={flag}\x01" in raw
+        assert LIQUIDITY_OF[decoded.getField(851)] == liquidity

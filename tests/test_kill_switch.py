@@ -1,10 +1,12 @@
 """The kill switch end to end, with the real FIX gateway, OMS, desk and exchange (no stand-ins).
 
-Two bundled scenarios: ``runaway_algo`` (the risk officer kills a desk whose execution loop has
-run away) and ``kill_switch_drill`` (the timeline pulls the switch, then releases it). Every
-check reads the exchange's own state (its book and its orders table), never the officer's
-ledger: every resting order of the account is canceled at the exchange, orders sent after the
-kill are rejected with the reason, the desk stops, and OMS, officer and exchange reconcile.
+Two bundled scenarios: ``runaway_algo`` (the risk gate kills a desk whose execution loop has run
+away; the session stays in ``after_kill: reduce_only`` mode and the desk, ``on_kill: flatten``,
+works its position toward flat) and ``kill_switch_drill`` (the timeline pulls the switch, then
+releases it; the desk stops). Every check reads the exchange's own state (its book and its
+orders table) and the FIX wire, never the officer's ledger: every resting order of the account
+is canceled at the exchange, orders sent after the kill that would add are rejected with the
+reason, reduce-only orders are accepted and filled, and OMS, officer and exchange reconcile.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import pandas as pd
 import pytest
 
 from actors.messages import owner_of
+from desksim import api
 from desksim.assembly import build
+from desksim.report import write_report
 from desksim.runner import actor_extras, summarise
 from scenarios.schema import load
 from sim.clock import MS, SECOND
@@ -38,6 +42,7 @@ class KillRun:
     frames: dict[str, pd.DataFrame]
     kill_ns: int  # when the kill switch was pulled (risk_events, action "kill")
     resting_after_kill: list[tuple[int, str, int, int]]  # (order id, side, price, qty) of the account
+    after_kill: str = "block"  # the scenario's RiskLimits.after_kill
 
 
 def _gateway_resting(assembly: Any) -> list[tuple[int, str, int, int]]:
@@ -94,7 +99,8 @@ def run_with_probe(name: str, seed: int | None = None) -> KillRun:
         extras=actor_extras(assembly),
     )
     assert kill_ns is not None, f"{name} seed {seed}: the kill switch never fired"
-    return KillRun(assembly, res.summary, res.frames, kill_ns, resting)
+    after_kill = scenario.desk.risk.limits.after_kill if scenario.desk and scenario.desk.risk else "block"
+    return KillRun(assembly, res.summary, res.frames, kill_ns, resting, after_kill)
 
 
 def live_at(orders: pd.DataFrame, t_ns: int) -> set[int]:
@@ -111,6 +117,29 @@ def live_at(orders: pd.DataFrame, t_ns: int) -> set[int]:
 
 def out_reports(fix: pd.DataFrame, after_ns: int) -> pd.DataFrame:
     return fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "out") & (fix["time_ns"] >= after_ns)]
+
+
+def position_at(orders: pd.DataFrame, t_ns: int | None = None) -> int:
+    """The account's position from the exchange's own fills (up to ``t_ns``; None: the whole run)."""
+    f = orders[(orders["owner"] == "gateway") & (orders["event"] == "filled")]
+    if t_ns is not None:
+        f = f[f["time_ns"] <= t_ns]
+    return int(f["qty"].where(f["side"] == "B", -f["qty"]).sum())
+
+
+def after_kill_orders(run: KillRun, until_ns: int | None = None) -> tuple[pd.DataFrame, set[str], set[str]]:
+    """New orders (D) of the session that reached the gateway after the kill (until ``until_ns``),
+    and the ClOrdIDs of those rejected (an 8 with a ``risk:`` Text) and of those accepted (the OMS
+    saw them accepted)."""
+    fix, oms = run.frames["fix_messages"], run.frames["oms_orders"]
+    until = run.assembly.end_ns if until_ns is None else until_ns
+    ins = fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "in") & (fix["msg_type"] == "D")]
+    late = ins[(ins["time_ns"] > run.kill_ns) & (ins["time_ns"] < until)]
+    answers = out_reports(fix, run.kill_ns)
+    answers = answers[(answers["msg_type"] == "8") & answers["cl_ord_id"].isin(set(late["cl_ord_id"]))]
+    rejected = set(answers[answers["text"].str.startswith("risk:")]["cl_ord_id"])
+    accepted = set(oms[(oms["event"] == "accepted") & oms["cl_ord_id"].isin(set(late["cl_ord_id"]))]["cl_ord_id"])
+    return late, rejected, accepted
 
 
 def check_kill(run: KillRun) -> None:
@@ -135,18 +164,32 @@ def check_kill(run: KillRun) -> None:
     # the officer reports what the gateway answered (issue 15 item 4), not its own ledger
     first = run.summary["risk"]["kills"][0]
     assert (first["account"], first["reason"], first["canceled"]) == (ACCOUNT, reason, len(cancels))
-    # nothing new of the account reaches the book after the kill (the gate sits in the gateway)
-    submits = g[(g["event"] == "submit") & (g["time_ns"] > t + MS)]
-    assert submits.empty if run.summary["desk"]["killed"] else True
-    # every D after the kill is answered by an 8 rejected with the reason
-    ins = fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "in") & (fix["msg_type"] == "D")]
     risk = run.frames["risk_events"]
     blocked_until = risk[(risk["action"] == "unblock")]["time_ns"].min()
     blocked_until = int(blocked_until) if pd.notna(blocked_until) else run.assembly.end_ns
-    late = ins[(ins["time_ns"] > t) & (ins["time_ns"] < blocked_until)]
-    rejects = out_reports(fix, t)
-    rejects = rejects[(rejects["msg_type"] == "8") & rejects["text"].str.startswith("risk: kill switch active")]
-    assert set(late["cl_ord_id"]) <= set(rejects["cl_ord_id"])
+    late, rejected, reducing = after_kill_orders(run, blocked_until)
+    if run.after_kill == "block":
+        # nothing new of the account reaches the book after the kill (the gate sits in the gateway)
+        submits = g[(g["event"] == "submit") & (g["time_ns"] > t + MS)]
+        assert submits.empty if run.summary["desk"]["killed"] else True
+        # every D after the kill is answered by an 8 rejected with the reason
+        assert set(late["cl_ord_id"]) == rejected
+        texts = set(out_reports(fix, t).query("cl_ord_id in @rejected")["text"])
+        assert all(x.startswith(f"risk: kill switch active ({reason})") for x in texts), texts
+    else:
+        # reduce-only: every D after the kill is rejected or accepted; only orders on the side that
+        # reduces the position are accepted, every one that would add is rejected with the reason
+        assert set(late["cl_ord_id"]) == rejected | reducing
+        side = "S" if position_at(orders, t) > 0 else "B"
+        oms = run.frames["oms_orders"]
+        sides = dict(
+            zip(oms[oms["event"] == "submit"]["cl_ord_id"], oms[oms["event"] == "submit"]["side"], strict=True)
+        )
+        assert {sides[c] for c in reducing} <= {side}
+        adding = {c for c in late["cl_ord_id"] if sides[c] != side}
+        assert adding <= rejected
+        texts = set(out_reports(fix, t).query("cl_ord_id in @adding")["text"])
+        assert all(x.startswith(f"risk: reduce only after kill ({reason})") for x in texts), texts
     # reconciliation: OMS vs officer vs exchange, to the share and the tick x share
     assert run.summary["reconciliation"]["breaks"] == []
 
@@ -169,19 +212,20 @@ def test_runaway_algo_is_killed_by_the_officer_and_its_orders_canceled_at_the_ex
     check_kill(runaway)
 
 
-def test_runaway_desk_stops_sending_after_the_kill(runaway: KillRun) -> None:
-    """The desk learns of the kill (one hop) and sends nothing afterwards: no D from the session
-    later than the notice's flight time, though its parent had slices left to send."""
+def test_runaway_desk_stops_its_strategy_after_the_kill(runaway: KillRun) -> None:
+    """The desk learns of the kill (one hop) and its strategy sends nothing afterwards: every D of
+    the session later than the notice's flight time is a flatten order (on_kill: flatten), though
+    the runaway parent had slices left to send."""
     desk = runaway.summary["desk"]
-    assert desk["killed"] is True
+    assert desk["killed"] is True and desk["on_kill"] == "flatten"
     notice_ns = desk["kill_events"][0][0]
     assert notice_ns - runaway.kill_ns < 5 * MS
-    fix = runaway.frames["fix_messages"]
-    d_in = fix[(fix["session"] == ACCOUNT) & (fix["direction"] == "in") & (fix["msg_type"] == "D")]
-    assert (d_in["time_ns"] > notice_ns + 5 * MS).sum() == 0
-    assert runaway.assembly.desk._working is None  # the parent was closed, not left slicing
-    parents = runaway.assembly.desk.parents
-    assert parents[-1]["status"] in ("done", "filled") and parents[-1]["done_ns"] >= runaway.kill_ns
+    d = runaway.assembly.desk
+    late = [c for c in d.children.values() if c["submit_ns"] > notice_ns]
+    assert late and all(d.parents[c["parent_id"] - 1]["algo"] == "flatten" for c in late)
+    assert d._working is None  # the runaway parent was closed, not left slicing
+    runaway_parent = [p for p in d.parents if p["algo"] != "flatten"][-1]
+    assert runaway_parent["status"] in ("done", "filled") and runaway_parent["done_ns"] >= runaway.kill_ns
 
 
 def test_runaway_reconciliation_holds_through_the_kill(runaway: KillRun) -> None:
@@ -193,6 +237,102 @@ def test_runaway_reconciliation_holds_through_the_kill(runaway: KillRun) -> None
     fills = fills[(fills["owner"] == "gateway") & (fills["event"] == "filled")]
     signed = fills["qty"].where(fills["side"] == "B", -fills["qty"]).sum()
     assert int(signed) == oms_pos  # the exchange's own fills, summed here
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 15: after the kill the session is reduce-only; the desk flattens, adding orders are refused
+# ---------------------------------------------------------------------------------------------
+
+
+def check_reduce_only_flatten(run: KillRun) -> None:
+    """Reduce-only orders accepted and filled after the kill, only on the side that reduces, the
+    position never flipped, and the account closer to flat at the close than at the kill."""
+    assert run.after_kill == "reduce_only"
+    orders, oms = run.frames["orders"], run.frames["oms_orders"]
+    at_kill, at_close = position_at(orders, run.kill_ns), position_at(orders)
+    assert at_kill != 0, "flat at the kill: nothing to reduce, a vacuous test"
+    _late, _rejected, reducing = after_kill_orders(run)
+    fills = oms[oms["cl_ord_id"].isin(reducing) & (oms["event"] == "filled")]
+    assert len(reducing) >= 1 and int(fills["qty"].sum()) > 0
+    assert set(fills["side"]) == {"S" if at_kill > 0 else "B"}
+    assert abs(at_close) < abs(at_kill)
+    # after the kill's cancels, the account's position only moves toward flat and never through it
+    ex = orders[(orders["owner"] == "gateway") & (orders["event"] == "filled") & (orders["time_ns"] > run.kill_ns)]
+    path = at_kill + ex["qty"].where(ex["side"] == "B", -ex["qty"]).cumsum()
+    assert ((path * at_kill) >= 0).all() and (path.abs().diff().fillna(0) <= 0).all()
+    assert run.summary["reconciliation"]["breaks"] == []
+    desk = run.summary["desk"]
+    assert desk["position_at_kill"] == at_kill and desk["flatten_filled_qty"] == int(fills["qty"].sum())
+
+
+def test_runaway_reduce_only_orders_accepted_and_filled_after_the_kill(runaway: KillRun) -> None:
+    check_reduce_only_flatten(runaway)
+    assert position_at(runaway.frames["orders"]) == 0  # flat well before the close
+
+
+def test_runaway_adding_orders_after_the_kill_are_rejected_with_the_reason(runaway: KillRun) -> None:
+    """The desk trader's manual buy at 09:32 (the account is flat by then) would add: the gate
+    refuses it in reduce-only mode, naming the kill; the desk sent no adding order at all."""
+    reason = runaway.summary["risk"]["kills"][0]["reason"]
+    _late, rejected, _reducing = after_kill_orders(runaway)
+    assert rejected, "no order was refused after the kill"
+    texts = out_reports(runaway.frames["fix_messages"], runaway.kill_ns).query("cl_ord_id in @rejected")["text"]
+    assert all(t.startswith(f"risk: reduce only after kill ({reason})") for t in texts), list(texts)
+    risk = runaway.frames["risk_events"]
+    refused = risk[(risk["kind"] == "reduce_only") & (risk["action"] == "reject")]
+    assert set(refused["cl_ord_id"]) == rejected
+    desk_oids = set(runaway.assembly.desk.children)
+    oms = runaway.frames["oms_orders"]
+    assert not set(oms[oms["cl_ord_id"].isin(rejected)]["order_id"]) & desk_oids  # not the desk's
+
+
+def test_runaway_summary_and_report_show_the_kill(runaway: KillRun, tmp_path) -> None:
+    """desk_outcome.kill (summary.json, the report's desk section) agrees with the event tables."""
+    kill = runaway.summary["desk_outcome"]["kill"]
+    orders, oms = runaway.frames["orders"], runaway.frames["oms_orders"]
+    first = runaway.summary["risk"]["kills"][0]
+    assert kill["fired"] and kill["time_ns"] == runaway.kill_ns and kill["reason"] == first["reason"]
+    assert kill["resting_orders"] == len(live_at(orders, runaway.kill_ns)) >= 1
+    assert kill["canceled_orders"] == first["canceled"] == kill["resting_orders"]
+    _late, rejected, reducing = after_kill_orders(runaway)
+    assert kill["rejected_orders"] == len(rejected) >= 1
+    assert kill["rejected_by_kind"] == {"reduce_only": len(rejected)}
+    assert kill["reduce_only_orders"] == len(reducing) >= 1
+    fills = oms[oms["cl_ord_id"].isin(reducing) & (oms["event"] == "filled")]
+    assert kill["reduce_only_filled_qty"] == int(fills["qty"].sum()) > 0
+    assert runaway.kill_ns < kill["reduce_only_from_ns"] <= kill["reduce_only_until_ns"]
+    assert (
+        kill["position_at_kill"] == position_at(orders, runaway.kill_ns) == runaway.summary["desk"]["position_at_kill"]
+    )
+    assert kill["position_at_close"] == position_at(orders) == runaway.summary["reconciliation"]["position"]
+    assert kill["released_ns"] is None
+    # the bundled run through the public API and its run folder: summary.json and report.html
+    out = tmp_path / "run"
+    res = api.run("runaway_algo", out=out)
+    assert res.summary["digest"] == runaway.summary["digest"]  # the same run as the probe's
+    html = write_report(out).read_text(encoding="utf-8")
+    assert "kill: reduce-only orders accepted (shares filled)" in html
+    assert f"{kill['reduce_only_orders']} ({kill['reduce_only_filled_qty']:,})" in html
+    assert "kill: resting orders canceled at the exchange" in html
+    assert (out / "risk_timeline.png").exists()
+
+
+def test_runaway_flattens_on_another_seed() -> None:
+    """The desk option on a second seed (short at the kill: the reduce-only orders are buys)."""
+    run = run_with_probe("runaway_algo", 2)
+    check_kill(run)
+    check_reduce_only_flatten(run)
+    assert position_at(run.frames["orders"], run.kill_ns) < 0
+
+
+def test_desk_on_kill_stop_sends_nothing_after_the_kill() -> None:
+    """The default ``on_kill: stop`` in the same reduce-only session: the desk sends nothing."""
+    res = api.run("runaway_algo", overrides={"desk.params.on_kill": "stop"})
+    desk = res.summary["desk"]
+    assert desk["killed"] and desk["on_kill"] == "stop" and desk["flatten_orders"] == 0
+    kill = res.summary["desk_outcome"]["kill"]
+    assert kill["fired"] and kill["reduce_only_orders"] == 0 and kill["position_at_close"] == kill["position_at_kill"]
+    assert res.summary["reconciliation"]["breaks"] == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,9 +393,12 @@ def test_runaway_kill_holds_on_other_seeds(seed: int) -> None:
 
 def test_breaches_count_limit_breaches_not_the_kill_switch_at_work(drill: KillRun, runaway: KillRun) -> None:
     """Issue 15 item 5: a drill breaks no limit (its kill and the rejects of the blocked account
-    are the switch at work); the runaway's breaches are its refusals plus the runaway trigger."""
+    are the switch at work); the runaway's breaches are its refusals plus the runaway trigger, not
+    the reduce-only refusals of its blocked session."""
     assert drill.summary["risk"]["breaches"] == 0
     risk = runaway.frames["risk_events"]
-    limits = risk[risk["action"].isin(["reject", "kill"]) & (risk["kind"] != "kill_switch")]
+    switch = ("kill_switch", "reduce_only")  # the switch at work: refusals of the blocked session
+    limits = risk[risk["action"].isin(["reject", "kill"]) & ~risk["kind"].isin(switch)]
+    assert (risk["kind"] == "reduce_only").sum() >= 1  # the manual buy refused after the kill
     assert runaway.summary["risk"]["breaches"] == len(limits) > 0
     assert set(limits["kind"]) >= {"order_rate", "runaway_order_rate"}

@@ -224,6 +224,22 @@ def test_with_a_desk_risk_figures_are_on_the_desk_pnl_in_currency():
     assert s["var"]["95"] == 4600.0  # the 5th largest loss: minus the 5th worst P&L
 
 
+def test_summary_has_the_crash_criteria_with_intervals():
+    """Issue 16: summary.json gives the share of runs meeting each crash criterion with a seeded
+    bootstrap interval (desksim/mc/summary.py; the measures are tested in tests/test_crash_metrics.py)."""
+    from desksim.montecarlo import Plan, summarize
+
+    runs = _runs_frame(100, None, np.ones(100))
+    runs["fall_15m_pct"] = np.where(np.arange(100) % 2 == 0, 6.0, 1.0)  # 50 of 100 fall >= 5 %
+    s = summarize(runs, Plan({}, "x", 1, 100, 10, {}, None), "x")
+    c = s["crash"]["criteria"]["fall_5pct_15m"]
+    assert (c["runs"], c["n"], c["share"]) == (50, 100, 0.5)
+    assert c["ci"][0] < 0.5 < c["ci"][1] and c["ci"][1] - c["ci"][0] == pytest.approx(0.2, abs=0.04)
+    assert s["crash"]["criteria"]["fall_3pct_15m"]["share"] == 0.5
+    assert s["crash"]["criteria"]["all_2010"]["runs"] == 0  # the other measures are 0 here
+    assert s["crash"] == summarize(runs, Plan({}, "x", 1, 100, 10, {}, None), "x")["crash"]
+
+
 def test_mid_drawdown_of_a_run():
     from desksim.montecarlo import _mid_drawdown_pct
 
@@ -258,7 +274,7 @@ def test_run_i_equals_a_direct_api_run_with_the_derived_seed():
         seed = run_seed(plan.seed, index)
         overrides = sample_overrides(DISTS, seed)
         direct = api.run("quick", seed=seed, duration_s=DURATION, overrides=overrides)
-        expected = run_metrics(direct, index, seed, 34_200_000_000_000, 0.01)
+        expected = run_metrics(direct, index, seed, 34_200_000_000_000, 0.01, ["mm"])
         assert row["digest"] == direct.summary["digest"]
         for key, value in expected.items():
             if key in TIMING_COLUMNS:

@@ -373,3 +373,22 @@ def test_the_officers_own_positions_pnl_and_limit_usage_are_in_its_summary() -> 
         "max_gross_notional": None,
         "max_daily_loss": 0.0,
     }
+
+
+def test_a_late_new_of_an_order_in_flight_at_the_kill_cancels_that_order_only() -> None:
+    """The kill reaches the gateway at T0 + 52 ms while buy 2 (sent to the exchange at 51.5 ms) is
+    still unacknowledged; a reduce-only sell is accepted at 52.5 ms. Buy 2's New arrives after
+    that (53.5 ms): the gateway cancels buy 2 -- the order that was in flight at the kill -- and
+    not the reduce-only sell, which stays at the exchange. Before, the late New canceled every
+    live order of the session, the reduce-only sell included."""
+    street = [(T0, lambda a: SubmitOrder(a.oid(1), SYM, "S", 300, 1000))]
+    script = [(T0 + 5 * MS, buy(1, 1000, qty=300)), (T0 + 49 * MS + 500_000, buy(2, 990))]
+    script.append((T0 + 50 * MS + 500_000, sell(3, 1010)))
+    commands = [(T0 + 50 * MS, lambda a: KillSwitch("CLIENT1", True, "drill"))]
+    desk, rec = run(RiskLimits(after_kill="reduce_only"), script, commands=commands, street=street)
+    assert outcome(desk, 2) == "accepted" and outcome(desk, 3) == "accepted"
+    assert [m.order_id for m in desk.received(OrderCanceled)] == [desk.oid(2)]
+    book = desk.exchange.books[SYM]
+    assert book.depth() == ([], [(1010, 100)])  # the reduce-only sell rests; buy 2 is gone
+    events = rec.tables["risk_events"].frame()
+    assert list(events.loc[events["kind"] == "kill_switch", "action"]) == ["mass_cancel", "cancels_acked"]

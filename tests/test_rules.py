@@ -14,9 +14,11 @@ from pydantic import ValidationError
 
 from actors.commands import SetIndexLevel
 from actors.exchange.safeguards import (
+    BAND_WINDOW,
     DAY,
     HALTED,
     OPEN,
+    REOPENING,
     SafeguardParams,
     Safeguards,
     mwcb_halt_min_for,
@@ -77,7 +79,7 @@ def test_tier_2_bands_and_closing_doubling_for_low_price() -> None:
 
 def test_closing_window_starts_at_3_35() -> None:
     g = guard_at(CLOSE - 30 * MINUTE, 200)
-    assert g.deadline == CLOSE - 25 * MINUTE  # the next band change is due at 3:35
+    assert g.timers(CLOSE - 30 * MINUTE) == [(BAND_WINDOW, CLOSE - 25 * MINUTE)]  # the next band change: 3:35
 
 
 # --------------------------------------------------------------------------- aggressive-side collar
@@ -275,7 +277,7 @@ def test_auction_outside_the_collar_extends_the_pause_5_minutes_and_widens_that_
     assert g.extend_auction(reopen, 9_024, 100)  # one tick below the lower collar
     assert g.auction_collar == (9_500, 8_550, 9_975) and g.extensions == 1  # lower side widened by 475
     assert not g.auction_due and g.halted and g.resume_at == reopen + 5 * MINUTE
-    assert g.timer_at == reopen + 5 * MINUTE
+    assert (REOPENING, reopen + 5 * MINUTE) in g.timers(reopen)
     later = reopen + 5 * MINUTE
     g.poll(later)
     assert g.extend_auction(later, 10_000, 50)  # above the upper collar now: upper widens

@@ -22,7 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 # queue (a requote moves only the orders whose price changed), guards (hard inventory with
 # unloading, loss stop, stale data), the A-S maker's rolling horizon and k fitted from its fill
 # rates by depth, 100 ms market-data requote throttle in the baseline.
-BASELINE_SEED7_DIGEST = "13f54b87966200de6dc0a3aab4b5c6d3cd0ba06836132cb2e9c4ae1b45871d72"
+# 13f54b87... -> 6823b0f1...: issue 17 item 4, the exchange's doubled-band windows (9:45, 3:35)
+# are timers of their own instead of being applied at the next order. The orders, quotes and
+# trades tables are bit-identical; only the kernel counters row differs: 123,360 -> 123,362
+# timer wake-ups (the two band-window timers).
+# 6823b0f1... -> 8c328fba...: issue 16 baseline realism, intended: the baseline's world and agents
+# recalibrated against the real-day ranges (half the fundamental's variance in calendar time with
+# its own stochastic volatility, a calmer activity process, quicker value traders, larger maker
+# quotes; scenarios/baseline.yaml says why).
+BASELINE_SEED7_DIGEST = "8c328fba6404be461b4c084b3bcb1dc6b9922439eb8d812d012cd758aa4cc77a"
 
 
 def test_same_seed_same_digest_in_process():

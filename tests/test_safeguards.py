@@ -9,7 +9,18 @@ import dataclasses
 import pytest
 
 from actors.exchange.exchange import Exchange
-from actors.exchange.safeguards import HALTED, LIMIT, OPEN, PAUSED, SafeguardParams, Safeguards, band_width
+from actors.exchange.safeguards import (
+    BAND_WINDOW,
+    HALTED,
+    LIMIT,
+    LIMIT_EXPIRY,
+    OPEN,
+    PAUSED,
+    REOPENING,
+    SafeguardParams,
+    Safeguards,
+    band_width,
+)
 from actors.messages import (
     CancelOrder,
     CancelRejected,
@@ -124,7 +135,7 @@ def test_bands_doubled_in_first_and_last_15_minutes_for_every_price_before_the_1
     assert (g.lower, g.upper) == (9_000, 11_000)
     g.poll(15 * MINUTE - 1)
     assert g.upper == 11_000
-    assert g.deadline == 15 * MINUTE
+    assert g.timers(15 * MINUTE - 1) == [(BAND_WINDOW, 15 * MINUTE)]  # the exchange's next band timer
     g.poll(15 * MINUTE)
     assert (g.lower, g.upper) == (9_500, 10_500)
     g.poll(CLOSE - 15 * MINUTE - 1)
@@ -246,7 +257,7 @@ def test_limit_state_enter_exit_pure():
     g = guard()
     assert g.on_top(9_400, 9_600, T0) == []
     assert g.on_top(9_400, 9_500, T0) == [LimitStateEntered("XYZ", "lower", 9_500, T0)]
-    assert g.state == LIMIT and g.timer_at == T0 + 15 * SECOND
+    assert g.state == LIMIT and (LIMIT_EXPIRY, T0 + 15 * SECOND) in g.timers(T0)
     assert g.on_top(9_400, 9_501, T0 + 14 * SECOND) == [LimitStateExited("XYZ", T0 + 14 * SECOND)]
     assert g.state == OPEN
     assert g.poll(T0 + 15 * SECOND) == []
@@ -259,7 +270,7 @@ def test_limit_state_for_15_s_pauses_5_minutes_pure():
     assert g.poll(T0 + 15 * SECOND - 1) == []
     pause_end = T0 + 15 * SECOND + 5 * MINUTE
     assert g.poll(T0 + 15 * SECOND) == [TradingHalted("XYZ", "luld pause", T0 + 15 * SECOND, pause_end)]
-    assert g.state == PAUSED and g.halted and g.timer_at == pause_end
+    assert g.state == PAUSED and g.halted and (REOPENING, pause_end) in g.timers(T0 + 15 * SECOND)
     assert g.buy_hi < g.buy_lo  # every order takes the slow path
     g.poll(pause_end - 1)
     assert not g.auction_due
@@ -399,7 +410,7 @@ def test_circuit_breaker_levels_pure():
     g.resume(T0 + 1 + 15 * MINUTE, None, 0)
     (ev,) = g.on_trade(7_999, T0 + 20 * MINUTE)  # straight through levels 2 and 3
     assert ev.reason == "mwcb level 3" and ev.resume_ns is None
-    assert g.timer_at == 1 << 62
+    assert [kind for kind, _ in g.timers(T0 + 20 * MINUTE)] == [BAND_WINDOW]  # no reopening: the rest of the day
 
 
 def test_circuit_breaker_level_1_no_halt_near_close():

@@ -3,8 +3,11 @@
 import pytest
 
 from desksim import api
+from desksim.assembly import build
 from desksim.cli import main
-from scenarios.schema import MAX_DEPTH, MAX_FILE_BYTES, ScenarioError, _structure_problem
+from scenarios import bundled
+from scenarios.schema import MAX_DEPTH, MAX_FILE_BYTES, ScenarioError, _structure_problem, actor_roster, load
+from sim.record import Recorder
 
 
 def _alias_bomb(levels: int = 9) -> str:
@@ -59,3 +62,12 @@ def test_limits_leave_room_for_real_scenarios(tmp_path, capsys):
     path = tmp_path / "aliases.yaml"
     path.write_text("name: ok\nseed: &s 3\nmonte_carlo: {distributions: {seed: {dist: choice, values: [*s, *s]}}}\n")
     assert main(["validate", str(path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(bundled()))
+def test_every_bundled_scenario_loads_and_assembles(name):
+    """Every agent kind of every bundled scenario is registered, its typed sections parse, and the
+    assembly builds exactly the roster the schema validated against."""
+    scenario = load(name)
+    built = build(scenario, Recorder(), scenario.seed)
+    assert [(a.name, type(a)) for a in built.actors] == actor_roster(scenario)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from actors import registry
+from actors.background import NoiseParams
 from desksim.cli import main
 from scenarios import schema
 from scenarios.reference import markdown, topics
@@ -16,13 +18,21 @@ def test_docs_scenarios_md_is_generated_from_the_schema():
 
 def test_reference_covers_every_kind_action_and_parameter():
     text = markdown()
-    for kind in schema.AGENT_KINDS:
+    for kind in registry.kinds():
         assert f"## agent kind `{kind}`" in text
+        for name in registry.get(kind).params.__dataclass_fields__:
+            assert f"| {name} |" in "\n".join(topics()[kind]), (kind, name)
+    for section in ("monte_carlo", "distribution", "placement"):
+        for key in getattr(
+            schema,
+            {"monte_carlo": "MonteCarloModel", "distribution": "DistributionModel"}.get(section, "PlacementModel"),
+        ).model_fields:
+            assert f"| {key} |" in "\n".join(topics()[section]), (section, key)
     for name, action in schema.ACTIONS.items():
         assert f"## action `{name}`" in topics()[name][0]
         for key, field in action.params.model_fields.items():
             assert f"| {field.alias or key} |" in "\n".join(topics()[name]), (name, key)
-    for name in schema.NoiseParams.__dataclass_fields__:
+    for name in NoiseParams.__dataclass_fields__:
         assert f"| {name} |" in "\n".join(topics()["noise"])
     assert "| max_order_qty |" in "\n".join(topics()["limits"])
     assert "| rate_per_hour | number | `2.0` | per hour |" in text

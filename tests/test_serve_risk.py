@@ -5,14 +5,17 @@ a ``desksim serve`` subprocess meets the limits of ``--risk FILE`` (or of the sc
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from actors.risk import RISK_EVENT_COLUMNS
 from tests.test_fix_server import ROOT, WAIT, Client, Server, mt, new_order, uid
 
 RISK_FILE = """\
@@ -159,3 +162,37 @@ def test_bad_risk_file_is_one_line_and_exit_2(tmp_path: Path, text: str | None, 
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and str(path) in lines[0], lines
+
+
+def test_out_writes_the_gates_risk_events_into_the_run_folder(tmp_path: Path) -> None:
+    """``serve --risk FILE --out DIR``: the served gate's audit trail is the run folder's
+    ``risk_events`` table, with a simulated run's columns: a refused order (its rule and ClOrdID)
+    and a market order whose rest was canceled by the market order protection (collar 0 ticks:
+    it may trade at the reference price at worst)."""
+    risk = tmp_path / "limits.yaml"
+    risk.write_text("limits: {max_order_qty: 100000, market_collar_ticks: 0}\n", encoding="utf-8")
+    out = tmp_path / "served"
+    srv = Server("--scenario", "quiet", "--risk", str(risk), "--out", str(out), duration=60.0)
+    c = Client(tmp_path, srv.port, "CLIENT5")
+    try:
+        c.start()
+        big, mkt = uid("FF"), uid("MK")
+        c.send(new_order(big, "B", 100_001, "99.00"))
+        assert "max order qty 100001 > 100000" in c.expect(mt("8", _11=big, _150="8"), what="the refusal")[58]
+        c.send(new_order(mkt, "B", 100_000, None))
+        done = c.expect(mt("8", _11=mkt, _150="4"), what="the market order's protection cancel")
+        assert done[58].startswith("market order protection: ") and done[40] == "1"
+        c.stop()
+        assert c.app.logged_out.wait(WAIT)
+    finally:
+        c.stop()
+        code = srv.terminate()
+    err = srv.proc.stderr.read() if srv.proc.stderr else ""
+    assert code == 0, err
+    events = pd.read_parquet(out / "risk_events.parquet")
+    assert tuple(events.columns) == RISK_EVENT_COLUMNS
+    rows = [tuple(r) for r in events[["actor", "kind", "action", "cl_ord_id"]].itertuples(index=False)]
+    assert ("CLIENT5", "max_order_qty", "reject", big) in rows
+    assert ("CLIENT5", "market_protection", "cancel", mkt) in rows
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["rows"]["risk_events"] == len(events) and summary["risk"]["breaches"] >= 1

@@ -41,23 +41,38 @@ def largest_fall_within(prices, window):
     return best
 
 
-def test_flash_crash_falls_several_percent_pauses_and_recovers(runs):
-    """At least 3% down within 5 minutes of the program's start, half of the fall back within 30
-    (seed 5: with the desk in the market seed 7 falls 7.5% without a pause, see the description)."""
-    res = run(runs, "flash_crash", seed=5)
+def _largest_fall_after_the_program(res):
     t = res.trades
     open_ns = (9 * 3600 + 30 * 60) * NS
     second = (t["time_ns"] - open_ns) // NS
     last = t.groupby(second)["price"].last().reindex(range(90 * 60)).ffill()
     after = last.loc[30 * 60 : 70 * 60].to_numpy()  # 10:00, the program's start, to 10:40
     fall, i, j = largest_fall_within(after, 5 * 60)
-    assert fall >= 0.03, f"largest 5-minute fall {fall:.2%}"
     low = after[j]
     recovered = (last.loc[30 * 60 + j : 30 * 60 + j + 30 * 60].max() - low) / (after[i] - low)
+    return fall, recovered, t[t["taker"] == "seller"]["qty"].sum()
+
+
+def test_flash_crash_current_falls_several_percent_pauses_and_recovers(runs):
+    """Under today's rules: at least 3% down within 5 minutes of the program's start, half of the
+    fall back within 30, and a LULD pause on the way."""
+    res = run(runs, "flash_crash_current", seed=5)
+    fall, recovered, seller = _largest_fall_after_the_program(res)
+    assert fall >= 0.03, f"largest 5-minute fall {fall:.2%}"
     assert recovered >= 0.5, f"recovered {recovered:.0%} of the fall within 30 minutes"
     halts = res.frames["halts"]
     assert "halted" in set(halts["event"]) and "resumed" in set(halts["event"])  # the pause
-    seller = t[t["taker"] == "seller"]["qty"].sum()
+    assert seller > 50_000
+
+
+def test_flash_crash_under_the_2010_rules_falls_without_a_pause(runs):
+    """The same market under the 2010 rules: no LULD band stops the fall (no halts row), and it
+    falls at least as far as under today's rules on the same seed."""
+    old, now = run(runs, "flash_crash", seed=5), run(runs, "flash_crash_current", seed=5)
+    fall_2010, _, seller = _largest_fall_after_the_program(old)
+    fall_now, _, _ = _largest_fall_after_the_program(now)
+    assert "halts" not in old.frames or old.frames["halts"].empty
+    assert fall_2010 >= 0.03 and fall_2010 >= fall_now - 0.005, (fall_2010, fall_now)
     assert seller > 50_000
 
 
@@ -149,10 +164,15 @@ def test_latency_spike_delays_the_makers(runs):
     assert during > 50 * 10**6  # tens of milliseconds at least: every reply waits out the 100 ms link
 
 
-def test_halt_and_reopen_reach_fix_clients_as_trading_session_status():
+def test_halt_and_reopen_reach_fix_clients_as_security_status():
+    """A one-symbol halt is a SecurityStatus (f) naming the symbol. It used to be a
+    TradingSessionStatus (h) carrying Symbol(55), which FIX 4.4 does not define for h: every
+    client's session answered each halt notice with a session-level Reject (3)."""
     res = api.run("halt_reopen", seed=7, duration_s=3600)  # the scenario's own desk, OMS and FIX session
     fix = res.frames["fix_messages"]
-    status = fix[(fix["msg_type"] == "h") & (fix["direction"] == "out")]
+    assert not ((fix["msg_type"] == "3") & (fix["direction"] == "in")).any(), "the client rejected a message"
+    status = fix[(fix["msg_type"] == "f") & (fix["direction"] == "out")]
+    assert status["text"].iloc[-1] == "reopened by auction"
     halted = res.frames["halts"]
     assert len(status) == 2  # halted, then open again
     lags = [sent - event for sent, event in zip(status["time_ns"], halted["time_ns"], strict=True)]

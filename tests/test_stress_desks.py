@@ -141,3 +141,16 @@ def test_a_short_desk_run_leads_with_its_outcome_and_the_report_shows_it(tmp_pat
 
     html = write_report(tmp_path / "run").read_text()
     assert html.index("Desk outcome") < html.index("Summary")
+
+
+@pytest.mark.slow
+def test_desk_auction_fills_reach_the_oms():
+    """flash_crash_current seed 5: the desk buys 1,100 shares in a reopening auction. Those fills used to
+    be sent as ``851=auction`` (not a FIX 4.4 LastLiquidityInd), the OMS's session refused the
+    ExecutionReport, and OMS and exchange disagreed by 1,100 shares. Now they carry no 851."""
+    res = api.run("flash_crash_current", seed=5)
+    s = res.summary
+    assert s["reconciliation"]["breaks"] == [], s["reconciliation"]
+    auction_fills = res.frames["desk_fills"].query("liquidity == ''")  # no LastLiquidityInd: an auction print
+    assert auction_fills["qty"].sum() > 0, "the desk traded in no auction: the test lost its point"
+    assert not res.frames["fix_messages"]["msg_type"].eq("3").any(), "a session-level Reject"

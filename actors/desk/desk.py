@@ -28,6 +28,20 @@ Flow (one symbol):
    through the far touch (``"marketable"``). ``child_lifetime_s`` re-pegs a child earlier.
    At the end of the horizon the remaining children are canceled; the parent is closed when
    the last one is gone (``status`` "filled" or "done" with ``unfilled_qty``).
+5. Kill switch. The desk learns that its session is killed from the risk officer
+   (``KillSwitchActivated``) or, failing that, from its OMS: an order rejected with the gate's
+   kill text (``"risk: kill switch active (REASON)"`` or ``"risk: reduce only after kill
+   (REASON): ..."``). It stops deciding and stops working its parent (the gateway cancels the
+   open children at the exchange). ``on_kill`` says what it does next: ``"stop"`` (the default)
+   sends nothing until the switch is released; ``"flatten"`` works the position toward flat
+   with orders that can only reduce it, as a session in ``after_kill: reduce_only`` mode may
+   still send: one parent (``algo`` "flatten", target 0) whose children go out every
+   ``flatten_interval_s`` (the first one interval after the kill) for at most ``|position| -
+   the desk's own open orders on that side``
+   (capped by ``flatten_qty``): IOC limits ``through_ticks`` through the far touch
+   (``flatten_style="marketable"``) or DAY limits at the near touch re-pegged every interval
+   (``"touch"``). It never sends an order that would add to the position or flip it; it stops
+   when flat, at the close, or when the switch is released.
 
 Orders go to the actor named ``exchange`` (default ``"oms"``): it must speak the exchange's
 native commands and events (``SubmitOrder``/``CancelOrder``/``ReplaceOrder`` →
@@ -89,6 +103,9 @@ from sim.clock import SECOND
 
 DECIDE = "decide"
 SLICE, END, EXPIRE = "slice", "end", "expire"
+FLATTEN = "flatten"
+# the gate's refusal texts of a killed session (actors/risk/gate.py): "... (REASON)..."
+KILL_REJECT_PREFIXES = ("risk: kill switch active (", "risk: reduce only after kill (")
 
 Positive = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -143,6 +160,12 @@ class DeskParams:
     # loses track of its working children, neither cancels nor counts them, and every slice sends
     # another child for the parent's whole unfilled quantity. Only for drills and stress scenarios.
     track_children: bool = True
+    # after a kill switch: "stop" sends nothing until the switch is released; "flatten" works the
+    # position toward flat with orders that only reduce it (a session with after_kill: reduce_only)
+    on_kill: Literal["stop", "flatten"] = "stop"
+    flatten_interval_s: Positive = 1.0  # pace of the flatten orders
+    flatten_qty: PositiveInt | None = None  # shares per flatten order; None: all that is left
+    flatten_style: Literal["touch", "marketable"] = "marketable"  # IOC through the far touch, or DAY at the near
 
     def __post_init__(self) -> None:
         if self.max_order_qty < self.lot_size:
@@ -224,6 +247,10 @@ class StrategyDesk(Trader):
         self.decisions = 0
         self.killed = False
         self.kill_events: list[tuple[int, str, str]] = []  # (time_ns, "activated" | "released", reason)
+        self.position_at_kill: int | None = None  # the desk's position when it learned of the (first) kill
+        self._flat: dict[str, Any] | None = None  # the flatten parent being worked after a kill
+        self._flat_open: set[int] = set()
+        self._flat_ended = False
         self.skipped_decisions = 0
         self.ignored: dict[str, int] = {}
         self._working: _Working | None = None
@@ -304,6 +331,10 @@ class StrategyDesk(Trader):
             self.decide()
             return
         kind = tag[0]
+        if kind == FLATTEN:
+            if self._flat is not None and self._flat["parent_id"] == tag[1]:
+                self._flatten_step()
+            return
         w = self._working
         if kind == EXPIRE:
             cid = tag[1]
@@ -337,23 +368,36 @@ class StrategyDesk(Trader):
 
     @handles(KillSwitchActivated)
     def on_kill_switch(self, msg: Any, src: int) -> None:
-        """The risk officer pulled the kill switch: stop deciding and stop working the parent.
+        """The risk officer pulled the kill switch: see :meth:`killed_by`."""
+        self.killed_by(msg.reason)
+
+    def killed_by(self, reason: str) -> None:
+        """The session is killed: stop deciding and stop working the parent; with ``on_kill:
+        flatten`` start working the position toward flat. Idempotent while killed.
 
         The gateway cancels the open children (their cancels come back as ``OrderCanceled`` and
-        close the parent); the desk sends no order of its own until the switch is released."""
+        close the parent); the desk sends no order of its own until the switch is released, but
+        the flatten orders of ``on_kill: flatten``."""
+        if self.killed:
+            return
         self.killed = True
-        self.kill_events.append((self.now, "activated", msg.reason))
+        self.kill_events.append((self.now, "activated", reason))
+        if self.position_at_kill is None:
+            self.position_at_kill = self.position
         w = self._working
         if w is not None and not w.ended:
             w.ended = True
             w.deferred = False
             if not w.open:
                 self._close(w)
+        if self.p.on_kill == "flatten":
+            self._start_flatten()
 
     @handles(KillSwitchReleased)
     def on_kill_switch_released(self, msg: Any, src: int) -> None:
         self.killed = False
         self.kill_events.append((self.now, "released", msg.reason))
+        self._end_flatten()
 
     def decide(self) -> None:
         """One decision: mark the price, compute the target, open a parent for the difference."""
@@ -406,18 +450,33 @@ class StrategyDesk(Trader):
         if end <= start or qty <= 0:
             return None
         schedule = self.make_schedule(qty, start, end)
-        pid = len(self.parents) + 1
+        target = self.position + (qty if side == "B" else -qty) if target is None else target
+        record = self._new_parent(side, qty, schedule.algo, arrival_mid, start, end, target)
+        pid = record["parent_id"]
+        self.schedules[pid] = schedule
+        self._working = _Working(record, schedule)
+        self._announce(record)
+        for j, t in enumerate(schedule.times_ns):
+            self.wake_at(t, (SLICE, pid, j))
+        self.wake_at(end, (END, pid))
+        return record
+
+    def _new_parent(
+        self, side: str, qty: int, algo: str, arrival_mid: float, start: int, end: int, target: int
+    ) -> dict[str, Any]:
+        """Record a new parent (appended to ``parents``)."""
+        p = self.p
         record: dict[str, Any] = {
-            "parent_id": pid,
+            "parent_id": len(self.parents) + 1,
             "side": side,
             "qty": qty,
-            "algo": schedule.algo,
+            "algo": algo,
             "arrival_mid": arrival_mid,
             "decision_ns": start,
             "start_ns": start,
             "end_ns": end,
             "position_at_decision": self.position,
-            "target_position": self.position + (qty if side == "B" else -qty) if target is None else target,
+            "target_position": target,
             "signal": float(self.signal.signal),
             "edge": float(self.signal.expected_edge(p.horizon_s)),
             "filled_qty": 0,
@@ -431,12 +490,6 @@ class StrategyDesk(Trader):
             "oms_parent_id": None,
         }
         self.parents.append(record)
-        self.schedules[pid] = schedule
-        self._working = _Working(record, schedule)
-        self._announce(record)
-        for j, t in enumerate(schedule.times_ns):
-            self.wake_at(t, (SLICE, pid, j))
-        self.wake_at(end, (END, pid))
         return record
 
     def _announce(self, record: dict[str, Any]) -> None:
@@ -500,12 +553,117 @@ class StrategyDesk(Trader):
             self._close(w)
 
     def _close(self, w: _Working) -> None:
-        rec = w.record
+        self._close_record(w.record)
+        self._working = None
+
+    def _close_record(self, rec: dict[str, Any]) -> None:
         rec["status"] = "filled" if rec["filled_qty"] >= rec["qty"] else "done"
         rec["done_ns"] = self.now
         rec["end_mid"] = self.mid
         rec["unfilled_qty"] = rec["qty"] - rec["filled_qty"]
-        self._working = None
+
+    # -- after a kill: reduce toward flat ---------------------------------------------------------
+    def _start_flatten(self) -> None:
+        """Open the flatten parent (nothing to do when flat, at the close or already flattening)."""
+        pos = self.position
+        if self._flat is not None or pos == 0 or self.now >= self.close_ns:
+            return
+        mid = self.mid
+        arrival = mid if mid is not None else float(self.reference_price)
+        side = "S" if pos > 0 else "B"
+        rec = self._new_parent(side, abs(pos), FLATTEN, arrival, self.now, self.close_ns - 1, 0)
+        self._flat, self._flat_open, self._flat_ended = rec, set(), False
+        self._announce(rec)
+        # the first order one interval after the kill: the kill's cancels settle, and a session killed
+        # for its order rate does not meet the throttle again at once
+        self.wake_in(int(self.p.flatten_interval_s * SECOND), (FLATTEN, rec["parent_id"]))
+
+    def _flatten_step(self) -> None:
+        """One paced step of the flatten parent: re-peg or wait for the order out, else send one."""
+        rec = self._flat
+        if rec is None or self._flat_ended:
+            return
+        if not self._flatten_live(rec):
+            self._end_flatten()
+            return
+        nxt = self.now + int(self.p.flatten_interval_s * SECOND)
+        if nxt < self.close_ns:
+            self.wake_at(nxt, (FLATTEN, rec["parent_id"]))
+        if self._flat_open:  # one order out at a time: an IOC answers by itself, a resting one is re-pegged
+            if self.p.flatten_style == "touch":
+                price = self.flatten_price(rec["side"])
+                for cid in sorted(self._flat_open):
+                    order = self.open_orders.get(cid)
+                    if cid not in self._canceling and (order is None or order.price != price):
+                        self._cancel_child(cid)
+            return
+        self._flatten_send(rec, FLATTEN)
+
+    def _flatten_live(self, rec: dict[str, Any]) -> bool:
+        """Still something to flatten: killed, before the close, position on the parent's side of flat."""
+        pos = self.position
+        return self.killed and self.now < self.close_ns and pos != 0 and (pos > 0) == (rec["side"] == "S")
+
+    def _flatten_send(self, rec: dict[str, Any], reason: str) -> None:
+        """Send one flatten order for at most what takes the position to flat: the desk's own open
+        orders on that side count as already reducing (as the gate counts them), so it never adds."""
+        side = rec["side"]
+        same = 0
+        for order in self.open_orders.values():
+            if order.side == side:
+                same += order.leaves_qty
+        qty = abs(self.position) - same
+        if self.p.flatten_qty is not None:
+            qty = min(qty, self.p.flatten_qty)
+        if qty <= 0:
+            return  # orders of that side are still out (being canceled by the kill): next step
+        price = self.flatten_price(side)
+        cid = self.submit(side, qty, price, tif="IOC" if self.p.flatten_style == "marketable" else "DAY")
+        if self._attach and rec["oms_parent_id"] is not None:
+            self.send(self.exchange, AttachChild(cid, rec["oms_parent_id"]))
+        self._flat_open.add(cid)
+        self._record_child(rec, cid, side, qty, price, rec["n_children"], reason)
+
+    def flatten_price(self, side: str) -> int:
+        """Limit price of a flatten order: ``through_ticks`` through the far touch (marketable) or
+        the near touch (touch)."""
+        bid, ask = self.bid, self.ask
+        ref = self.last_trade if self.last_trade is not None else self.reference_price
+        if self.p.flatten_style == "marketable":
+            n = self.p.through_ticks
+            if side == "S":
+                px = bid - n if bid is not None else (ask - n if ask is not None else ref - n)
+            else:
+                px = ask + n if ask is not None else (bid + n if bid is not None else ref + n)
+        elif side == "S":
+            px = ask if ask is not None else (bid + 1 if bid is not None else ref)
+        else:
+            px = bid if bid is not None else (ask - 1 if ask is not None else ref)
+        return max(1, px)
+
+    def _end_flatten(self) -> None:
+        """Stop flattening: cancel what still rests, close the parent once nothing is open."""
+        rec = self._flat
+        if rec is None:
+            return
+        self._flat_ended = True
+        for cid in sorted(self._flat_open):
+            if cid not in self._canceling:
+                self._cancel_child(cid)
+        if not self._flat_open:
+            self._close_record(rec)
+            self._flat = None
+
+    def _flat_gone(self, cid: int) -> None:
+        """A flatten order left the book (filled, canceled, rejected)."""
+        self._flat_open.discard(cid)
+        rec = self._flat
+        if rec is None:
+            return
+        if self._flat_ended or not self._flatten_live(rec):
+            self._end_flatten()
+        elif self.p.flatten_style == "touch" and not self._flat_open and self.children[cid]["status"] == "canceled":
+            self._flatten_send(rec, "rollover")  # a re-peg's cancel is confirmed: its replacement now
 
     # -- children -------------------------------------------------------------------------------
     def _cancel_child(self, cid: int) -> None:
@@ -550,12 +708,19 @@ class StrategyDesk(Trader):
         if self._attach and rec["oms_parent_id"] is not None:
             self.send(self.exchange, AttachChild(cid, rec["oms_parent_id"]))
         w.open.add(cid)
+        self._record_child(rec, cid, side, need, price, j, reason)
+        if self.p.child_lifetime_s is not None:
+            self.wake_in(int(self.p.child_lifetime_s * SECOND), (EXPIRE, cid))
+
+    def _record_child(
+        self, rec: dict[str, Any], cid: int, side: str, qty: int, price: int, j: int, reason: str
+    ) -> None:
         mid = self.mid
         self.children[cid] = {
             "child_id": cid,
             "parent_id": rec["parent_id"],
             "side": side,
-            "qty": need,
+            "qty": qty,
             "price": price,
             "submit_ns": self.now,
             "mid": mid if mid is not None else float(price),
@@ -565,8 +730,6 @@ class StrategyDesk(Trader):
             "status": "open",
         }
         rec["n_children"] += 1
-        if self.p.child_lifetime_s is not None:
-            self.wake_in(int(self.p.child_lifetime_s * SECOND), (EXPIRE, cid))
 
     def _child_gone(self, cid: int, status: str) -> _Working | None:
         """Bookkeeping when a child leaves the book; returns the working parent it belonged to."""
@@ -574,6 +737,9 @@ class StrategyDesk(Trader):
         child = self.children.get(cid)
         if child is not None:
             child["status"] = status
+        if cid in self._flat_open:
+            self._flat_gone(cid)
+            return None
         w = self._working
         if w is None or cid not in w.open:
             return None
@@ -583,6 +749,7 @@ class StrategyDesk(Trader):
     def on_filled(self, msg: OrderFilled, side: str) -> None:
         child = self.children.get(msg.order_id)
         if child is None:
+            self._check_flat()
             return
         pid = child["parent_id"]
         rec = self.parents[pid - 1]
@@ -605,11 +772,21 @@ class StrategyDesk(Trader):
         )
         if msg.leaves_qty == 0:
             self._resolve(self._child_gone(msg.order_id, "filled"))
+        self._check_flat()
+
+    def _check_flat(self) -> None:
+        """After a fill: flat (or past it, by a fill racing the kill) ends the flatten parent."""
+        rec = self._flat
+        if rec is not None and not self._flat_ended and not self._flatten_live(rec):
+            self._end_flatten()
 
     def on_canceled(self, msg: OrderCanceled) -> None:
         self._resolve(self._child_gone(msg.order_id, "canceled"))
 
     def on_rejected(self, msg: OrderRejected) -> None:
+        reason = msg.reason if isinstance(msg.reason, str) else ""
+        if not self.killed and reason.startswith(KILL_REJECT_PREFIXES):  # the OMS's word: killed
+            self.killed_by(reason.split("(", 1)[1].split(")", 1)[0])
         self._resolve(self._child_gone(msg.order_id, "rejected"))
 
     def on_cancel_rejected(self, msg: CancelRejected) -> None:
@@ -640,6 +817,10 @@ class StrategyDesk(Trader):
             position=self.position,
             killed=self.killed,
             kill_events=[list(e) for e in self.kill_events],
+            on_kill=self.p.on_kill,
+            position_at_kill=self.position_at_kill,
+            flatten_orders=sum(r["n_children"] for r in self.parents if r["algo"] == FLATTEN),
+            flatten_filled_qty=sum(r["filled_qty"] for r in self.parents if r["algo"] == FLATTEN),
         )
         return out
 

@@ -134,7 +134,7 @@ _EXPECTED_SLOTS: dict[type, tuple[str, ...]] = {
     OrderRejected: ("order_id", "reason"),
     OrderFilled: ("order_id", "counterparty_id", "price", "qty", "leaves_qty", "liquidity"),
     OrderCanceled: ("order_id", "canceled_qty", "reason"),
-    OrderReplaced: ("order_id", "price", "qty", "cum_qty"),
+    OrderReplaced: ("order_id", "price", "qty", "cum_qty", "stop_price"),
     CancelRejected: ("order_id", "reason"),
 }
 
@@ -199,6 +199,7 @@ def _replaced(order_id: Any, price: int, qty: int, cum_qty: int | None = None) -
     ev.price = price
     ev.qty = qty
     ev.cum_qty = cum_qty
+    ev.stop_price = None
     ev.__class__ = OrderReplaced
     return ev  # type: ignore[no-any-return]
 

@@ -1,10 +1,18 @@
 """Exchange safeguards: LULD price bands, static price collars, market-wide circuit breakers.
 
-``Safeguards`` is the per-symbol state machine. It is pure and clock-driven: no actors, no
-timers of its own; every method that depends on time takes ``now`` (integer ns), and
-``deadline`` says when ``poll(now)`` next has work (``timer_at`` is the subset of those times
-that need a real wake-up: limit-state expiry and the end of a pause or halt). The exchange
-actor (actors/exchange/exchange.py) drives it and carries out what it decides.
+``Safeguards`` is the per-symbol state machine. It is pure: no actors, no timers of its own;
+every method that depends on time takes ``now`` (integer ns). The exchange actor
+(actors/exchange/exchange.py) drives it and carries out what it decides, in two ways:
+
+* per order: ``check_order`` / ``check_replace`` and the fast-path ranges (``buy_lo`` ...) are
+  pure checks (no state change); ``on_trade``, ``on_touch`` and ``on_top`` feed it what the order
+  did (reference price, collar, limit state; a circuit breaker may halt);
+* per clock: ``timers(now)`` lists the transitions pending in the current state as
+  ``(kind, time)`` -- ``LIMIT_EXPIRY`` (a limit state's 15 s), ``REOPENING`` (the end of a pause,
+  an extension or a halt) and ``BAND_WINDOW`` (the doubled-band windows opening or closing) --
+  and the exchange arms one timer for each and calls ``expire_limit_state``, ``end_halt`` or
+  ``update_bands`` when it fires. A transition whose time has gone (a stale timer) does nothing.
+  ``poll(now)`` runs all three, for driving the machine by hand.
 
 Rules (US Limit Up-Limit Down Plan and Market-Wide Circuit Breakers, simplified; *choice* marks
 what the rules leave to the venue or what this simulator simplifies):
@@ -89,11 +97,14 @@ from sim.clock import MINUTE as MINUTE_NS
 from sim.clock import SECOND as SECOND_NS
 
 __all__ = [
+    "BAND_WINDOW",
     "BIG",
     "HALTED",
     "LIMIT",
+    "LIMIT_EXPIRY",
     "OPEN",
     "PAUSED",
+    "REOPENING",
     "SafeguardParams",
     "Safeguards",
     "StatusEvent",
@@ -106,6 +117,11 @@ OPEN = "open"  # continuous trading
 LIMIT = "limit"  # continuous trading in a LULD limit state
 PAUSED = "paused"  # LULD trading pause
 HALTED = "halted"  # market-wide circuit breaker halt
+
+# kinds of time-driven transition (``Safeguards.timers``)
+LIMIT_EXPIRY = "limit_expiry"  # a limit state lasted limit_state_s: trading pause
+REOPENING = "reopening"  # a pause / halt / extension ends: reopening auction
+BAND_WINDOW = "band_window"  # a doubled-band window opens or closes: bands recomputed
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
@@ -256,8 +272,6 @@ class Safeguards:
         self.auction_collar: tuple[int, int, int] | None = None  # (reference, lower, upper) of a LULD reopening
         self.extensions = 0  # of the current pause
         self._collar_step = 0  # ticks a collar widens by at each extension
-        self.deadline = 0  # poll() due
-        self.timer_at = BIG  # the part of `deadline` that needs a wake-up
         self._window_ns = round(p.reference_window_s * SECOND_NS)
         self._window: deque[tuple[int, int]] = deque()
         self._sum = 0
@@ -355,34 +369,64 @@ class Safeguards:
                 self.cb_price = pc - _pct_of(pc, _bp(pct))
                 return
 
-    def _update_deadline(self, now: int) -> None:
-        timer = BIG
-        if self.state is LIMIT:
-            timer = self.limit_deadline
-        elif self.halted and not self.auction_due:
-            timer = self.resume_at
-        self.timer_at = timer
-        nxt = self._double_until if now < self._double_until else self._double_from if now < self._double_from else BIG
-        self.deadline = min(timer, nxt)
-
     # -- time ---------------------------------------------------------------------------------
-    def poll(self, now: int) -> list[StatusEvent]:
-        """Advance to ``now``: doubled bands on/off, limit-state expiry (-> pause), end of a
-        pause or halt (sets ``auction_due``; the caller runs the auction and calls
-        ``resume``). Idempotent; call it whenever ``now >= deadline``."""
-        events: list[StatusEvent] = []
+    def timers(self, now: int) -> list[tuple[str, int]]:
+        """The time-driven transitions pending now, ``(kind, time)``, each for one timer: the
+        limit state's expiry, the end of a pause or halt (not while its auction is due), the next
+        doubled-band boundary inside the session (after ``now``)."""
+        out: list[tuple[str, int]] = []
+        if self.state is LIMIT:
+            out.append((LIMIT_EXPIRY, self.limit_deadline))
+        if self.halted and not self.auction_due and self.resume_at < BIG:
+            out.append((REOPENING, self.resume_at))
+        band = self.next_band_change(now)
+        if band < BIG:
+            out.append((BAND_WINDOW, band))
+        return out
+
+    def next_band_change(self, now: int) -> int:
+        """When the next doubled-band window opens or closes after ``now`` (inside the session;
+        ``BIG``: no more today)."""
+        for t in (self._double_until, self._double_from):
+            if now < t and self.open_ns < t < self.close_ns:
+                return t
+        return BIG
+
+    def update_bands(self, now: int) -> bool:
+        """Doubled bands on / off as the window at ``now`` says (``BAND_WINDOW``); True when that
+        changed (the bands were recomputed: ``bands_changed``)."""
         doubled = self._doubled_at(now)
-        if doubled != self.doubled:
-            self.doubled = doubled
-            self._recompute()
-        if self.state is LIMIT and now >= self.limit_deadline:
-            band = self.lower if self.limit_band == "lower" else self.upper
-            events.append(self._halt(now, PAUSED, "luld pause", now + round(self.params.pause_min * MINUTE_NS)))
-            if self.params.auction_collars:
-                self._open_collar(band)
+        if doubled == self.doubled:
+            return False
+        self.doubled = doubled
+        self._recompute()
+        return True
+
+    def expire_limit_state(self, now: int) -> list[StatusEvent]:
+        """A limit state that has lasted ``limit_state_s`` at ``now`` becomes a trading pause
+        (``LIMIT_EXPIRY``), with the reopening's auction collars; [] when none is due."""
+        if self.state is not LIMIT or now < self.limit_deadline:
+            return []
+        band = self.lower if self.limit_band == "lower" else self.upper
+        halted = self._halt(now, PAUSED, "luld pause", now + round(self.params.pause_min * MINUTE_NS))
+        if self.params.auction_collars:
+            self._open_collar(band)
+        return [halted]
+
+    def end_halt(self, now: int) -> bool:
+        """The end of a pause or halt (``REOPENING``): True when its reopening auction is due (the
+        caller runs it, then calls ``extend_auction`` or ``resume``)."""
         if self.halted and now >= self.resume_at:
             self.auction_due = True
-        self._update_deadline(now)
+        return self.auction_due
+
+    def poll(self, now: int) -> list[StatusEvent]:
+        """Every transition due by ``now``, in order: the band window, limit-state expiry, the end
+        of a pause or halt. Idempotent. For driving the machine by hand (tests); the exchange
+        runs each transition from its own timer (``timers``)."""
+        self.update_bands(now)
+        events = self.expire_limit_state(now)
+        self.end_halt(now)
         return events
 
     # -- orders -------------------------------------------------------------------------------
@@ -460,8 +504,6 @@ class Safeguards:
             self.limit_band = at
             self.limit_deadline = now + round(self.params.limit_state_s * SECOND_NS)
             events.append(LimitStateEntered(self.symbol, at, self.lower if at == "lower" else self.upper, now))
-        if events:
-            self._update_deadline(now)
         return events
 
     def _circuit_breaker(self, price: int, now: int) -> list[StatusEvent]:
@@ -513,14 +555,13 @@ class Safeguards:
         self.state = state
         self.halted = True
         self.halt_reason = reason
-        self.auction_collar = None  # a LULD pause sets its collars after this (poll)
+        self.auction_collar = None  # a LULD pause sets its collars after this (expire_limit_state)
         self.extensions = 0
         self.limit_band = None
         self.limit_deadline = BIG
         self.resume_at = BIG if resume_ns is None else resume_ns
         self.auction_due = False
         self._set_fast_path()
-        self._update_deadline(now)
         return TradingHalted(self.symbol, reason, now, resume_ns)
 
     def _open_collar(self, band: int) -> None:
@@ -546,7 +587,6 @@ class Safeguards:
         resume = now + round(self.params.auction_extension_min * MINUTE_NS)
         self.resume_at = BIG if resume >= self.close_ns else resume
         self.auction_due = False
-        self._update_deadline(now)
         return True
 
     def resume(self, now: int, auction_price: int | None, auction_qty: int) -> list[StatusEvent]:
@@ -574,7 +614,6 @@ class Safeguards:
             self._set_reference(auction_price)
         else:
             self._recompute()
-        self._update_deadline(now)
         if auction_qty and auction_price is not None and auction_price <= self.cb_price:
             events.extend(self._circuit_breaker(auction_price, now))
         return events

@@ -33,6 +33,10 @@ class PreTradeGate:
     ``after_kill: reduce_only`` mode a blocked session may still send what only reduces its
     position), message throttle, order throttle, restricted list, order quantity, order
     notional, price collar, duplicate, self match, position, gross notional, daily loss.
+    A market order meets market order protection: it is checked (notional, exposure) at its
+    protection price (:meth:`_protection`: reference +- the market collar, touch +- the sweep
+    limit), which the gateway takes (:meth:`take_protection`) to send it as an IOC limit there;
+    with a bound configured and no reference it is refused.
     Throttle windows count messages that passed the throttle (a throttled message does not
     count, so a well-behaved sender recovers when the window slides); cancels count as messages
     (:meth:`on_cancel`) and are never refused. A collar fails closed: its reference is the last
@@ -60,6 +64,7 @@ class PreTradeGate:
         self.block_all: str | None = None  # reason when every account is blocked
         self.reference: dict[str, int] = {}  # symbol -> last trade
         self.mid: dict[str, int] = {}  # symbol -> floor((bid + ask) / 2)
+        self.touch: dict[str, tuple[int | None, int | None]] = {}  # symbol -> (best bid, best ask)
         # symbol -> the day's static reference (the scenario's reference price / prior close): the
         # collar's reference before the market has one, and the mark until the first trade (so the
         # account's P&L is never marked on its own prints)
@@ -78,6 +83,8 @@ class PreTradeGate:
         self._cache: dict[tuple[str, str | None], RiskLimits] = {}
         self.reduce_only_orders: set[tuple[str, str]] = set()  # (session, ClOrdID) accepted while blocked
         self._order: tuple[str, str] = ("", "")  # (ClOrdID, OrderID) of the order being handled: on its events
+        # (session, ClOrdID) -> protection price of an accepted market order, until the gateway takes it
+        self._protections: dict[tuple[str, str], int] = {}
 
     @classmethod
     def from_config(cls, config: GateConfig, sink: Callable[[RiskEvent], None] | None = None) -> PreTradeGate:
@@ -119,6 +126,8 @@ class PreTradeGate:
         self.ledger.market_marks.add(symbol)
 
     def on_quote(self, symbol: str, bid: int | None, ask: int | None) -> None:
+        """The top of book: the mid (a collar reference) and the touch (the sweep limit's start)."""
+        self.touch[symbol] = (bid, ask)
         if bid is not None and ask is not None:
             self.mid[symbol] = (bid + ask) // 2
 
@@ -141,6 +150,52 @@ class PreTradeGate:
             return last
         m = self.mid.get(symbol)
         return m if m is not None else self.prior.get(symbol)
+
+    def _protection(self, lim: RiskLimits, symbol: str, side: str, ref: int | None) -> int | None:
+        """Market order protection: the worst price a market order of ``side`` may trade at -- a buy
+        the lowest, a sell the highest of: reference +- the market collar (the ordinary collar when
+        no market collar is set) and the touch (best ask for a buy, best bid for a sell; the
+        reference when that side is empty) +- ``max_sweep_ticks``. None when a bound is configured
+        but cannot be computed (no reference): the caller refuses the order (fail closed). Call it
+        only when ``lim.market_protection``."""
+        bounds = []
+        if lim.market_collar_pct is not None or lim.market_collar_ticks is not None:
+            pct, ticks = lim.market_collar_pct, lim.market_collar_ticks
+        else:
+            pct, ticks = lim.collar_pct, lim.collar_ticks
+        if pct is not None or ticks is not None:
+            if ref is None:
+                return None
+            width = _width(ref, pct, ticks)
+            bounds.append(ref + width if side == "B" else ref - width)
+        if lim.max_sweep_ticks is not None:
+            bid, ask = self.touch.get(symbol, (None, None))
+            touch = ask if side == "B" else bid
+            if touch is None:
+                touch = ref
+            if touch is None:
+                return None
+            bounds.append(touch + lim.max_sweep_ticks if side == "B" else touch - lim.max_sweep_ticks)
+        return max(1, min(bounds) if side == "B" else max(bounds))
+
+    def take_protection(self, session: str, cl_ord_id: str | None) -> int | None:
+        """The protection price the gate gave the market order ``cl_ord_id`` it just accepted (the
+        price its notional and exposure were checked at), once; None: no protection applies. The
+        gateway sends the order to the exchange as an IOC limit at that price."""
+        if not cl_ord_id:
+            return None
+        return self._protections.pop((session, cl_ord_id), None)
+
+    def on_protection_cancel(
+        self, session: str, cl_ord_id: str, order_id: str, canceled: int, protection: int, now_ns: int | None = None
+    ) -> None:
+        """The gateway canceled what a market order could not fill within its protection price: a
+        ``market_protection`` event (limit: the protection price, value: the shares canceled)."""
+        self._order = (cl_ord_id or "", order_id or "")
+        try:
+            self._event(self._clock(now_ns), session, "market_protection", protection, canceled, "cancel")
+        finally:
+            self._order = ("", "")
 
     # -- order-flow inputs (the drop-copy view) ---------------------------------------------------
     def on_execution_report(self, session: str, raw: Any, now_ns: int | None = None, tick_size: Any = "0.01") -> Any:
@@ -277,7 +332,7 @@ class PreTradeGate:
         account = session_key
         tag = getattr(req, "account", None)
         if tag and tag != session_key:
-            refused = self._narrow(account, tag, req.symbol, req.qty, req.price_ticks, now_ns)
+            refused = self._narrow(account, tag, req.symbol, req.side, req.qty, req.price_ticks, now_ns)
             if refused is not None:
                 self.rejected += 1
                 return refused
@@ -297,7 +352,7 @@ class PreTradeGate:
         )
 
     def _narrow(
-        self, account: str, tag: str, symbol: str, qty: int, price: int | None, now_ns: int | None
+        self, account: str, tag: str, symbol: str, side: str, qty: int, price: int | None, now_ns: int | None
     ) -> str | None:
         """The per-order limits (quantity, notional) of an Account tag's own entry, if it has one."""
         names = (f"{tag}/{symbol}", tag)
@@ -307,7 +362,12 @@ class PreTradeGate:
         now = self._clock(now_ns)
         if lim.max_order_qty is not None and qty > lim.max_order_qty:
             return self._reject(now, account, "max_order_qty", lim.max_order_qty, qty)
-        px = price if price is not None else self._ref(lim, symbol)
+        px = price
+        if px is None:  # a market order: at the session's protection price (worst case), else the reference
+            own = self.limits_for(account, symbol)
+            px = self._ref(own, symbol)
+            if own.market_protection:
+                px = self._protection(own, symbol, side, px)
         if lim.max_order_notional is not None and px is not None and qty * px > lim.max_order_notional:
             return self._reject(now, account, "max_order_notional", lim.max_order_notional, qty * px)
         return None
@@ -382,7 +442,16 @@ class PreTradeGate:
         if lim.max_order_qty is not None and qty > lim.max_order_qty:
             return self._reject(now, account, "max_order_qty", lim.max_order_qty, qty)
         ref = self._ref(lim, symbol)
-        px = price if price is not None else (ref if ref is not None else self.ledger.marks.get(symbol))
+        protection = None
+        if price is None and lim.market_protection:  # market order protection: fail closed
+            protection = self._protection(lim, symbol, side, ref)
+            if protection is None:
+                return self._reject(
+                    now, account, "no_reference", 0, 0, "risk: no reference price for market order protection"
+                )
+        px = price if price is not None else protection if protection is not None else ref
+        if px is None:
+            px = self.ledger.marks.get(symbol)
         if px is None and (lim.max_order_notional is not None or acct.max_gross_notional is not None):
             return self._reject(now, account, "no_reference", 0, 0, "risk: no reference price for a market order")
         notional = qty * (px or 0)
@@ -391,7 +460,7 @@ class PreTradeGate:
         if price is not None and (lim.collar_pct is not None or lim.collar_ticks is not None):
             if ref is None:  # fail closed: a collar that cannot be checked refuses the order
                 return self._reject(now, account, "no_reference", 0, 0, "risk: no reference price for the collar")
-            width = _collar_width(ref, lim)
+            width = _width(ref, lim.collar_pct, lim.collar_ticks)
             if abs(price - ref) > width:
                 bound = ref + width if price > ref else ref - width
                 return self._reject(
@@ -449,6 +518,8 @@ class PreTradeGate:
             self._recent[dup_key] = now
             if len(self._recent) > 4096:
                 self._prune_recent(now)
+        if protection is not None and cl_ord_id is not None:
+            self._protections[(session or account, cl_ord_id)] = protection
         if blocked and cl_ord_id is not None:  # a reduce-only order after a kill: not one to cancel
             self.reduce_only_orders.add((session or account, cl_ord_id))
         if cl_ord_id is not None:  # reserve what goes in flight until the exchange answers
@@ -545,10 +616,11 @@ def _window(table: dict[str, deque[int]], account: str, now: int, window: int) -
     return dq
 
 
-def _collar_width(ref: int, lim: RiskLimits) -> int:
+def _width(ref: int, pct: float | None, ticks: int | None) -> int:
+    """A collar's half width around ``ref``: floor(ref * pct / 100) and ``ticks``, the tighter one."""
     widths = []
-    if lim.collar_pct is not None:
-        widths.append(math.floor(ref * Fraction(str(lim.collar_pct)) / 100))
-    if lim.collar_ticks is not None:
-        widths.append(lim.collar_ticks)
+    if pct is not None:
+        widths.append(math.floor(ref * Fraction(str(pct)) / 100))
+    if ticks is not None:
+        widths.append(ticks)
     return min(widths)

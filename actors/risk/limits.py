@@ -42,10 +42,16 @@ class RiskLimits:
 
     # per order
     max_order_qty: PositiveInt | None = None  # shares
-    max_order_notional: PositiveInt | None = None  # ticks x shares (market orders: at the reference)
+    max_order_notional: PositiveInt | None = None  # ticks x shares (market: the protection price, else the reference)
     collar_pct: NonNegativeFloat | None = None  # |price - reference| <= floor(reference * pct / 100)
     collar_ticks: NonNegativeInt | None = None  # |price - reference| <= ticks (tighter one wins)
     reference: Literal["last", "mid"] = "last"  # collar reference: "last" trade or "mid" of the top of book
+    # market order protection: a market order goes to the exchange as an IOC limit at the protection
+    # price (buy: the lowest, sell: the highest of the bounds below); what it cannot fill within it is
+    # canceled. Unset market collar: the ordinary collar (collar_pct / collar_ticks) bounds it.
+    market_collar_pct: NonNegativeFloat | None = None  # reference +- floor(reference * pct / 100)
+    market_collar_ticks: NonNegativeInt | None = None  # reference +- ticks (tighter one wins)
+    max_sweep_ticks: NonNegativeInt | None = None  # at most this far beyond the touch (none: the reference)
     duplicate_window_ms: PositiveFloat | None = None  # same side/qty/price refused within the window
     # positions (potential: position + open orders on that side + the order)
     max_long: NonNegativeInt | None = None  # shares
@@ -75,6 +81,22 @@ class RiskLimits:
             raise ValueError(f"reference must be 'last' or 'mid', got {self.reference!r}")
         if self.after_kill not in ("block", "reduce_only"):
             raise ValueError(f"after_kill must be 'block' or 'reduce_only', got {self.after_kill!r}")
+        for name in ("market_collar_pct", "market_collar_ticks", "max_sweep_ticks"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value >= 0):
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+
+    @property
+    def market_protection(self) -> bool:
+        """Whether a market order is bounded by a protection price (a market collar, the ordinary
+        collar it defaults to, or a sweep limit)."""
+        return (
+            self.market_collar_pct is not None
+            or self.market_collar_ticks is not None
+            or self.collar_pct is not None
+            or self.collar_ticks is not None
+            or self.max_sweep_ticks is not None
+        )
 
 
 def _ns(ms: float) -> int:
@@ -88,7 +110,7 @@ class RiskEvent:
     kind: str
     limit: float
     value: float
-    action: str  # "reject" | "kill" | "alert" | "mass_cancel" | "cancels_acked" | "unblock" | "refused"
+    action: str  # "reject" | "kill" | "alert" | "mass_cancel" | "cancels_acked" | "unblock" | "refused" | "cancel"
     cl_ord_id: str = ""  # the order concerned: its ClOrdID ...
     order_id: str = ""  # ... and the exchange's OrderID once it has one ("" for session-wide events)
 

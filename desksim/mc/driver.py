@@ -148,7 +148,9 @@ def monte_carlo(
     # the schema validates the monte_carlo section (one-line ScenarioError naming the field); each run
     # parses the scenario without it
     base = parse(data if section is None else {**data, "monte_carlo": section}, source)
-    dists = validate_distributions(distributions if distributions is not None else section_distributions(section))
+    dists = validate_distributions(
+        distributions if distributions is not None else section_distributions(base.monte_carlo)
+    )
     root = base.seed if seed is None else int(seed)
 
     out_path = Path(out) if out is not None else None

@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from actors.units import to_price
+from desksim.analytics.crash import KEYS as CRASH_KEYS
+from desksim.analytics.crash import crash_metrics
 from sim.clock import SECOND
 
 #: a market "recovered" when a trade prints within this fraction of the pre-drop peak.
@@ -54,6 +56,8 @@ SCHEMA = pa.schema(
         ("risk_breaches", pa.int64()),
         ("halts", pa.int64()),
         ("reconciliation_breaks", pa.int64()),
+        # flash-crash measures (desksim/analytics/crash.py): worst 15-minute fall, its recovery, 2010 criteria
+        *((name, pa.float64()) for name in CRASH_KEYS),
         *((f"realism_{name}", pa.bool_()) for name in REALISM_CHECKS),
         ("realism_passed", pa.int64()),
         *((name, pa.float64()) for name in REALISM_STATS),
@@ -177,8 +181,20 @@ def mid_drawdown_pct(quotes: pd.DataFrame | None, open_ns: int) -> float:
     return market_path_metrics(t, (bid[ok] + ask[ok]) / 2.0, open_ns)["max_drawdown_pct"]
 
 
-def run_metrics(result: Any, index: int, seed: int, open_ns: int, tick: float) -> dict[str, Any]:
-    """One row of runs.parquet from a ``desksim.api.RunResult``."""
+def maker_names(scenario: Any) -> list[str]:
+    """Names of the scenario's market makers (actors with the makers' guard: ladder and A-S makers),
+    whose trades with each other are the maker-to-maker trades of :mod:`desksim.analytics.crash`."""
+    from actors.makers import MakerGuard
+    from scenarios.schema import actor_roster
+
+    return [name for name, cls in actor_roster(scenario) if issubclass(cls, MakerGuard)]
+
+
+def run_metrics(
+    result: Any, index: int, seed: int, open_ns: int, tick: float, makers: list[str] | None = None
+) -> dict[str, Any]:
+    """One row of runs.parquet from a ``desksim.api.RunResult``; ``makers`` (see :func:`maker_names`)
+    names the market makers (without it the maker-to-maker ratio is NaN)."""
     from desksim.analytics.realism import checks
 
     s = result.summary
@@ -206,6 +222,8 @@ def run_metrics(result: Any, index: int, seed: int, open_ns: int, tick: float) -
     row["market_time_to_recover_s"] = path["time_to_recover_s"]
     row["market_mid_max_drawdown_pct"] = mid_drawdown_pct(result.frames.get("quotes"), open_ns)
     row.update(_event_figures(s, result.frames, open_ns))
+    end_ns = int(open_ns) + round(float(s.get("sim_seconds", 0.0)) * SECOND)  # when the run stopped
+    row.update(crash_metrics(trades, result.frames.get("quotes"), int(open_ns), end_ns, makers))
     stats = s.get("realism") or {}
     flags = checks(stats) if stats else dict.fromkeys(REALISM_CHECKS, False)
     for name in REALISM_CHECKS:

@@ -75,9 +75,10 @@ def read_scenario(scenario: str | Path) -> tuple[dict[str, Any], str, str]:
     return data, str(path), hashlib.sha256(text.encode()).hexdigest()
 
 
-def section_distributions(section: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``distributions:`` of a scenario's ``monte_carlo`` section (validated by the schema)."""
-    return (section or {}).get("distributions") or {}
+def section_distributions(section: Any) -> dict[str, dict[str, Any]]:
+    """The ``distributions:`` of a scenario's typed ``monte_carlo`` section
+    (``scenarios.schema.MonteCarloModel``, or None), as the specifications were given."""
+    return section.specs() if section is not None else {}
 
 
 def default_batch_size(runs: int, workers: int) -> int:

@@ -4,6 +4,11 @@ The outcome is the desk's P&L when the runs report one, otherwise the market's i
 VaR / ES and their intervals come from :mod:`actors.riskstats` (one definition for the officer
 and Monte Carlo): VaR the ceil(N(1-a))-th largest loss, ES per Acerbi-Tasche; order-statistic
 (binomial) intervals for VaR, seeded studentized-bootstrap intervals for ES.
+
+``crash`` (issue 16): the share of runs meeting each flash-crash criterion of
+:mod:`desksim.analytics.crash` (:data:`CRASH_CRITERIA`; a NaN measure does not meet its criterion),
+over all runs and over the runs that fell >= 5 % within 15 minutes, each with a seeded
+percentile-bootstrap 95 % interval (:func:`bootstrap_share`, 2,000 resamples of the runs).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from actors import riskstats
+from desksim.analytics import crash as C
 from desksim.mc.metrics import REALISM_CHECKS, metrics_digest
 from desksim.mc.plan import Plan
 from sim.rng import name_key
@@ -25,6 +31,36 @@ LEVELS = (0.95, 0.975, 0.99)
 #: bootstrap resamples of the ES confidence intervals, and the intervals' confidence.
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_CONFIDENCE = 0.95
+#: bootstrap resamples of the crash criteria's shares (percentile intervals, seeded).
+SHARE_SAMPLES = 2000
+
+#: the crash criteria summed up over runs (desksim/analytics/crash.py defines the columns):
+#: key -> (what, column, comparison, threshold). A NaN measure does not meet its criterion.
+CRASH_CRITERIA: dict[str, tuple[str, str, str, float]] = {
+    "fall_5pct_15m": (f"fall >= {C.CRASH_FALL_PCT:g}% within 15 min", "fall_15m_pct", ">=", C.CRASH_FALL_PCT),
+    "fall_3pct_15m": (f"fall >= {C.BASELINE_FALL_PCT:g}% within 15 min", "fall_15m_pct", ">=", C.BASELINE_FALL_PCT),
+    "volume_3x": (
+        f"volume/min in the fall >= {C.VOLUME_RATIO_MIN:g}x the hour before",
+        "crash_volume_ratio",
+        ">=",
+        C.VOLUME_RATIO_MIN,
+    ),
+    "depth_below_quarter": (
+        f"touch depth in the fall < {C.DEPTH_RATIO_MAX:g} x normal",
+        "crash_depth_min_ratio",
+        "<",
+        C.DEPTH_RATIO_MAX,
+    ),
+    "maker_to_maker_rise": ("maker-to-maker share of volume rises", "crash_m2m_ratio", ">", C.M2M_RATIO_MIN),
+    "half_recovered_20m": (
+        f">= {C.RECOVERED_MIN:g} of the fall recovered within 20 min",
+        "recovered_20m_share",
+        ">=",
+        C.RECOVERED_MIN,
+    ),
+}
+#: the criteria a run must meet together to look like 6 May 2010.
+CRASH_2010 = ("fall_5pct_15m", "volume_3x", "depth_below_quarter", "maker_to_maker_rise", "half_recovered_20m")
 
 
 def level_key(level: float) -> str:
@@ -115,6 +151,97 @@ def dist_stats(values: pd.Series) -> dict[str, float | None]:
     }
 
 
+def bootstrap_share(
+    flags: Sequence[bool] | np.ndarray,
+    rng: np.random.Generator,
+    samples: int = SHARE_SAMPLES,
+    confidence: float = BOOTSTRAP_CONFIDENCE,
+) -> tuple[float, float, float]:
+    """The share of true ``flags`` and its percentile-bootstrap interval: ``samples`` resamples of the
+    runs with replacement, the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2`` quantiles of
+    their shares. NaN for no runs; the interval collapses to the share when every flag is equal
+    (0 of n or n of n: the percentile bootstrap cannot see beyond the sample)."""
+    x = np.asarray(flags, dtype=bool)
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    idx = rng.integers(0, x.size, size=(int(samples), x.size))
+    shares = x[idx].mean(axis=1)
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(shares, [tail, 1.0 - tail])
+    return float(x.mean()), float(lo), float(hi)
+
+
+def crash_flags(runs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per criterion of :data:`CRASH_CRITERIA` (and ``all_2010``), which runs meet it (NaN: no)."""
+    out: dict[str, np.ndarray] = {}
+    for key, (_what, column, op, threshold) in CRASH_CRITERIA.items():
+        if column in runs:
+            v = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=np.float64)
+        else:
+            v = np.full(len(runs), np.nan)
+        with np.errstate(invalid="ignore"):
+            met = {">=": v >= threshold, ">": v > threshold, "<": v < threshold}[op]
+        out[key] = met & ~np.isnan(v)
+    out["all_2010"] = np.logical_and.reduce([out[k] for k in CRASH_2010]) if len(runs) else np.zeros(0, dtype=bool)
+    return out
+
+
+def crash_summary(runs: pd.DataFrame, seed: int, samples: int = SHARE_SAMPLES) -> dict[str, Any]:
+    """Share of runs meeting each crash criterion with a seeded percentile-bootstrap 95 % interval,
+    over all runs and over the runs that fell >= 5 % within 15 minutes, plus the measures' spread."""
+    flags = crash_flags(runs)
+    crashed = flags["fall_5pct_15m"]
+    whats = {k: v[0] for k, v in CRASH_CRITERIA.items()}
+    whats["all_2010"] = "all five 2010 criteria together"
+
+    def share(key: str, met: np.ndarray, part: str) -> dict[str, Any]:
+        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=name_key(f"mc:crash:{key}:{part}")))
+        p, lo, hi = bootstrap_share(met, rng, samples)
+        return {"n": int(met.size), "runs": int(met.sum()), "share": clean(p), "ci": [clean(lo), clean(hi)]}
+
+    criteria = {}
+    for key, met in flags.items():
+        column = CRASH_CRITERIA[key][1] if key in CRASH_CRITERIA else None
+        op_thr = f"{CRASH_CRITERIA[key][2]} {CRASH_CRITERIA[key][3]:g}" if key in CRASH_CRITERIA else "all"
+        criteria[key] = {
+            "what": whats[key],
+            "column": column,
+            "rule": op_thr,
+            **share(key, met, "all"),
+            "given_fall_5pct": share(key, met[crashed], "crashed"),
+        }
+    return {
+        "criteria": criteria,
+        "bootstrap": {
+            "samples": int(samples),
+            "confidence": BOOTSTRAP_CONFIDENCE,
+            "method": "percentile bootstrap over runs, seeded from the experiment's seed; a NaN measure "
+            "does not meet its criterion; given_fall_5pct: among the runs that fell >= 5 % within 15 min",
+        },
+        "measures": {k: dist_stats(runs[k]) for k in C.KEYS if k in runs},
+    }
+
+
+def crash_lines(crash: dict[str, Any]) -> list[str]:
+    """The crash criteria as a table of text lines (``desksim mc`` and benchmarks/crash_shares.py)."""
+
+    def cell(d: dict[str, Any]) -> str:
+        if not d["n"]:
+            return f"{'0/0':>7} {'-':>6} {'':16}"
+        lo, hi = d["ci"]
+        return f"{d['runs']:>3}/{d['n']:<3} {d['share']:>6.1%} [{lo:>5.1%}, {hi:>5.1%}]"
+
+    b = crash.get("bootstrap", {})
+    lines = [
+        f"  crash criteria: share of runs [{b.get('confidence', 0.95):.0%} percentile bootstrap, "
+        f"{b.get('samples', SHARE_SAMPLES)} resamples]",
+        f"    {'criterion':<52} {'all runs':<30} runs with a >= 5% fall",
+    ]
+    for c in crash["criteria"].values():
+        lines.append(f"    {c['what'][:52]:<52} {cell(c):<30} {cell(c['given_fall_5pct'])}".rstrip())
+    return lines
+
+
 def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, Any]:
     """The deterministic part of summary.json (no timing): counts, VaR/ES, events, realism."""
     n = len(runs)
@@ -197,6 +324,7 @@ def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, A
             "worst_position": dist_stats(runs["desk_worst_position"]),
             "rejected_in_halts": dist_stats(runs["desk_rejected_in_halts"]),
         },
+        "crash": crash_summary(runs, plan.seed),
         "realism": {
             "pass_rates": realism_rates,
             "all_pass_rate": clean((runs["realism_passed"] == len(REALISM_CHECKS)).mean()) if n else None,

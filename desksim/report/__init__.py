@@ -123,7 +123,9 @@ def desk_outcome_rows(outcome: dict[str, Any]) -> list[list[Any]]:
     kill = f"fired at {outcome.get('kill_switch_at')}" if outcome.get("kill_switch") else "not fired"
     recon = outcome.get("reconciled")
     return [
-        ["P&L (currency)", outcome.get("pnl")],
+        ["P&L (currency, gross of fees)", outcome.get("pnl")],
+        ["fees (currency; negative: net rebate)", outcome.get("fees")],
+        ["P&L net of fees (currency)", outcome.get("pnl_net")],
         ["max drawdown (currency)", outcome.get("max_drawdown")],
         ["worst position (shares)", f"{H.fmt(outcome.get('worst_position'))} at {outcome.get('worst_position_at')}"],
         ["final position (shares)", outcome.get("final_position")],
@@ -132,7 +134,70 @@ def desk_outcome_rows(outcome: dict[str, Any]) -> list[list[Any]]:
         ["orders rejected", f"{H.fmt(outcome.get('orders_rejected'))}" + (f" ({reasons})" if reasons else "")],
         ["orders rejected in halts", outcome.get("orders_rejected_in_halts")],
         ["reconciled (OMS vs risk officer vs exchange)", "n/a" if recon is None else "yes" if recon else "NO"],
+        *kill_rows(outcome.get("kill") or {}),
     ]
+
+
+def kill_rows(kill: dict[str, Any]) -> list[list[Any]]:
+    """What the kill switch did to the desk's session (``desk_outcome.kill``): nothing when it never fired."""
+    if not kill.get("fired"):
+        return []
+    kinds = ", ".join(f"{k}: {v}" for k, v in (kill.get("rejected_by_kind") or {}).items())
+    released = kill.get("released_at")
+    phase = (
+        f" ({kill.get('reduce_only_from')} – {kill.get('reduce_only_until')})" if kill.get("reduce_only_orders") else ""
+    )
+    return [
+        [
+            "kill: session blocked",
+            f"{kill.get('at')} ({kill.get('reason')})" + (f", released {released}" if released else ", to the close"),
+        ],
+        [
+            "kill: resting orders canceled at the exchange",
+            f"{H.fmt(kill.get('canceled_orders'))} (of {H.fmt(kill.get('resting_orders'))} resting at the kill)",
+        ],
+        [
+            "kill: new orders rejected while blocked",
+            f"{H.fmt(kill.get('rejected_orders'))}" + (f" ({kinds})" if kinds else ""),
+        ],
+        [
+            "kill: reduce-only orders accepted (shares filled)",
+            f"{H.fmt(kill.get('reduce_only_orders'))} ({H.fmt(kill.get('reduce_only_filled_qty'))}){phase}",
+        ],
+        [
+            "kill: position at the kill → at the close (shares)",
+            f"{H.fmt(kill.get('position_at_kill'))} → {H.fmt(kill.get('position_at_close'))}",
+        ],
+    ]
+
+
+FEE_COLUMNS = ("actors", "fills", "maker_qty", "taker_qty", "auction_qty", "pnl_gross_ccy", "fees_paid_ccy",
+               "rebates_ccy", "fees_ccy", "pnl_net_ccy")  # fmt: skip
+
+
+def fee_table(fees: dict[str, Any]) -> str:
+    """Every participant group's (and market maker's) gross P&L, fees paid, rebates earned and
+    net P&L (currency; desksim/analytics/fees.py)."""
+    r = fees.get("rates") or {}
+    note = (
+        f"<p>venue {H.esc(str(fees.get('venue')))}: maker {H.fmt(r.get('maker_per_share'))}, taker "
+        f"{H.fmt(r.get('taker_per_share'))}, auction {H.fmt(r.get('auction_per_share'))} per share "
+        "(negative: a rebate); P&amp;L marked at the last trade; the desk row is its FIX account.</p>"
+        if fees.get("charged")
+        else "<p>No fee schedule: gross = net (P&amp;L marked at the last trade).</p>"
+    )
+    rows = [[g, *(v.get(c) for c in FEE_COLUMNS)] for g, v in (fees.get("groups") or {}).items()]
+    rows += [[f"maker {m}", *(v.get(c) for c in FEE_COLUMNS)] for m, v in (fees.get("makers") or {}).items()]
+    return note + H.table(["group", *FEE_COLUMNS], rows)
+
+
+def _kill_marks(s: dict[str, Any]) -> tuple[int | None, tuple[int, int] | None]:
+    """(kill time, reduce-only phase) in ns from ``desk_outcome.kill``, for the risk timeline."""
+    kill = (s.get("desk_outcome") or {}).get("kill") or {}
+    if not kill.get("fired"):
+        return None, None
+    a, b = kill.get("reduce_only_from_ns"), kill.get("reduce_only_until_ns")
+    return kill.get("time_ns"), (int(a), int(b)) if a is not None and b is not None else None
 
 
 def _run_report(folder: Path, s: dict[str, Any]) -> Path:
@@ -170,8 +235,10 @@ def _run_report(folder: Path, s: dict[str, Any]) -> Path:
             "desk strategy's own fills (marked at the mid); halts shaded, scenario events dotted.",
         ),
         (
-            P.plot_risk_timeline(folder / "risk_timeline.png", risk_events, end_ns, start_ns, events),
-            "Risk events by kind; the kill switch's engaged intervals shaded; scenario events dotted.",
+            P.plot_risk_timeline(folder / "risk_timeline.png", risk_events, end_ns, start_ns, events, *_kill_marks(s)),
+            "Risk events by kind; the kill switch's engaged intervals shaded, the kill dashed, the reduce-only "
+            "phase (orders accepted from a killed session that only reduce its position) green; scenario "
+            "events dotted.",
         ),
     ]
     price = s.get("price") or {}
@@ -199,6 +266,9 @@ def _run_report(folder: Path, s: dict[str, Any]) -> Path:
     outcome = s.get("desk_outcome")
     if isinstance(outcome, dict):  # a desk run leads with what happened to the desk
         sections.insert(0, ("Desk outcome", H.table(["", "value"], desk_outcome_rows(outcome))))
+    fees = s.get("fees")
+    if isinstance(fees, dict) and fees.get("groups"):
+        sections.append(("Fees and P&L by participant group", fee_table(fees)))
     sections.append(("Plots", "\n".join(H.figure(p, c) for p, c in figs if p is not None)))
     stats = s.get("realism")
     if stats:

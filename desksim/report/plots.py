@@ -32,6 +32,7 @@ WIDE = (11, 4.2)
 RISK_COLOR = "#c0392b"
 HALT_COLOR = "#f5b041"
 EVENT_COLOR = "#7d3c98"
+REDUCE_COLOR = "#27ae60"
 SIDECAR = "plots.json"
 
 
@@ -436,8 +437,12 @@ def plot_risk_timeline(
     end_ns: int | None = None,
     start_ns: int | None = None,
     events: pd.DataFrame | None = None,
+    kill_ns: int | None = None,
+    reduce_only: tuple[int, int] | None = None,
 ) -> Path | None:
-    """Risk events by kind over the session, kill-switch-engaged intervals shaded, scenario events marked."""
+    """Risk events by kind over the session, kill-switch-engaged intervals shaded, scenario events marked;
+    ``kill_ns`` (the session blocked, ``desk_outcome.kill.time_ns``) a dashed line, ``reduce_only``
+    (first reduce-only order, its last answer or fill) a green band."""
     if risk_events is None or not len(risk_events) or "time_ns" not in risk_events:
         return None
     kinds = risk_events["kind"].astype(str) if "kind" in risk_events else pd.Series(["event"] * len(risk_events))
@@ -447,6 +452,10 @@ def plot_risk_timeline(
     end = int(end_ns if end_ns is not None else t.max())
     fig, ax = plt.subplots(figsize=(11, max(2.2, 0.45 * len(order) + 1.4)))
     _shade(ax, kill_switch_spans(risk_events, end), RISK_COLOR, "kill switch engaged")
+    if reduce_only is not None:
+        _shade(ax, [reduce_only], REDUCE_COLOR, "reduce-only orders accepted")
+    if kill_ns is not None:
+        ax.axvline(_clock([kill_ns])[0], color=RISK_COLOR, linestyle="--", linewidth=1.2, label="kill switch pulled")
     ax.scatter(_clock(t), y, marker="|", s=200, color="#1f4e79")
     ax.set_yticks(range(len(order)), order)
     ax.set_ylim(-0.8, len(order) - 0.2)
