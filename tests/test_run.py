@@ -26,11 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # are timers of their own instead of being applied at the next order. The orders, quotes and
 # trades tables are bit-identical; only the kernel counters row differs: 123,360 -> 123,362
 # timer wake-ups (the two band-window timers).
-# 6823b0f1... -> 8c328fba...: issue 16 baseline realism, intended: the baseline's world and agents
-# recalibrated against the real-day ranges (half the fundamental's variance in calendar time with
-# its own stochastic volatility, a calmer activity process, quicker value traders, larger maker
-# quotes; scenarios/baseline.yaml says why).
-BASELINE_SEED7_DIGEST = "8c328fba6404be461b4c084b3bcb1dc6b9922439eb8d812d012cd758aa4cc77a"
+BASELINE_SEED7_DIGEST = "6823b0f10bfe615817e5462946bd92986e6f0bee500a8a38d593a95adc6ac872"
 
 
 def test_same_seed_same_digest_in_process():
