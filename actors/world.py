@@ -65,6 +65,14 @@ def _ar1(a: float, innovations: np.ndarray, y0: float) -> np.ndarray:
     return out
 
 
+def _stationary_ar1(a: float, sd: float, z: np.ndarray) -> np.ndarray:
+    """A zero-mean AR(1) ``y_k = a y_{k-1} + e_k`` with stationary standard deviation ``sd``,
+    driven by the standard normals ``z`` and started from its stationary law."""
+    innov = z * (sd * math.sqrt(max(0.0, 1.0 - a * a)))
+    innov[0] = sd * z[0]  # a stationary first value
+    return _ar1(a, innov, 0.0)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fundamental value
 # ---------------------------------------------------------------------------------------------
@@ -151,12 +159,10 @@ class Fundamental:
         self._step_sd = np.full(n, step_sd)
         if params.sv_log_sd > 0:  # drawn after the path's own draws, which stay as they were
             a_sv = math.exp(-math.log(2.0) / (params.sv_half_life_min * 60.0) * dt)
-            z_sv = rng.standard_normal(n)
             sd_sv = params.sv_log_sd
-            innov_sv = z_sv * (sd_sv * math.sqrt(max(0.0, 1.0 - a_sv * a_sv)))
-            innov_sv[0] = sd_sv * z_sv[0]  # a stationary first value
+            h = _stationary_ar1(a_sv, sd_sv, rng.standard_normal(n))
             # sd scale exp(h - sd^2): the variance scale exp(2h - 2 sd^2) has mean 1
-            self._step_sd *= detmath.exp(_ar1(a_sv, innov_sv, 0.0) - sd_sv * sd_sv)
+            self._step_sd *= detmath.exp(h - sd_sv * sd_sv)
         if activity is not None:
             mids = self.start_ns + self.step_ns * np.arange(n)
             intensity = activity.intensity_array(mids)
@@ -329,11 +335,7 @@ class Activity:
         self.n = n
         dt = self.step_ns / SECOND
         a = math.exp(-math.log(2.0) / (params.half_life_min * 60.0) * dt)
-        z = rng.standard_normal(n)
-        sd = params.log_sd
-        innov = z * (sd * math.sqrt(max(0.0, 1.0 - a * a)))
-        innov[0] = sd * z[0]  # a stationary first value
-        log_i = _ar1(a, innov, 0.0)
+        log_i = _stationary_ar1(a, params.log_sd, rng.standard_normal(n))
         # cells k = 0..n-1 cover [t_k, t_{k+1}); the last one may be shorter than a step
         lengths = np.full(n, dt)
         lengths[-1] = (self.end_ns - self.start_ns - (n - 1) * self.step_ns) / SECOND

@@ -64,6 +64,7 @@ __all__ = [
     "StatusRequest",
     "default_data_dictionary_path",
     "fix_timestamp",
+    "message_type",
 ]
 
 BEGIN_STRING = "FIX.4.4"
@@ -387,6 +388,13 @@ class Prebuilt(fix.Message):  # type: ignore[misc]  # quickfix has no type infor
 
     def __str__(self) -> str:
         return self.toString()  # type: ignore[no-any-return]
+
+
+def message_type(msg: Any) -> str:
+    """MsgType of a message; a codec-built one's (:class:`Prebuilt`) without reading it into quickfix."""
+    if isinstance(msg, Prebuilt) and msg.body is not None:
+        return msg.msg_type
+    return msg.getHeader().getField(35)  # type: ignore[no-any-return]
 
 
 # quickfix methods that read a Prebuilt (the rest may change it: they drop its body as well)

@@ -70,7 +70,7 @@ from actors.messages import (
 from actors.messages import KillSwitch as KillSwitchCommand
 from actors.risk import GateConfig, SetRiskLimits
 from actors.units import DEFAULT_TICK_SIZE
-from fix.codec import Codec, FixClock, MarketDataReq, Prebuilt
+from fix.codec import Codec, FixClock, MarketDataReq, message_type
 from fix.gateway import GatewayCore
 from fix.marketdata import MarketDataFeed
 from fix.risk_gate import GatewayRisk
@@ -93,13 +93,6 @@ _BOOK_EVENTS = (OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, OrderR
 
 
 _SCAN_RE = re.compile(r"(?:^|\x01)(35|34|11|58|49)=([^\x01]*)")
-
-
-def _msg_type(msg: Any) -> str:
-    """MsgType of an outgoing message (a codec-built one's without reading it into quickfix)."""
-    if isinstance(msg, Prebuilt) and msg.body is not None:
-        return msg.msg_type
-    return msg.getHeader().getField(35)  # type: ignore[no-any-return]
 
 
 def scan_frame(raw: str) -> tuple[str, int, str, str, str]:
@@ -254,7 +247,7 @@ class FixGateway(Actor):
         session.send_app(msg)  # stamps the header in place (and sends when logged on)
         if self.risk is not None:
             self.risk.on_outbound(comp, msg)  # the gate's ledger: the gateway's own reports
-        if self._drop_subs and _msg_type(msg) == "8":
+        if self._drop_subs and message_type(msg) == "8":
             raw = msg.toString()
             now = self.now
             for dst, wanted in self._drop_subs:

@@ -33,6 +33,7 @@ from actors.risk import (
     SetRiskLimits,
     parse_execution_report,
 )
+from fix.codec import message_type
 from sim.record import Recorder, Table
 
 __all__ = ["GatewayRisk"]
@@ -115,7 +116,7 @@ class GatewayRisk:
     def on_outbound(self, comp: str, msg: Any) -> None:
         """An application message the gateway sent to session ``comp`` (stamped): ExecutionReports
         feed the gate's ledger, an OrderCancelReject releases a refused replace's reservation."""
-        msg_type = msg.getHeader().getField(35)
+        msg_type = message_type(msg)  # a codec-built report stays unread by quickfix
         if msg_type == "9":
             self.gate.on_cancel_reject(comp, msg.getField(11) if msg.isSetField(11) else None)
             return
