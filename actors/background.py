@@ -260,6 +260,14 @@ class ValueParams:
     # by flow_ticks per unit: persistent selling lowers the valuation
     flow_ticks: NonNegative = 0.0
     flow_alpha: Annotated[float, Field(gt=0, le=1)] = 0.2
+    # standing orders at its valuation (None: off): at every look it keeps one resting bid at
+    # view - standing_edge_ticks and one ask at view + standing_edge_ticks (standing_lots each,
+    # within its position room, kept from crossing), moved only when the wanted price is
+    # standing_requote_ticks or more away: value traders' liquidity far from the touch, so a
+    # sweep or a maker spiral meets a wall of valuations instead of an empty book
+    standing_edge_ticks: NonNegative | None = None
+    standing_lots: PositiveInt = 1  # size of each standing order, lots
+    standing_requote_ticks: PositiveInt = 2  # a standing order is moved when this far from wanted
 
     def __post_init__(self) -> None:
         check_arrival(self.arrival, self.arrival_shape)
@@ -280,7 +288,9 @@ class ValueTrader(BackgroundTrader):
     inside the touch but at least ``passive_edge_ticks`` from its view; such orders are
     canceled after ``order_lifetime_s`` or as soon as a later view makes them wrong; with
     ``passive_at="value"`` it rests at view ∓ ``passive_edge_ticks`` instead (a deep book of
-    valuations). ``capital`` caps the gross value held, ``max_loss`` stops it for the day
+    valuations). With ``standing_edge_ticks`` it also keeps one standing bid and one ask at
+    view ∓ ``standing_edge_ticks`` (moved at a look when ``standing_requote_ticks`` off, never
+    crossing, no expiry). ``capital`` caps the gross value held, ``max_loss`` stops it for the day
     (``stopped``) after one flattening order. An IOC refused because trading is halted becomes a
     DAY limit for the reopening auction at a price from its valuation (view ∓ threshold).
     """
@@ -310,6 +320,7 @@ class ValueTrader(BackgroundTrader):
         self.flow = 0.0  # EWMA of the last trade's sign against the quotes, per look
         self.stopped = False  # loss stop hit: no more trading today
         self._delay_ns = int(params.reaction_delay_s * SECOND)
+        self._standing: dict[str, int] = {}  # side -> id of its standing order (standing_edge_ticks)
 
     def _take(self, side: str, qty: int, price: int) -> None:
         """An IOC at ``price``; if trading is halted it joins the reopening auction instead."""
@@ -412,6 +423,8 @@ class ValueTrader(BackgroundTrader):
             px = max(1.0, view)
             buy_room = min(buy_room, int((p.capital / px - self.position - open_buy) // lot * lot))
             sell_room = min(sell_room, int((p.capital / px + self.position - open_sell) // lot * lot))
+        if p.standing_edge_ticks is not None:
+            buy_room, sell_room = self._stand(view, bid, ask, buy_room, sell_room)
         threshold = p.threshold_ticks
         if ask is not None and view - ask > threshold:
             if buy_room > 0:
@@ -453,6 +466,41 @@ class ValueTrader(BackgroundTrader):
             return
         oid = self.submit(side, qty, price)
         self.wake_in(int(p.order_lifetime_s * SECOND), oid)
+
+    def _stand(self, view: float, bid: int | None, ask: int | None, buy_room: int, sell_room: int) -> tuple[int, int]:
+        """Keep the standing bid and ask at view -/+ ``standing_edge_ticks`` (off by default);
+        returns the position rooms left for the look's other orders."""
+        p = self.p
+        edge = p.standing_edge_ticks
+        assert edge is not None
+        rooms = {"B": buy_room, "S": sell_room}
+        for side in ("B", "S"):
+            oid = self._standing.get(side)
+            order = self.open_orders.get(oid) if oid is not None else None
+            if order is not None and oid in self._canceling:
+                order = None  # the passive logic is canceling it (the view moved through it)
+            held = order.leaves_qty if order is not None else 0
+            if side == "B":
+                price = math.floor(view - edge)
+                if ask is not None:
+                    price = min(price, ask - 1)
+            else:
+                price = math.ceil(view + edge)
+                if bid is not None:
+                    price = max(price, bid + 1)
+            qty = min(p.standing_lots * p.lot_size, rooms[side] + held)
+            if qty <= 0 or price <= 0:
+                if order is not None:
+                    self.cancel_once(order.order_id)
+                self._standing.pop(side, None)
+                continue
+            if order is None:
+                self._standing[side] = self.submit(side, qty, price)
+                rooms[side] -= qty
+            elif order.price is None or abs(order.price - price) >= p.standing_requote_ticks:
+                self.replace(order.order_id, qty=qty, price=price)
+                rooms[side] -= qty - held
+        return rooms["B"], rooms["S"]
 
 
 # ---------------------------------------------------------------------------------------------

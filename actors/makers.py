@@ -456,27 +456,28 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         self.centre2 = c2
 
     def requote(self) -> None:
-        if not self.quoting or self.guard_out is not None or not (self.open_ns <= self.now < self.close_ns):
+        now = self.now
+        if not self.quoting or self.guard_out is not None or not (self.open_ns <= now < self.close_ns):
             return
-        self._last_requote = self.now
+        self._last_requote = now
         p = self.p
         self._quoted2 = self.centre2
         c2 = self.quote_centre2()
         h2, s2 = 2 * p.half_spread_ticks, 2 * p.spacing_ticks
+        levels = range(p.levels)
         open_orders = self.open_orders
         slots = self.slots
+        pos = self.position  # orders sent below change neither the position nor unloading
+        unloading = self.unloading
         for side in ("B", "S"):
-            pos = self.position
-            adds = pos > 0 if side == "B" else pos < 0  # a fill on this side adds to the inventory
-            blocked = (
-                (adds and self.unloading)
-                or (side == "B" and pos >= p.max_inventory)
-                or (side == "S" and pos <= -p.max_inventory)
-            )
+            # blocked: a fill on this side would add to the inventory while unloading, or the
+            # inventory is at its limit on this side
             if side == "B":
-                wanted = [] if blocked else [x for x in ((c2 - h2 - i * s2) // 2 for i in range(p.levels)) if x > 0]
+                blocked = (pos > 0 and unloading) or pos >= p.max_inventory
+                wanted = [] if blocked else [x for i in levels if (x := (c2 - h2 - i * s2) // 2) > 0]
             else:
-                wanted = [] if blocked else [-((-(c2 + h2 + i * s2)) // 2) for i in range(p.levels)]
+                blocked = (pos < 0 and unloading) or pos <= -p.max_inventory
+                wanted = [] if blocked else [-((-(c2 + h2 + i * s2)) // 2) for i in levels]
             keep = set(wanted)
             spare: list[int] = []  # our orders on this side at prices no longer wanted
             for (sd, price), oid in list(slots.items()):
@@ -836,18 +837,18 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
         if sum(f for _, f, _ in pts) < self.p.k_min_fills or sum(1 for _, f, _ in pts if f >= 1.0) < 2:
             return None
         sw = sx = sy = 0.0
-        for d, f, t in pts:
+        ys = [math.log((f + 0.5) / t) for _, f, t in pts]
+        for (d, f, _), y in zip(pts, ys, strict=True):
             w = f + 0.5
-            y = math.log((f + 0.5) / t)
             sw += w
             sx += w * d
             sy += w * y
         mx, my = sx / sw, sy / sw
         sxx = sxy = 0.0
-        for d, f, t in pts:
+        for (d, f, _), y in zip(pts, ys, strict=True):
             w = f + 0.5
             sxx += w * (d - mx) * (d - mx)
-            sxy += w * (d - mx) * (math.log((f + 0.5) / t) - my)
+            sxy += w * (d - mx) * (y - my)
         if sxx <= 0:
             return None
         return -sxy / sxx

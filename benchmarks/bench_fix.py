@@ -11,6 +11,12 @@ to the arrival (``fromApp``) of the first ExecutionReport for that ClOrdID.
   puts p50 near 64 / rate);
 * sequential: then ``--sequential-orders`` more, one at a time (window 1; 0 skips it).
 
+The server and the client get a core each (``--pin``, the default, when this process may use
+two or more CPUs: the server on the first, this client on the second), as a latency-sensitive
+server is deployed; ``--no-pin`` leaves them to the scheduler, which on a 2-core machine moves
+three busy threads (the server's, the client's sender and quickfix's socket thread) between two
+cores and makes the figures vary from run to run.
+
 Orders (``--kind``): ``limit`` (default) alternates a buy at 99.00 and a sell at 101.00, day
 limit orders that never cross (one ExecutionReport each, New; they rest until the logout at
 the end cancels them, the server's default cancel-on-disconnect); ``ioc`` sends the same as IOC
@@ -40,6 +46,7 @@ p99 < 2 ms. The server and this client share the machine's cores.
 from __future__ import annotations
 
 import argparse
+import os
 import queue
 import signal
 import socket
@@ -74,11 +81,25 @@ def free_port() -> int:
 # =============================================================================================
 # the server
 # =============================================================================================
+def pinning(enabled: bool) -> tuple[int, int] | None:
+    """(server CPU, client CPU) when both can have a core of their own, else None."""
+    if not enabled or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else None
+
+
 class Server:
-    def __init__(self, port: int, scenario: str) -> None:
+    def __init__(self, port: int, scenario: str, cpu: int | None = None) -> None:
         cmd = [sys.executable, "-m", "desksim.cli", "serve", "--scenario", scenario, "--port", str(port)]
         self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+            preexec_fn=None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu})),
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
@@ -237,7 +258,10 @@ def report_rtt(label: str, n: int, window: int, elapsed: float, rtt: list[int], 
 
 def bench_tcp(args: argparse.Namespace) -> None:
     port = args.port or free_port()
-    server = None if args.no_server else Server(port, args.scenario)
+    pins = pinning(args.pin and not args.no_server)
+    server = None if args.no_server else Server(port, args.scenario, pins[0] if pins else None)
+    if pins:  # the client (its sender and quickfix's socket thread) on the other core
+        os.sched_setaffinity(0, {pins[1]})
     tmp = tempfile.TemporaryDirectory(prefix="bench-fix-")
     initiator = None
     try:
@@ -251,7 +275,8 @@ def bench_tcp(args: argparse.Namespace) -> None:
         sid = fix.SessionID("FIX.4.4", args.client, TARGET)
         codec = Codec(0.01)
         where = "started" if server else "running"
-        print(f"desksim serve ({where}) on 127.0.0.1:{port}, {args.client}, {args.kind} orders")
+        pinned = f", server on CPU {pins[0]}, client on CPU {pins[1]}" if pins else ", unpinned"
+        print(f"desksim serve ({where}) on 127.0.0.1:{port}, {args.client}, {args.kind} orders{pinned}")
         # warm-up (not measured): imports, caches, the first kernel steps
         run_orders(app, sid, codec, min(500, args.orders), args.window, args.kind, 10_000_000, args.timeout)
         base = 20_000_000
@@ -290,7 +315,7 @@ def _frame(mtype: str, seq: int, sender: str, fields: list[tuple[int, str]]) -> 
 def bench_cpu(args: argparse.Namespace) -> None:
     from desksim.serve import build_market
     from fix.serve_config import ServeOptions
-    from fix.wire_server import WireServer
+    from fix.wire_server import WireServer, long_lived_collector
 
     n, window, sender = args.orders, args.window, args.client
     server = WireServer(ServeOptions(port=free_port(), scenario=args.scenario), build_market)
@@ -329,12 +354,13 @@ def bench_cpu(args: argparse.Namespace) -> None:
     turn()
     answers()
     received = 0
-    c0 = time.process_time()
-    for batch in batches:
-        client.sendall(batch)
-        turn()
-        received += answers()
-    cpu = time.process_time() - c0
+    with long_lived_collector():  # the collector as ``desksim serve`` runs it
+        c0 = time.process_time()
+        for batch in batches:
+            client.sendall(batch)
+            turn()
+            received += answers()
+        cpu = time.process_time() - c0
     client.close()
     server.close()
 
@@ -500,6 +526,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", choices=("limit", "ioc"), default="limit")
     p.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     p.add_argument("--no-server", action="store_true", help="use a desksim serve already on --port")
+    p.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give the server and the client a core each (the first two this process may use), as a "
+        "latency-sensitive server is deployed; --no-pin lets the scheduler move them",
+    )
     p.add_argument("--scenario", default="quiet")
     p.add_argument("--client", default="CLIENT8", help="SenderCompID (CLIENT1..CLIENT8)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds without progress before giving up")

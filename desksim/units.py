@@ -149,6 +149,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("market.low.*", "currency per share"),
     ("market.trades.*", COUNT),
     ("desk.pnl.*", "currency"),
+    ("desk.fees.*", "currency (positive paid, negative a net rebate)"),
+    ("desk.pnl_net.*", "currency (pnl - fees)"),
     ("desk.max_drawdown.*", "currency"),
     ("desk.max_position.*", SHARES),
     ("desk.worst_position.*", SHARES),

@@ -29,17 +29,16 @@ def fix_timestamp(now_ns: int | None = None, precision: int = 3) -> str:
     """UTCTimestamp (``YYYYMMDD-HH:MM:SS.sss``, ``precision`` fraction digits, 0..9) of ``now_ns``
     nanoseconds since the Unix epoch (the wall clock when None). Simulated time goes through
     :class:`FixClock`, which adds the trading date."""
-    global _last_ms
     if now_ns is None:
         now_ns = time.time_ns()
     if precision == 3:  # the usual one: every stamp of the same millisecond is the same string
         ms = int(now_ns) // 1_000_000
-        last = _last_ms
-        if last[0] == ms:
-            return last[1]
-        sec, rem = divmod(ms, 1000)
-        text = f"{_second_stamp(sec)}.{rem:03d}"
-        _last_ms = (ms, text)
+        text = _ms_stamps.get(ms)
+        if text is None:
+            if len(_ms_stamps) >= _MS_STAMPS:
+                _ms_stamps.clear()
+            sec, rem = divmod(ms, 1000)
+            text = _ms_stamps[ms] = f"{_second_stamp(sec)}.{rem:03d}"
         return text
     sec, rem = divmod(int(now_ns), SECOND)
     stamp = _second_stamp(sec)
@@ -48,9 +47,12 @@ def fix_timestamp(now_ns: int | None = None, precision: int = 3) -> str:
     return f"{stamp}.{rem:09d}"[: len(stamp) + 1 + min(precision, 9)]
 
 
-_last_ms: tuple[int, str] = (-1, "")
-"""(millisecond since the epoch, its precision-3 UTCTimestamp): the last one made (one tuple,
-replaced whole, so a reader in another thread sees a consistent pair)."""
+_MS_STAMPS = 16
+_ms_stamps: dict[int, str] = {}
+"""Millisecond since the epoch -> its precision-3 UTCTimestamp, for the last few milliseconds
+stamped (a server stamps wall-clock SendingTime and simulated TransactTime in turn, so one
+entry would not do); emptied when full. Each entry is one dict item (atomic under the GIL), so
+a reader in another thread never sees a half-made pair."""
 
 
 DEFAULT_TRADING_DATE = _dt.date(2026, 1, 5)

@@ -75,6 +75,7 @@ SIDE_FROM_FIX = {"1": "B", "2": "S"}
 ORD_TYPE_TO_FIX = {"MARKET": "1", "LIMIT": "2", "STOP": "3", "STOP_LIMIT": "4"}
 ORD_TYPE_FROM_FIX = {"1": "MARKET", "2": "LIMIT", "3": "STOP", "4": "STOP_LIMIT"}
 STOP_TYPES = frozenset(("STOP", "STOP_LIMIT"))  # OrdType 3 / 4: StopPx(99) required
+IMBALANCE_STATUS = {"B": "7", "S": "8"}  # SecurityTradingStatus(326) of an auction's imbalance side
 TIF_TO_FIX = {"DAY": "0", "IOC": "3", "FOK": "4"}
 TIF_FROM_FIX = {"0": "DAY", "3": "IOC", "4": "FOK"}
 POST_ONLY_EXEC_INST = "6"  # Participate don't initiate
@@ -1013,6 +1014,44 @@ class Codec:
             m.setField(58, text)
         if now_ns is not None:
             m.setField(60, self.clock.timestamp(now_ns))
+        return m
+
+    def auction_indication(
+        self,
+        symbol: str,
+        indicative_px_ticks: int | None,
+        paired_qty: int,
+        imbalance_qty: int,
+        imbalance_side: str,
+        collar_ticks: tuple[int | None, int | None] = (None, None),
+        text: str | None = None,
+        now_ns: int | None = None,
+    ) -> Any:
+        """f (unsolicited) while ``symbol`` is halted: what its reopening auction would do now.
+
+        SecurityTradingStatus(326) is the imbalance: 7 market imbalance buy, 8 sell, 12 none;
+        LastPx(31) the indicative price (absent: no price yet); BuyVolume(330) / SellVolume(331)
+        the shares that would buy / sell at it (the paired quantity, plus the imbalance on its
+        side); LowPx(333) / HighPx(332) the auction collar (absent: none)."""
+        m = _new("f")
+        m.setField(55, symbol)
+        m.setField(325, "Y")
+        m.setField(326, IMBALANCE_STATUS.get(imbalance_side, "12") if imbalance_qty > 0 else "12")
+        buy = paired_qty + (imbalance_qty if imbalance_side == "B" else 0)
+        sell = paired_qty + (imbalance_qty if imbalance_side == "S" else 0)
+        m.setField(330, str(int(buy)))
+        m.setField(331, str(int(sell)))
+        lower, upper = collar_ticks
+        if upper is not None:
+            m.setField(332, self.from_ticks(upper))
+        if lower is not None:
+            m.setField(333, self.from_ticks(lower))
+        if indicative_px_ticks is not None:
+            m.setField(31, self.from_ticks(indicative_px_ticks))
+        if now_ns is not None:
+            m.setField(60, self.clock.timestamp(now_ns))
+        if text:
+            m.setField(58, text[:200])
         return m
 
     # -- readers ------------------------------------------------------------------------------------

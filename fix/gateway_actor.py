@@ -48,6 +48,7 @@ from typing import Any, ClassVar
 
 from actors.messages import (
     ORDER_ID_SHIFT,
+    AuctionImbalanceUpdated,
     BookDepthChanged,
     CancelRejected,
     DropCopy,
@@ -60,6 +61,7 @@ from actors.messages import (
     OrderRejected,
     OrderReplaced,
     QuoteUpdated,
+    SubscribeAuctionInfo,
     SubscribeDropCopy,
     SubscribeMarketData,
     SubscribeTradingStatus,
@@ -208,6 +210,7 @@ class FixGateway(Actor):
             session.connect()
         for symbol in self.status_symbols:
             self.send(self.exchange, SubscribeTradingStatus(symbol))
+            self.send(self.exchange, SubscribeAuctionInfo(symbol))
         if self.risk is not None:
             self.risk.start(self.status_symbols)
 
@@ -225,6 +228,26 @@ class FixGateway(Actor):
     @handles(TradingResumed)
     def on_trading_resumed(self, msg: TradingResumed, src: int) -> None:
         self._trading_status(msg.symbol, "3", "reopened by auction")
+
+    @handles(AuctionImbalanceUpdated)
+    def on_auction_info(self, msg: AuctionImbalanceUpdated, src: int) -> None:
+        """While halted: the reopening auction's indicative price and imbalance, as a SecurityStatus."""
+        price = "none yet" if msg.indicative_price is None else self.codec.from_ticks(msg.indicative_price)
+        side = {"B": "buy", "S": "sell"}.get(msg.imbalance_side, "")
+        text = f"indicative {price}, paired {msg.paired_qty}, imbalance {msg.imbalance_qty} {side}".rstrip()
+        for comp, session in self.sessions.items():
+            if session.is_logged_on:
+                m = self.codec.auction_indication(
+                    msg.symbol,
+                    msg.indicative_price,
+                    msg.paired_qty,
+                    msg.imbalance_qty,
+                    msg.imbalance_side,
+                    (msg.lower_collar, msg.upper_collar),
+                    text,
+                    self.now,
+                )
+                self._send_app(comp, m)
 
     @handles(LimitStateEntered, LimitStateExited)
     def on_limit_state(self, msg: Any, src: int) -> None:

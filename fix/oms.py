@@ -62,6 +62,7 @@ Recorder tables: ``oms_orders`` (one row per desk command and per native event s
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -137,6 +138,7 @@ class _Request:
     cl_ord_id: str = ""
     qty: int | None = None  # replace: new open qty (native semantics)
     price: int | None = None
+    stop_price: int | None = None  # replace of a stop order: its new StopPx (None: unchanged)
 
 
 @dataclass(slots=True)
@@ -145,12 +147,13 @@ class OmsOrder:
     owner: int  # desk actor id
     symbol: str
     side: str
-    ord_type: str  # "LIMIT" | "MARKET"
+    ord_type: str  # "LIMIT" | "MARKET" | "STOP" | "STOP_LIMIT"
     tif: str
     post_only: bool
     price: int | None
     order_qty: int
     cl_ord_id: str  # current ClOrdID (the last accepted replace's)
+    stop_px: int | None = None  # StopPx (99) of a stop or stop-limit order, in ticks
     parent_id: int | None = None
     chain: list[str] = field(default_factory=list)  # earlier ClOrdIDs, oldest first
     exch_order_id: str | None = None  # OrderID(37)
@@ -489,9 +492,20 @@ class OMS(Actor):
                 self.counters["rejected_session_down"] += 1
                 return self._desk_reject(oid, src, SESSION_DOWN)
             cl = self._next_cl_ord_id()
-            ord_type = "MARKET" if msg.price is None else "LIMIT"
+            stop = msg.stop_price
+            ord_type = ("MARKET" if msg.price is None else "LIMIT") if stop is None else _STOP_TYPE[msg.price is None]
             order = OmsOrder(
-                oid, src, msg.symbol, msg.side, ord_type, msg.tif, bool(msg.post_only), msg.price, msg.qty, cl
+                oid,
+                src,
+                msg.symbol,
+                msg.side,
+                ord_type,
+                msg.tif,
+                bool(msg.post_only),
+                msg.price,
+                msg.qty,
+                cl,
+                stop_px=stop,
             )
             order.leaves_qty = msg.qty
             self.orders[oid] = order
@@ -513,8 +527,10 @@ class OMS(Actor):
                 bool(msg.post_only),
                 self.account,
                 now_ns=self.now,
+                stop_px_ticks=stop,
             )
-            self._row(order, "submit", msg.price, msg.qty, msg.tif + ("/post_only" if msg.post_only else ""))
+            detail = msg.tif + ("/post_only" if msg.post_only else "") + ("" if stop is None else f"/stop {stop}")
+            self._row(order, "submit", msg.price, msg.qty, detail)
             self._send_fix(nos, cl)
         except Exception as exc:
             self._error(f"submit: {type(exc).__name__}: {exc}")
@@ -557,7 +573,10 @@ class OMS(Actor):
                 return self._cancel_refused(msg.order_id, src, "invalid qty")
             if msg.price is not None and (type(msg.price) is not int or msg.price <= 0):
                 return self._cancel_refused(msg.order_id, src, "invalid price")
-            self._desk_request(msg.order_id, src, _Request("replace", "", msg.qty, msg.price))
+            stop = msg.stop_price
+            if stop is not None and (type(stop) is not int or stop <= 0):
+                return self._cancel_refused(msg.order_id, src, "invalid stop price")
+            self._desk_request(msg.order_id, src, _Request("replace", "", msg.qty, msg.price, stop))
         except Exception as exc:
             self._error(f"replace: {type(exc).__name__}: {exc}")
         return None
@@ -590,6 +609,7 @@ class OMS(Actor):
                 order.exch_order_id,
                 self.account,
                 now_ns=self.now,
+                stop_px_ticks=order.stop_px if req.stop_price is None or order.stop_px is None else req.stop_price,
             )
             self._row(order, "replace", price, total, cl)
         self._send_fix(msg, cl)
@@ -660,18 +680,9 @@ class OMS(Actor):
     def _on_fix_app(self, msg: Any) -> None:
         """Never raises: errors are counted (the session must not see them)."""
         try:
-            mtype = msg.getHeader().getField(35)
-            if mtype == "8":
-                self._on_execution_report(self.codec.fields(msg, _ER_TAGS))
-            elif mtype == "9":
-                self._on_cancel_reject(self.codec.fields(msg, (11, 41, 37, 39, 58, 102, 434)))
-            elif mtype == "j":
-                self._on_business_reject(self.codec.fields(msg, (45, 58, 372, 379, 380)))
-            elif mtype == "X":
-                self._on_md_incremental(msg)
-            elif mtype == "W":
-                self._on_md_snapshot(msg)
-            # Y (MarketDataRequestReject), r, h: nothing to do
+            handler = _APP_HANDLERS.get(msg.getHeader().getField(35))
+            if handler is not None:  # Y (MarketDataRequestReject), r, h, f: nothing to do
+                handler(self, msg)
         except Exception as exc:
             self._error(f"fix app: {type(exc).__name__}: {exc}")
 
@@ -864,12 +875,13 @@ class OMS(Actor):
     def _er_replaced(self, order: OmsOrder, d: dict[str, str], status: str, cum: Any, leaves: Any) -> None:
         cl = d.get("11", "")
         entry = self._requests.pop(cl, None)
-        price = d.get("44")
-        if price is not None:
-            try:
-                order.price = self.codec.to_ticks(price)
-            except PriceError as exc:
-                self._error(f"replace price: {exc}")
+        for tag, attr in (("44", "price"), ("99", "stop_px")):  # what the venue says the order now is
+            text = d.get(tag)
+            if text is not None:
+                try:
+                    setattr(order, attr, self.codec.to_ticks(text))
+                except PriceError as exc:
+                    self._error(f"replace {attr}: {exc}")
         if leaves is not None:
             order.leaves_qty = leaves
         qty = _int(d.get("38"))
@@ -1193,8 +1205,24 @@ def _validate(msg: SubmitOrder) -> str | None:
         return "invalid post_only"
     if msg.post_only and msg.price is None:
         return "post_only requires a limit price"
+    if msg.stop_price is not None:
+        if type(msg.stop_price) is not int or msg.stop_price <= 0:
+            return "invalid stop price"
+        if msg.post_only:
+            return "post_only not allowed on stop orders"
     return None
 
+
+_STOP_TYPE = {True: "STOP", False: "STOP_LIMIT"}  # by "has no limit price"
+
+
+_APP_HANDLERS: dict[str, Callable[[OMS, Any], None]] = {
+    "8": lambda oms, msg: oms._on_execution_report(oms.codec.fields(msg, _ER_TAGS)),
+    "9": lambda oms, msg: oms._on_cancel_reject(oms.codec.fields(msg, (11, 41, 37, 39, 58, 102, 434))),
+    "j": lambda oms, msg: oms._on_business_reject(oms.codec.fields(msg, (45, 58, 372, 379, 380))),
+    "X": lambda oms, msg: oms._on_md_incremental(msg),
+    "W": lambda oms, msg: oms._on_md_snapshot(msg),
+}
 
 _ER_HANDLERS = {
     "0": OMS._er_new,

@@ -46,7 +46,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ from fix.transport import TcpAcceptor, WallClock
 from sim.clock import SECOND
 from sim.record import Recorder
 
-__all__ = ["WireServer", "serve"]
+__all__ = ["WireServer", "long_lived_collector", "serve"]
 
 log = logging.getLogger("desksim.serve")
 
@@ -84,6 +84,29 @@ def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
     collector's sight (``gc.freeze``), so that no collection of ``desksim serve`` scans it again."""
     if phase == "stop" and info["generation"] >= 1:
         gc.freeze()
+
+
+@contextlib.contextmanager
+def long_lived_collector() -> Iterator[None]:
+    """The garbage collector as a long-running server wants it, for the ``with`` block.
+
+    What start-up built (the scenario, the market, imports) lives as long as the server: out of
+    the collector's sight, so that a collection is a pause of the young objects only. So is what
+    survives the middle generation (resting orders, the books, the logs): a full collection
+    would scan the whole growing market, tens of ms with some 10^5 orders. The middle generation
+    is kept small (a pause well under a millisecond). The price: a reference cycle that becomes
+    garbage once that old is not reclaimed (the order path makes none; short-lived cycles are
+    collected while young)."""
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], _GC_MIDDLE, thresholds[2])
+    gc.callbacks.append(_freeze_survivors)
+    try:
+        yield
+    finally:
+        gc.callbacks.remove(_freeze_survivors)
+        gc.set_threshold(*thresholds)
 
 
 class _GatewayEndpoint:
@@ -250,23 +273,8 @@ class WireServer:
                 kernel.start()
             except Exception:
                 log.exception("starting the simulation failed")
-        # what start-up built (the scenario, the market, imports) lives as long as the server: out
-        # of the collector's sight, so that a collection is a pause of the young objects only
-        gc.collect()
-        gc.freeze()
-        # and so is what survives the middle generation (resting orders, the books, the logs): a
-        # full collection would scan the whole growing market, tens of ms with some 10^5 orders.
-        # The middle generation is kept small (a pause well under a millisecond). The price: a
-        # reference cycle that becomes garbage once that old is not reclaimed (the order path
-        # makes none; short-lived cycles are collected while young)
-        thresholds = gc.get_threshold()
-        gc.set_threshold(thresholds[0], _GC_MIDDLE, thresholds[2])
-        gc.callbacks.append(_freeze_survivors)
-        try:
+        with long_lived_collector():
             self._loop(sim0)
-        finally:
-            gc.callbacks.remove(_freeze_survivors)
-            gc.set_threshold(*thresholds)
 
     def _loop(self, sim0: int) -> None:
         o = self.opts

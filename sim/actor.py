@@ -12,9 +12,11 @@ name through ``self.lookup``) and talk only through the kernel.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from sim.fastinit import fast_init
 
 if TYPE_CHECKING:
     from sim.kernel import Kernel
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 Handler = Callable[[Any, int], None]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Wakeup:
     """A timer an actor set for itself; ``tag`` says which."""
@@ -43,7 +46,7 @@ class UnhandledMessage(RuntimeError):
     pass
 
 
-def _unattached(*args: Any) -> None:
+def _unattached(*args: Any) -> NoReturn:
     raise RuntimeError("actor is not attached to a kernel; add it to a Kernel before sending")
 
 
@@ -74,6 +77,7 @@ class Actor:
         self.dispatch: dict[type, Handler] = {}
         self._seq = 0
         self._post: Callable[[Actor, int, Any, int, int], None] = _unattached
+        self._post_all: Callable[[Actor, Sequence[int], Any, int, int], int] = _unattached
 
     # -- wiring (called by the kernel) -------------------------------------------------------
     def attach(self, kernel: Kernel, actor_id: int, rng: random.Random) -> None:
@@ -82,6 +86,7 @@ class Actor:
         self.random = rng
         self.dispatch = {t: getattr(self, n) for t, n in type(self).handler_names.items()}
         self._post = kernel.post
+        self._post_all = kernel.post_all
 
     def on_start(self) -> None:
         """Called once at the start of the run, in actor-id order."""
@@ -102,6 +107,10 @@ class Actor:
     def send(self, dst: int, msg: Any, priority: int = 0) -> None:
         self._seq += 1
         self._post(self, dst, msg, priority, self._seq)
+
+    def send_all(self, dsts: Sequence[int], msg: Any, priority: int = 0) -> None:
+        """``send(dst, msg, priority)`` to each of ``dsts`` in order, in one kernel call (fan-out)."""
+        self._seq = self._post_all(self, dsts, msg, priority, self._seq)
 
     def wake_at(self, t_ns: int, tag: Any = None, priority: int = 0) -> None:
         self._seq += 1

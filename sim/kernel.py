@@ -1,18 +1,23 @@
 """The discrete-event kernel: actor registry, message delivery and the run loop.
 
-A SimPy ``Environment`` in integer nanoseconds is the clock. The kernel keeps one priority
-queue of pending deliveries keyed by ``(time, priority, sender id, sender sequence)``: that key
-is unique, so simultaneous deliveries are ordered the same way on every run, every runtime and
-every machine, never by object identity or hash order. A single SimPy process (``_drive``)
-delivers in key order and synchronises the SimPy clock with every other SimPy event (see
-``_drive``); ``advance(until)`` leaves both clocks at ``until``.
+A SimPy ``Environment`` in integer nanoseconds is the clock. Pending deliveries are keyed by
+``(time, priority, sender id, sender sequence)``: that key is unique, so simultaneous deliveries
+are ordered the same way on every run, every runtime and every machine, never by object
+identity or hash order. They wait in two priority queues, messages in flight and timers
+(wake-ups), and are delivered in the one key order of both: the next delivery is the smaller of
+the two heads. (Timers are most of what is pending -- a wake-up per trader, seconds away --
+while a message is due within microseconds: apart, each push and pop of a message works on a
+heap of the few in flight instead of one of a thousand timers.) A single SimPy process
+(``_drive``) delivers in key order and synchronises the SimPy clock with every other SimPy
+event (see ``_drive``); ``advance(until)`` leaves both clocks at ``until``.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
+from heapq import heappush
 from typing import Any
 
 import simpy
@@ -49,7 +54,8 @@ class Kernel:
         self.start_ns = int(start_ns)
         self.actors: list[Actor] = []
         self._ids: dict[str, int] = {}
-        self._heap: list[Entry] = []
+        self._heap: list[Entry] = []  # messages in flight (and injected entries)
+        self._timers: list[Entry] = []  # wake-ups (``schedule``), delivered in one key order with the above
         self._links = network.links
         self.messages_delivered = 0
         self.wakeups_delivered = 0
@@ -57,6 +63,8 @@ class Kernel:
         self._stopped = False
         self._changes_asked = 0
         self.change_notice_ns = network.spec.max_latency()
+        # post_all inlines post's body only while post is this class's own (see post_all)
+        self._own_post = type(self).post is _KERNEL_POST
 
     # -- registry -----------------------------------------------------------------------------
     def add(self, actor: Actor) -> int:
@@ -99,11 +107,40 @@ class Kernel:
         link[2] = t
         heapq.heappush(self._heap, (t, priority, src, seq, dst, msg))
 
+    def post_all(self, sender: Actor, dsts: Sequence[int], msg: Any, priority: int, seq: int) -> int:
+        """``post`` of the one ``msg`` to each of ``dsts`` in order, with sequence numbers ``seq + 1``,
+        ``seq + 2``, ...; returns the last one. The same entries, jitter draws and link horizons as
+        a ``post`` per destination (the loop below is that body inlined), in one call: the fan-out
+        of market data. A kernel whose ``post`` is not this class's own (a runtime's subclass, a
+        test's wrapper) gets one call of it per destination instead."""
+        if not self._own_post:
+            for dst in dsts:
+                sender.send(dst, msg, priority)
+            return sender._seq
+        src = sender.id
+        key = src << 32
+        links, heap, now = self._links, self._heap, self.now
+        rnd = sender.random.random
+        for dst in dsts:
+            seq += 1
+            link = links.get(key | dst)
+            if link is None:
+                link = self.network.link_state(src, dst)
+            base, jitter, last = link
+            t = now + base
+            if jitter:
+                t += int(rnd() * (jitter + 1))
+            if t < last:
+                t = last
+            link[2] = t
+            heappush(heap, (t, priority, src, seq, dst, msg))
+        return seq
+
     def schedule(self, actor: Actor, t_ns: int, msg: Any, priority: int, seq: int) -> None:
         """Deliver ``msg`` to ``actor`` itself at ``t_ns`` (a timer; no network)."""
         if t_ns < self.now:
             raise SchedulingError(f"{actor.name} asked for a wake-up in the past ({t_ns} < {self.now})")
-        heapq.heappush(self._heap, (t_ns, priority, actor.id, seq, actor.id, msg))
+        heapq.heappush(self._timers, (t_ns, priority, actor.id, seq, actor.id, msg))
 
     def inject(self, entry: Entry) -> None:
         """Queue an already-timed delivery (used by distributed runtimes)."""
@@ -131,7 +168,10 @@ class Kernel:
         self.inject(entry)
 
     def next_time(self) -> int | None:
-        return self._heap[0][0] if self._heap else None
+        heap, timers = self._heap, self._timers
+        if heap and timers:
+            return min(heap[0][0], timers[0][0])
+        return heap[0][0] if heap else timers[0][0] if timers else None
 
     # -- running ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -148,17 +188,30 @@ class Kernel:
     def advance(self, until_ns: int) -> None:
         """Deliver every message due at or before ``until_ns``; the clock ends at ``until_ns``."""
         self.start()
-        heap, env = self._heap, self.env
-        if (not heap or heap[0][0] > until_ns) and env.peek() > until_ns:
+        env = self.env
+        nxt = self.next_time()
+        if (nxt is None or nxt > until_ns) and env.peek() > until_ns:
             # nothing is due: only the clocks move, as the two runs below would leave them (a
             # real-time driver such as ``desksim serve`` calls this often with nothing to deliver)
             if env.now < until_ns:
                 env._now = until_ns  # what env.run(until=until_ns) ends with, without its events
             self.now = int(until_ns)
             return
-        self.env.run(until=self.env.process(self._drive(int(until_ns))))
-        if self.env.now < until_ns:
-            self.env.run(until=until_ns)
+        # the kernel's loop runs in this frame until it must let another SimPy event run first;
+        # only then does it become a SimPy process (a real-time driver calls this thousands of
+        # times a second, and a process per call is a good part of its cost)
+        drive = self._drive(int(until_ns))
+        try:
+            first = next(drive)
+        except StopIteration:
+            pass
+        else:
+            env.run(until=env.process(_resumed(first, drive)))
+        if env.now < until_ns:
+            if env.peek() > until_ns:
+                env._now = until_ns  # what env.run(until=until_ns) ends with, without its events
+            else:
+                env.run(until=until_ns)
         self.now = int(until_ns)
 
     def stop(self) -> None:
@@ -174,16 +227,22 @@ class Kernel:
         is due no later than the next delivery, so user SimPy processes interleave exactly; a
         stretch of deliveries with no SimPy event in between runs without a context switch
         (``kernel.now`` is the delivery time throughout), which is what makes the loop cheap.
+        The SimPy clock follows each delivery, so a process a handler starts counts from the
+        delivery's time, and an event it schedules is seen before the next delivery.
         """
-        heap, env, actors = self._heap, self.env, self.actors
+        heap, timers, env, actors = self._heap, self._timers, self.env, self.actors
+        events = env._queue  # SimPy's own event heap: a handler may add to it
         pop = heapq.heappop
         delivered = wakeups = 0
         wakeup_cls = Wakeup
-        synced_until = -1  # no other SimPy event is due before this time
+        synced_until = -1  # no other SimPy event is due before this time ...
+        synced_events = -1  # ... while SimPy holds this many events
         try:
             while True:
-                t = heap[0][0] if heap else until_ns + 1
-                if t > synced_until:
+                # the next entry of either queue: the smaller head (keys are unique)
+                q = (timers if timers and timers[0] < heap[0] else heap) if heap else timers
+                t = q[0][0] if q else until_ns + 1
+                if t > synced_until or len(events) != synced_events:
                     nxt = env.peek()
                     if nxt <= t and nxt <= until_ns:  # let the other SimPy event run first
                         self.now = int(nxt)
@@ -191,10 +250,11 @@ class Kernel:
                         synced_until = -1
                         continue
                     synced_until = until_ns if nxt > until_ns else int(nxt) - 1
+                    synced_events = len(events)
                 if t > until_ns:
                     break
-                self.now = t
-                _, _, src, _, dst, msg = pop(heap)
+                self.now = env._now = t
+                _, _, src, _, dst, msg = pop(q)
                 cls = msg.__class__
                 if cls is wakeup_cls:
                     wakeups += 1
@@ -212,3 +272,18 @@ class Kernel:
         finally:
             self.messages_delivered += delivered
             self.wakeups_delivered += wakeups
+
+
+_KERNEL_POST = Kernel.post  # as defined here (a test may wrap Kernel.post later: post_all follows it)
+
+
+def _resumed(first: simpy.Event, drive: Generator[simpy.Event, None, None]) -> Generator[simpy.Event, Any, None]:
+    """The rest of a kernel loop that was started outside SimPy, as a SimPy process: it waits for
+    the event the loop yielded first, then goes on as the loop itself would have."""
+    event = first
+    while True:
+        value = yield event
+        try:
+            event = drive.send(value)
+        except StopIteration:
+            return

@@ -235,6 +235,18 @@ def test_desk_net_pnl_is_gross_minus_fees_from_the_fills_table(runs):
     assert group["fees_ccy"] == pnl["account_fees_ccy"] and group["pnl_gross_ccy"] == pytest.approx(pnl["account_ccy"])
 
 
+def test_a_monte_carlo_row_carries_the_desk_fees_and_net_pnl(runs):
+    """runs.parquet: desk_fees and desk_pnl_net beside desk_pnl, the summary's own figures."""
+    from desksim.mc.metrics import SCHEMA, run_metrics
+
+    res = runs["maker_taker"]
+    row = run_metrics(res, 0, 1, 34_200_000_000_000, 0.01)
+    desk = res.summary["desk"]
+    assert {"desk_fees", "desk_pnl_net"} <= set(SCHEMA.names)
+    assert row["desk_fees"] == desk["fees_ccy"] > 0 and row["desk_pnl"] == desk["pnl_ccy"]
+    assert row["desk_pnl_net"] == pytest.approx(row["desk_pnl"] - row["desk_fees"], abs=1e-9)
+
+
 def test_makers_statistics_and_the_venue_take(runs):
     s = runs["maker_taker"].summary
     fees, trades = s["fees"], runs["maker_taker"].frames["trades"]

@@ -374,3 +374,19 @@ def test_fill_liquidity_is_a_valid_last_liquidity_ind(codec: Codec, liquidity: s
     else:
         assert f"\x01851={flag}\x01" in raw
         assert LIQUIDITY_OF[decoded.getField(851)] == liquidity
+
+
+def test_auction_indication_is_a_valid_security_status():
+    """f while halted: 326 = 7 / 8 / 12 by the imbalance side; LastPx the indicative price;
+    BuyVolume / SellVolume = paired + the imbalance on its side; HighPx / LowPx the collar."""
+    codec = Codec(0.01)
+    m = codec.auction_indication("XYZ", 9_950, 1_200, 300, "S", (9_900, 10_000), "indicative 99.50", 5)
+    codec.validate_body(m)
+    got = {t: m.getField(t) for t in (55, 325, 326, 330, 331, 332, 333, 31, 58)}
+    assert got == {55: "XYZ", 325: "Y", 326: "8", 330: "1200", 331: "1500", 332: "100.00", 333: "99.00",
+                   31: "99.50", 58: "indicative 99.50"}  # fmt: skip
+    buy = codec.auction_indication("XYZ", 9_950, 0, 400, "B")
+    assert (buy.getField(326), buy.getField(330), buy.getField(331)) == ("7", "400", "0")
+    none = codec.auction_indication("XYZ", None, 0, 0, "")
+    codec.validate_body(none)
+    assert none.getField(326) == "12" and not none.isSetField(31) and not none.isSetField(332)

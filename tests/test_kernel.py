@@ -222,3 +222,49 @@ def test_many_small_advances_with_nothing_due_equal_one_run():
         return seen, sink.got
 
     assert trace([*range(0, 5000, 7), 5000]) == trace([5000])
+
+
+class Spawner(Actor):
+    """At each ping, starts a plain SimPy process that looks at the sink 300 ns later."""
+
+    def __init__(self, name, sink):
+        super().__init__(name)
+        self.sink, self.seen = sink, []
+
+    def on_start(self):
+        for t in (1000, 1200, 2000):
+            self.wake_at(t, t)
+
+    @handles(Wakeup)
+    def on_wake(self, msg, src):
+        env = self.kernel.env
+
+        def look(env):
+            yield env.timeout(300)
+            self.seen.append((env.now, self.kernel.now, len(self.sink.got)))
+
+        env.process(look(env))
+
+
+def test_simpy_events_started_during_delivery_run_at_their_time():
+    """A SimPy process started by a handler in the middle of a stretch of deliveries (the kernel's
+    loop runs outside SimPy until something else is due) runs at its own time, between the
+    deliveries around it, however the run is cut into advances."""
+
+    def trace(steps):
+        k = make_kernel(NetworkSpec(LinkSpec(1100)))
+        sink = Sink("sink")
+        spawner = Spawner("spawner", sink)
+        k.add(sink)
+        k.add(spawner)
+        k.add(Burst("a", "sink", 1))  # delivered at 1100
+        for t in steps:
+            k.advance(t)
+            assert k.env.now == t and k.now == t
+        return spawner.seen, sink.got
+
+    seen, got = trace([5000])
+    assert seen == [(1300, 1300, 1), (1500, 1500, 1), (2300, 2300, 1)]
+    assert got == [(1100, 2, 0)]
+    assert trace([1000, 1250, 1299, 1300, 1301, 2200, 5000]) == (seen, got)
+    assert trace(range(0, 5001, 50)) == (seen, got)

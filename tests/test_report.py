@@ -158,8 +158,15 @@ def test_report_of_a_monte_carlo_folder(tmp_path):
     assert len(parser.imgs) == 4
     # 14.4: 12 runs support no VaR level: flagged, not printed; the note describes riskstats' intervals
     assert text.count("n/a: needs") == 3 and "needs 300 runs (have 12)" in text
-    assert "percentile" not in text and "order statistics (binomial)" in text and "studentized bootstrap" in text
+    risk_note = text[text.index("Value at risk") : text.index("Plots")]
+    assert "percentile" not in risk_note and "order statistics (binomial)" in risk_note
+    assert "studentized bootstrap" in risk_note
     assert "intraday drawdown" in text and "Unit: %" in text
+    # issue 16: the crash criteria with their bootstrap intervals and the spread of their measures
+    crash = text[text.index("Crash criteria across runs") : text.index("Distributions across runs")]
+    assert "fall >= 5% within 15 min" in crash and "all five 2010 criteria together" in crash
+    assert "fall_15m_pct >= 5" in crash and "/12" in crash and "percentile bootstrap" in crash
+    assert "recovered 20m share" in crash
 
 
 def test_cli_report_writes_html_and_keeps_text(quick_run, capsys):

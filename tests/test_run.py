@@ -26,7 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # are timers of their own instead of being applied at the next order. The orders, quotes and
 # trades tables are bit-identical; only the kernel counters row differs: 123,360 -> 123,362
 # timer wake-ups (the two band-window timers).
-BASELINE_SEED7_DIGEST = "6823b0f10bfe615817e5462946bd92986e6f0bee500a8a38d593a95adc6ac872"
+# 6823b0f1... -> fa1e6783...: issue 16, the baseline recalibrated on purpose (half of the
+# fundamental's variance in calendar time with its own stochastic volatility, calmer activity,
+# faster value traders with standing orders 60 ticks either side of their view, 200-share maker
+# quotes): 119 of 130 realism checks on seeds 1-10 (78 before) and no 3 % fall within 15 minutes
+# on seeds 1-100 (2 of 100 before). The engine is unchanged: every other scenario's events are too.
+BASELINE_SEED7_DIGEST = "fa1e6783c938e055f3aaec08019118afc65ed49ad18125699736f50a1e58738d"
 
 
 def test_same_seed_same_digest_in_process():

@@ -578,3 +578,49 @@ def test_a_gated_stop_order_stays_a_stop_and_leaves_no_protection_behind():
     assert [(fx(m, 150), fx(m, 40), fx(m, 99)) for m in reports] == [("0", "3", "99.50"), ("F", "3", "99.50")]
     assert fx(reports[-1], 31) == "99.00"  # elected by the 99.50 print, then sold into the bid
     assert not gate._protections
+
+
+def test_a_desk_stop_through_the_oms_waits_for_its_print():
+    """The OMS sends a desk's stop and stop-limit as OrdType 3 / 4 with StopPx (it used to send a
+    stop as a market order, filled at once), replaces a stop-limit's StopPx, and books the fills
+    when a print elects them: desk -> OMS -FIX 4.4-> FixGateway -> Exchange."""
+    from actors.messages import OrderAccepted, OrderFilled, OrderReplaced, ReplaceOrder, SubmitOrder
+    from fix.gateway_actor import FixGateway
+    from fix.oms import OMS
+
+    rec = Recorder()
+    kernel = Kernel(Network(NetworkSpec(LinkSpec(1 * MS))), RandomStreams(1))
+    exchange = Exchange("exchange", ["XYZ"], rec, 0, 10**13, reference_price=10_000)
+    gateway = FixGateway("gateway", rec, symbols=["XYZ"], clients=["CLIENT1"])
+    oms = OMS("oms", rec, market_data="none")
+    desk = Scripted(
+        "desk",
+        [
+            (T0 + 10 * MS, lambda a: SubmitOrder(a.oid(1), "XYZ", "S", 100, None, stop_price=9_950)),
+            (T0 + 10 * MS, lambda a: SubmitOrder(a.oid(2), "XYZ", "S", 100, 9_945, stop_price=9_950)),
+            (T0 + 20 * MS, lambda a: ReplaceOrder(a.oid(2), "XYZ", stop_price=9_940)),
+        ],
+        dst="oms",
+    )
+    street = Scripted(
+        "street",
+        [
+            (T0, sub(1, "B", 100, 10_000)),
+            (T0 + 1 * MS, sub(2, "S", 100, 10_000)),  # the opening print at 100.00
+            (T0 + 40 * MS, sub(3, "B", 100, 9_950)),
+            (T0 + 40 * MS, sub(4, "B", 300, 9_900)),
+            (T0 + 50 * MS, sub(5, "S", 100, 9_950)),  # prints 99.50: elects the stop, not the stop-limit
+        ],
+    )
+    for actor in (exchange, gateway, oms, desk, street):
+        kernel.add(actor)
+    kernel.advance(T0 + 45 * MS)
+    assert len(desk.received(OrderAccepted)) == 2 and not desk.received(OrderFilled)
+    kernel.run(T0 + 200 * MS)
+    fills = desk.received(OrderFilled)
+    assert [(f.order_id, f.price, f.qty) for f in fills] == [(desk.oid(1), 9_900, 100)]
+    assert [(r.order_id, r.price) for r in desk.received(OrderReplaced)] == [(desk.oid(2), 9_945)]
+    assert oms.orders[desk.oid(2)].stop_px == 9_940 and oms.orders[desk.oid(2)].ord_type == "STOP_LIMIT"
+    assert oms.orders[desk.oid(1)].ord_type == "STOP" and oms.orders[desk.oid(1)].leaves_qty == 0
+    resting = [r for r in rec.tables["orders"].rows if r[3] == "accepted" and r[2] == "gateway"]
+    assert len(resting) == 2

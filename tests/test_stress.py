@@ -1,6 +1,7 @@
 """Bundled stress scenarios do what their names say, visibly in their tables."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from desksim import api
@@ -171,10 +172,23 @@ def test_halt_and_reopen_reach_fix_clients_as_security_status():
     res = api.run("halt_reopen", seed=7, duration_s=3600)  # the scenario's own desk, OMS and FIX session
     fix = res.frames["fix_messages"]
     assert not ((fix["msg_type"] == "3") & (fix["direction"] == "in")).any(), "the client rejected a message"
-    status = fix[(fix["msg_type"] == "f") & (fix["direction"] == "out")]
+    out_f = fix[(fix["msg_type"] == "f") & (fix["direction"] == "out")]
+    status = out_f[~out_f["text"].str.startswith("indicative")]
     assert status["text"].iloc[-1] == "reopened by auction"
     halted = res.frames["halts"]
     assert len(status) == 2  # halted, then open again
+    # in between, the reopening auction's indicative price and imbalance (issue 16 item 5), one
+    # SecurityStatus per update of the exchange's feed, only while halted
+    info = res.frames["auction_info"]
+    indications = out_f[out_f["text"].str.startswith("indicative")]
+    assert len(info) > 0 and len(indications) == len(info)
+    assert (indications["time_ns"] > status["time_ns"].iloc[0]).all()
+    assert (indications["time_ns"] < status["time_ns"].iloc[1]).all()
+    last = info.iloc[-1]
+    side = {"B": " buy", "S": " sell"}.get(last["imbalance_side"], "")
+    price = "none yet" if pd.isna(last["indicative_price"]) else f"{int(last['indicative_price']) / 100:.2f}"
+    expected = f"indicative {price}, paired {last['paired_qty']}, imbalance {last['imbalance_qty']}{side}"
+    assert indications["text"].iloc[-1] == expected
     lags = [sent - event for sent, event in zip(status["time_ns"], halted["time_ns"], strict=True)]
     assert all(0 <= lag < 10**6 for lag in lags)  # sent within a millisecond of each status change
     assert res.summary["reconciliation"]["breaks"] == []

@@ -11,6 +11,7 @@ leaves the book untouched)::
     book.replace(order_id, qty=None, price=None)     # qty = new open (leaves) quantity
     book.replace(order_id, total_qty=n, price=None)  # n = new total: leaves = n - filled
     book.best_bid(), book.best_ask()                  # (price, total_qty) or None, O(1)
+    book.top()                                        # (bid, bid_qty, ask, ask_qty), None / 0 if empty
     book.depth(levels)                                # ([(px, qty)...] bids high->low, asks low->high)
     book.orders(side), book.known(order_id)           # read-only helpers (auctions, band sweeps)
     book.filled_qty(order_id), book.add_filled(order_id, qty)  # filled qty of a live order
@@ -277,14 +278,25 @@ class OrderBook:
             return (lv[3], lv[0])
         return None
 
+    def top(self) -> tuple[int | None, int, int | None, int]:
+        """``(bid, bid_qty, ask, ask_qty)`` of the best levels (None and 0 for an empty side): what
+        ``best_bid()`` and ``best_ask()`` say, as one tuple (the exchange's top of book). O(1)."""
+        heap = self._bid_heap
+        if heap:
+            lv = self._bid_levels[heap[0]]
+            bid, bid_qty = lv[3], lv[0]
+        else:
+            bid, bid_qty = None, 0
+        heap = self._ask_heap
+        if heap:
+            lv = self._ask_levels[heap[0]]
+            return bid, bid_qty, lv[3], lv[0]
+        return bid, bid_qty, None, 0
+
     def depth(self, levels: int | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Aggregated (price, qty) levels: bids high->low, asks low->high; all if levels is None."""
-        bids = sorted(((lv[3], lv[0]) for lv in self._bid_levels.values() if lv[0]), reverse=True)
-        asks = sorted((lv[3], lv[0]) for lv in self._ask_levels.values() if lv[0])
-        if levels is not None:
-            n = max(int(levels), 0)
-            return bids[:n], asks[:n]
-        return bids, asks
+        n = None if levels is None else max(int(levels), 0)
+        return _side_depth(self._bid_heap, self._bid_levels, n), _side_depth(self._ask_heap, self._ask_levels, n)
 
     def open_order(self, order_id: Any) -> tuple[str, int, int, str] | None:
         """(side, price, leaves_qty, owner) of a live (resting) order, or None."""
@@ -807,3 +819,19 @@ def _pop_empty(heap: list[int], levels: dict[int, list[Any]]) -> None:
             return
         heappop(heap)
         del levels[k]
+
+
+def _side_depth(heap: list[int], levels: dict[int, list[Any]], n: int | None) -> list[tuple[int, int]]:
+    """The first ``n`` (all if None) non-empty levels of one side as (price, qty), best first.
+
+    Keys are unique per side and sort best first (-price for bids, price for asks). Every live
+    level's key is in the heap, so a non-empty heap top is the best level: the top of book
+    (``n == 1``, what ``QueryBook`` asks for) needs no scan."""
+    if n == 1 and heap:
+        lv = levels[heap[0]]
+        if lv[0]:
+            return [(lv[3], lv[0])]
+    keys = sorted([k for k, lv in levels.items() if lv[0]])
+    if n is not None:
+        keys = keys[:n]
+    return [(levels[k][3], levels[k][0]) for k in keys]

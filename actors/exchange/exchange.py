@@ -74,6 +74,7 @@ from actors.exchange.safeguards import (
 )
 from actors.exchange.stops import StopBook, StopOrder
 from actors.messages import (
+    ORDER_ID_SHIFT,
     AuctionImbalanceUpdated,
     BookSnapshot,
     CancelOrder,
@@ -266,9 +267,9 @@ class Exchange(Actor):
         that is not the sender's, and (``session``) the market closed; None: it can."""
         if book is None:
             return "unknown symbol"
-        if not isinstance(oid, int) or owner_of(oid) != src:
+        if not isinstance(oid, int) or oid >> ORDER_ID_SHIFT != src:  # owner_of, inlined
             return "order id not owned by sender"
-        if session and not (self.open_ns <= self.now < self.close_ns):
+        if session and not (self.open_ns <= self.kernel.now < self.close_ns):  # type: ignore[union-attr]
             return "market closed"
         return None
 
@@ -480,9 +481,10 @@ class Exchange(Actor):
         it did not change."""
         symbol = book.symbol
         rows = self._event_rows
+        send = self.send
         for event in events:
             oid = event.order_id
-            self.send(owner_of(oid), event)
+            send(oid >> ORDER_ID_SHIFT, event)  # to owner_of(oid)
             rows[event.__class__](event, oid)
             if event.__class__ is OrderFilled and event.liquidity == "taker":
                 self._trade(symbol, event, aggressor_side or self._sides.get(oid, "?"))
@@ -807,8 +809,21 @@ class Exchange(Actor):
         return self._names[owner] if 0 <= owner < len(self._names) else "?"
 
     def _row(self, oid: int, event: str, price: Any, qty: int, leaves: int, detail: str) -> None:
-        side = self._sides.get(oid, "")
-        self.orders.append((self.now, oid, self._owner_name(oid), event, side, price, qty, leaves, detail))
+        names = self._names  # the owner's name as _owner_name gives it, inlined (a row per event)
+        owner = oid >> ORDER_ID_SHIFT if isinstance(oid, int) and oid >= 0 else -1
+        self.orders.append(
+            (
+                self.kernel.now,  # type: ignore[union-attr]
+                oid,
+                names[owner] if 0 <= owner < len(names) else "?",
+                event,
+                self._sides.get(oid, ""),
+                price,
+                qty,
+                leaves,
+                detail,
+            )
+        )
 
     def _row_accepted(self, e: OrderAccepted, oid: int) -> None:
         self._row(oid, "accepted", None, 0, 0, "")

@@ -72,17 +72,12 @@ class MarketDataPublisher:
         """Send a trading-status event to the symbol's status subscribers."""
         subs = self.status_subscribers.get(symbol)
         if subs:
-            send = self.owner.send
-            for dst in subs:
-                send(dst, msg)
+            self.owner.send_all(subs, msg)
 
     def trade(self, symbol: str, price: int, qty: int, aggressor_side: str) -> None:
         subs = self.trade_subscribers.get(symbol)
         if subs:
-            msg = TradePrinted(symbol, price, qty, aggressor_side, self.owner.now)
-            send = self.owner.send
-            for dst in subs:
-                send(dst, msg)
+            self.owner.send_all(subs, TradePrinted(symbol, price, qty, aggressor_side, self.owner.now))
 
     def depth(self, book: OrderBook) -> None:
         """Send ``BookDepthChanged`` to each depth subscriber whose levels changed since the
@@ -108,9 +103,7 @@ class MarketDataPublisher:
         ``(bid, bid_qty, ask, ask_qty)``, or None when it did not change."""
         if self.depth_subscribers:
             self.depth(book)
-        bid = book.best_bid()
-        ask = book.best_ask()
-        top: Top = (bid[0] if bid else None, bid[1] if bid else 0, ask[0] if ask else None, ask[1] if ask else 0)
+        top: Top = book.top()
         symbol = book.symbol
         if self.last_top.get(symbol) == top:
             return None
@@ -119,8 +112,5 @@ class MarketDataPublisher:
         self.quotes.append((now, symbol, *top))
         subs = self.quote_subscribers.get(symbol)
         if subs:
-            msg = QuoteUpdated(symbol, top[0], top[1], top[2], top[3], now)
-            send = self.owner.send
-            for dst in subs:
-                send(dst, msg)
+            self.owner.send_all(subs, QuoteUpdated(symbol, top[0], top[1], top[2], top[3], now))
         return top

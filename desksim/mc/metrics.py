@@ -47,6 +47,8 @@ SCHEMA = pa.schema(
         ("market_trough_s", pa.float64()),
         ("market_time_to_recover_s", pa.float64()),
         ("desk_pnl", pa.float64()),
+        ("desk_fees", pa.float64()),  # venue fees of the desk's fills (paid > 0, net rebate < 0)
+        ("desk_pnl_net", pa.float64()),  # desk_pnl - desk_fees
         ("desk_max_drawdown", pa.float64()),
         ("desk_max_position", pa.float64()),
         ("desk_worst_position", pa.float64()),  # signed: the position furthest from flat
@@ -135,6 +137,8 @@ def _event_figures(summary: dict[str, Any], frames: dict[str, pd.DataFrame], ope
     risk = summary.get("risk") or {}
     out: dict[str, Any] = {
         "desk_pnl": _float(_pick(desk, "pnl_ccy")),
+        "desk_fees": _float(_pick(desk, "fees_ccy")),
+        "desk_pnl_net": _float(_pick(desk, "pnl_net_ccy")),
         "desk_max_drawdown": _float(_pick(desk, "max_drawdown_ccy")),
         "desk_max_position": _float(_pick(desk, "max_position", "max_abs_position")),
     }

@@ -319,6 +319,8 @@ def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, A
         },
         "desk": {
             "pnl": dist_stats(runs["desk_pnl"]),
+            "fees": dist_stats(runs["desk_fees"]),
+            "pnl_net": dist_stats(runs["desk_pnl_net"]),
             "max_drawdown": dist_stats(runs["desk_max_drawdown"]),
             "max_position": dist_stats(runs["desk_max_position"]),
             "worst_position": dist_stats(runs["desk_worst_position"]),

@@ -419,6 +419,7 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
         if v.get("n")
     ]
     param_rows = [[k, *(v.get(x) for x in stat_keys)] for k, v in (s.get("parameters") or {}).items()]
+    crash_html = crash_tables(s.get("crash") or {}, stat_keys)
     worst = runs.sort_values([metric, "run"], kind="stable").head(10)
     params = [c for c in runs.columns if c.startswith("param.")]
     worst_cols = [
@@ -441,6 +442,7 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
         ("Plots", "\n".join(H.figure(p, c) for p, c in figs if p is not None)),
         ("Event frequencies", H.table(["event", "runs", "frequency", "total"], event_rows)),
         ("Realism checks across runs", H.table(["check", "target", "pass rate"], realism_rows_)),
+        ("Crash criteria across runs", crash_html),
         ("Distributions across runs", H.table(["metric", *stat_keys], dist_rows)),
         ("Sampled parameters", H.table(["parameter", *stat_keys], param_rows) if param_rows else ""),
         (
@@ -451,6 +453,38 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
     ]
     title = f"desksim Monte Carlo: {s.get('scenario', '?')} × {H.fmt(s.get('completed'))} runs"
     return _write_text(folder / REPORT, H.page(title, f"root seed {s.get('seed')} · folder {folder.name}", sections))
+
+
+def crash_tables(crash: dict[str, Any], stat_keys: tuple[str, ...]) -> str:
+    """The Monte Carlo summary's crash criteria (shares with intervals) and the spread of their
+    measures, as HTML ("" when the summary has none)."""
+    if not crash:
+        return ""
+    head = ["criterion", "rule", "runs", "share", "95 % interval", "among runs with a >= 5 % fall"]
+    rows = [crash_row(c) for c in (crash.get("criteria") or {}).values()]
+    spread = [[k.replace("_", " "), *(v.get(x) for x in stat_keys)] for k, v in (crash.get("measures") or {}).items()]
+    method = (crash.get("bootstrap") or {}).get("method", "")
+    return (
+        H.table(head, rows)
+        + H.table(["measure", *stat_keys], spread)
+        + f"<p>{H.esc(method)}. Definitions: <code>desksim/analytics/crash.py</code>.</p>"
+    )
+
+
+def crash_row(criterion: dict[str, Any]) -> list[Any]:
+    """One crash criterion of the Monte Carlo summary (desksim/mc/summary.py ``crash_summary``) as a
+    table row: what, rule, runs meeting it / runs, share, interval, and the same among crashed runs."""
+
+    def part(d: dict[str, Any]) -> tuple[str, str, str]:
+        if not d.get("n"):
+            return "0/0", "–", ""
+        lo, hi = d.get("ci") or [None, None]
+        return f"{d['runs']}/{d['n']}", H.fmt(d.get("share")), f"[{H.fmt(lo)}, {H.fmt(hi)}]"
+
+    runs, share, ci = part(criterion)
+    g_runs, g_share, g_ci = part(criterion.get("given_fall_5pct") or {})
+    rule = f"{criterion.get('column') or ''} {criterion.get('rule') or ''}".strip()
+    return [criterion.get("what"), rule, runs, share, ci, f"{g_runs}: {g_share} {g_ci}".strip()]
 
 
 def _risk_note(s: dict[str, Any], label: str) -> str:
