@@ -28,7 +28,7 @@ from sim.clock import SECOND, format_clock
 from sim.network import LinkSpec, NetworkSpec
 from sim.record import Recorder
 from sim.runtime.placement import PlacementError, lookahead, plan
-from sim.runtime.ray import _merge_tables, _reach, run_partitioned
+from sim.runtime.ray import _merge_tables, _reach, round_robin, run_partitioned
 from tests.helpers import computed
 
 ray = pytest.importorskip("ray")
@@ -370,3 +370,12 @@ def test_killed_partition_gives_clear_error(ray_session):
     window = int(found.group(1))
     assert 20 <= window <= 40
     assert time.perf_counter() - killed_at[0] < 30  # an error, not a hang
+
+
+def test_partitions_go_round_robin_over_every_alive_node_in_a_fixed_order():
+    """On a cluster each partition is pinned to a node (Ray's SPREAD once put all of them on one)."""
+    assert round_robin(["b", "a"], 3) == ["a", "b", "a"]
+    assert round_robin(["b", "a"], 3) == round_robin(["a", "b"], 3)
+    assert set(round_robin(["n2", "n1", "n3"], 5)) == {"n1", "n2", "n3"}
+    with pytest.raises(RuntimeError, match="no alive node"):
+        round_robin([], 2)

@@ -443,6 +443,27 @@ class _SocketWindows:
         self.hub.close()
 
 
+def round_robin(node_ids: Sequence[str], partitions: int) -> list[str]:
+    """Partition p's node: the alive nodes in a fixed order, taken in turn."""
+    if not node_ids:
+        raise RuntimeError("the Ray cluster has no alive node")
+    ordered = sorted(node_ids)
+    return [ordered[p % len(ordered)] for p in range(partitions)]
+
+
+def _node_strategies(partitions: int) -> list[Any]:
+    """Pin each partition to a node, in turn over the cluster's alive nodes (hard affinity).
+
+    Ray's ``SPREAD`` strategy is best effort: with zero-CPU actors it sometimes put every
+    partition on one node. Hard node affinity makes the spread certain and the same every run.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    alive = [str(node["NodeID"]) for node in ray.nodes() if node.get("Alive")]
+    return [NodeAffinitySchedulingStrategy(node_id, soft=False) for node_id in round_robin(alive, partitions)]
+
+
 def run_partitioned(
     factory: Factory,
     seed: int,
@@ -480,11 +501,15 @@ def run_partitioned(
     channel: _SocketWindows | None = None
     try:
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_task_retries": 0}
-        if address is not None:  # a cluster: spread the partitions over its nodes
-            options["scheduling_strategy"] = "SPREAD"
-        remote_cls = ray.remote(Partition).options(**options)
+        remote_cls = ray.remote(Partition)
         factory_ref = ray.put(factory)
-        handles = [remote_cls.remote(factory_ref, seed, list(layout.where), p, matrix[p], extract) for p in range(n)]  # type: ignore[attr-defined]
+        node_choice: list[Any] = _node_strategies(n) if address is not None else [None] * n
+        handles = [
+            remote_cls.options(**options, **({} if where is None else {"scheduling_strategy": where})).remote(  # type: ignore[attr-defined]
+                factory_ref, seed, list(layout.where), p, matrix[p], extract
+            )
+            for p, where in enumerate(node_choice)
+        ]
         calls = _Calls(handles, layout.groups, window_timeout_s)
         nodes = calls.gather([h.node.remote() for h in handles], list(range(n)), "set-up")
         setup_s = time.perf_counter() - t_setup
