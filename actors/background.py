@@ -147,7 +147,7 @@ class BackgroundTrader(Trader):
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
         if msg.tag == ARRIVE:
             self.on_arrival()
-            self._schedule_arrival(self.now)
+            self._schedule_arrival(self.kernel.now)  # type: ignore[union-attr]
         else:
             self.cancel_once(msg.tag)
 
@@ -354,7 +354,8 @@ class ValueTrader(BackgroundTrader):
 
     def valuation(self) -> float:
         """Fundamental (as seen with its reaction delay) + bias + what order flow taught it."""
-        return self.fundamental.value_at(self.now - self._delay_ns) + self.bias + self.p.flow_ticks * self.flow
+        now = self.kernel.now  # type: ignore[union-attr]
+        return self.fundamental.value_at(now - self._delay_ns) + self.bias + self.p.flow_ticks * self.flow
 
     def on_arrival(self) -> None:
         if self.stopped:

@@ -204,7 +204,7 @@ class MakerGuard:
         return self.guard_out is not None
 
     def _stale_check(self, time_ns: int) -> bool:
-        lag = self.now - time_ns  # type: ignore[attr-defined]
+        lag = self.kernel.now - time_ns  # type: ignore[attr-defined]
         if lag > self._stale_ns:
             if self.guard_out is None:
                 self.stale_withdrawals += 1
@@ -301,7 +301,7 @@ class MakerGuard:
     def _requote_throttled(self, min_ns: int) -> None:
         """Requote now, or once when ``min_ns`` since the last requote has passed (one timer at a time)."""
         due = self._last_requote + min_ns
-        if self.now >= due:  # type: ignore[attr-defined]
+        if self.kernel.now >= due:  # type: ignore[attr-defined]
             self.requote()
         elif not self._requote_pending:
             self._requote_pending = True
@@ -456,47 +456,54 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         self.centre2 = c2
 
     def requote(self) -> None:
-        now = self.now
+        now = self.kernel.now  # type: ignore[union-attr]
         if not self.quoting or self.guard_out is not None or not (self.open_ns <= now < self.close_ns):
             return
         self._last_requote = now
         p = self.p
         self._quoted2 = self.centre2
         c2 = self.quote_centre2()
-        h2, s2 = 2 * p.half_spread_ticks, 2 * p.spacing_ticks
-        levels = range(p.levels)
+        # level i: floor(c - h - i*s) on the bid, ceil(c + h + i*s) on the ask (c in half ticks;
+        # h and s are whole ticks, so each side is an arithmetic progression of step s)
+        n, step = p.levels, p.spacing_ticks
+        bid0 = (c2 - 2 * p.half_spread_ticks) // 2
+        ask0 = -((-(c2 + 2 * p.half_spread_ticks)) // 2)
+        size = p.size
         open_orders = self.open_orders
         slots = self.slots
         pos = self.position  # orders sent below change neither the position nor unloading
         unloading = self.unloading
-        for side in ("B", "S"):
-            # blocked: a fill on this side would add to the inventory while unloading, or the
-            # inventory is at its limit on this side
-            if side == "B":
-                blocked = (pos > 0 and unloading) or pos >= p.max_inventory
-                wanted = [] if blocked else [x for i in levels if (x := (c2 - h2 - i * s2) // 2) > 0]
-            else:
-                blocked = (pos < 0 and unloading) or pos <= -p.max_inventory
-                wanted = [] if blocked else [-((-(c2 + h2 + i * s2)) // 2) for i in levels]
-            keep = set(wanted)
-            spare: list[int] = []  # our orders on this side at prices no longer wanted
-            for (sd, price), oid in list(slots.items()):
-                if sd != side:
-                    continue
-                if oid not in open_orders:
-                    del slots[(sd, price)]
-                elif price not in keep:
-                    del slots[(sd, price)]
-                    spare.append(oid)
+        # blocked: a fill on this side would add to the inventory while unloading, or the
+        # inventory is at its limit on this side
+        if (pos > 0 and unloading) or pos >= p.max_inventory:
+            bids = range(0)
+        else:
+            bids = range(bid0, max(0, bid0 - n * step), -step)  # the positive prices only
+        if (pos < 0 and unloading) or pos <= -p.max_inventory:
+            asks = range(0)
+        else:
+            asks = range(ask0, ask0 + n * step, step)
+        # one look at the slots: our orders at prices no longer wanted are spare (in slot order);
+        # the bid side's orders below touch no ask slot, so both sides can be sorted out first
+        spare_bids: list[int] = []
+        spare_asks: list[int] = []
+        for key, oid in list(slots.items()):
+            if oid not in open_orders:
+                del slots[key]
+            elif key[1] not in (bids if key[0] == "B" else asks):
+                del slots[key]
+                (spare_bids if key[0] == "B" else spare_asks).append(oid)
+        for side, wanted, spare in (("B", bids, spare_bids), ("S", asks, spare_asks)):
             for price in wanted:
-                if (side, price) in slots:
+                key = (side, price)
+                if key in slots:
                     continue
                 if spare:
                     oid = spare.pop()
-                    self.replace(oid, qty=p.size, price=price)
-                    slots[(side, price)] = oid
+                    self.replace(oid, qty=size, price=price)
+                    slots[key] = oid
                 else:
-                    slots[(side, price)] = self.submit(side, p.size, price, post_only=True)
+                    slots[key] = self.submit(side, size, price, post_only=True)
             for oid in spare:
                 self.cancel(oid)
 
@@ -834,12 +841,19 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
     def fit_k(self) -> float | None:
         """−slope of a weighted least-squares line through log(fill rate) by depth, or None."""
         pts = [(d, f, t) for d, f, t in self.fill_rates() if t >= 1.0]
-        if sum(f for _, f, _ in pts) < self.p.k_min_fills or sum(1 for _, f, _ in pts if f >= 1.0) < 2:
+        fills, filled_depths = 0.0, 0  # the sum of the fills (added in order), the depths with one
+        for _, f, _ in pts:
+            fills += f
+            if f >= 1.0:
+                filled_depths += 1
+        if fills < self.p.k_min_fills or filled_depths < 2:
             return None
         sw = sx = sy = 0.0
-        ys = [math.log((f + 0.5) / t) for _, f, t in pts]
-        for (d, f, _), y in zip(pts, ys, strict=True):
+        ys: list[float] = []
+        for d, f, t in pts:
             w = f + 0.5
+            y = math.log(w / t)
+            ys.append(y)
             sw += w
             sx += w * d
             sy += w * y
@@ -870,7 +884,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
     @property
     def tau(self) -> float:
         """Time left to the horizon, as a fraction of the horizon (0..1)."""
-        left = self.close_ns - self.now
+        left = self.close_ns - self.kernel.now  # type: ignore[union-attr]
         if left <= 0:
             return 0.0
         if self.p.rolling_horizon and self.p.horizon_s is not None:
@@ -883,7 +897,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
 
     def _advance_grid(self) -> None:
         """Fold the grid points passed since the last call into the σ EWMA (O(1))."""
-        now = self.now
+        now = self.kernel.now  # type: ignore[union-attr]
         if now < self._grid_next:
             return
         n = (now - self._grid_next) // self._sample_ns + 1
@@ -914,7 +928,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
 
     # -- quoting --------------------------------------------------------------------------------
     def requote(self) -> None:
-        now = self.now
+        now = self.kernel.now  # type: ignore[union-attr]
         if not self.quoting or self.guard_out is not None or not (self.open_ns <= now < self.close_ns):
             return
         self._last_requote = now

@@ -105,16 +105,16 @@ class Actor:
         return self.kernel.actor_id(name)
 
     def send(self, dst: int, msg: Any, priority: int = 0) -> None:
-        self._seq += 1
-        self._post(self, dst, msg, priority, self._seq)
+        self._seq = seq = self._seq + 1
+        self._post(self, dst, msg, priority, seq)
 
     def send_all(self, dsts: Sequence[int], msg: Any, priority: int = 0) -> None:
         """``send(dst, msg, priority)`` to each of ``dsts`` in order, in one kernel call (fan-out)."""
         self._seq = self._post_all(self, dsts, msg, priority, self._seq)
 
     def wake_at(self, t_ns: int, tag: Any = None, priority: int = 0) -> None:
-        self._seq += 1
-        self.kernel.schedule(self, int(t_ns), Wakeup(tag), priority, self._seq)  # type: ignore[union-attr]
+        self._seq = seq = self._seq + 1
+        self.kernel.schedule(self, int(t_ns), Wakeup(tag), priority, seq)  # type: ignore[union-attr]
 
     def wake_in(self, delay_ns: int, tag: Any = None, priority: int = 0) -> None:
         self.wake_at(self.now + int(delay_ns), tag, priority)

@@ -57,6 +57,7 @@ class Kernel:
         self._heap: list[Entry] = []  # messages in flight (and injected entries)
         self._timers: list[Entry] = []  # wake-ups (``schedule``), delivered in one key order with the above
         self._links = network.links
+        self._dispatch: list[dict[type, Any]] = []  # actors[i].dispatch, filled by the first ``_drive``
         self.messages_delivered = 0
         self.wakeups_delivered = 0
         self._started = False
@@ -99,13 +100,14 @@ class Kernel:
         link = self._links.get((src << 32) | dst)
         if link is None:
             link = self.network.link_state(src, dst)
-        t = self.now + link[0]
-        if link[1]:
-            t += int(sender.random.random() * (link[1] + 1))
-        if t < link[2]:
-            t = link[2]
+        base, jitter, last = link
+        t = self.now + base
+        if jitter:
+            t += int(sender.random.random() * (jitter + 1))
+        if t < last:
+            t = last
         link[2] = t
-        heapq.heappush(self._heap, (t, priority, src, seq, dst, msg))
+        heappush(self._heap, (t, priority, src, seq, dst, msg))
 
     def post_all(self, sender: Actor, dsts: Sequence[int], msg: Any, priority: int, seq: int) -> int:
         """``post`` of the one ``msg`` to each of ``dsts`` in order, with sequence numbers ``seq + 1``,
@@ -140,7 +142,7 @@ class Kernel:
         """Deliver ``msg`` to ``actor`` itself at ``t_ns`` (a timer; no network)."""
         if t_ns < self.now:
             raise SchedulingError(f"{actor.name} asked for a wake-up in the past ({t_ns} < {self.now})")
-        heapq.heappush(self._timers, (t_ns, priority, actor.id, seq, actor.id, msg))
+        heappush(self._timers, (t_ns, priority, actor.id, seq, actor.id, msg))
 
     def inject(self, entry: Entry) -> None:
         """Queue an already-timed delivery (used by distributed runtimes)."""
@@ -231,6 +233,9 @@ class Kernel:
         delivery's time, and an event it schedules is seen before the next delivery.
         """
         heap, timers, env, actors = self._heap, self._timers, self.env, self.actors
+        dispatch = self._dispatch  # each actor's handler table by id (``add`` made them; none is replaced)
+        if len(dispatch) != len(actors):
+            dispatch[:] = [actor.dispatch for actor in actors]
         events = env._queue  # SimPy's own event heap: a handler may add to it
         pop = heapq.heappop
         delivered = wakeups = 0
@@ -251,8 +256,9 @@ class Kernel:
                         continue
                     synced_until = until_ns if nxt > until_ns else int(nxt) - 1
                     synced_events = len(events)
-                if t > until_ns:
-                    break
+                    if t > until_ns:
+                        break
+                # (otherwise t <= synced_until <= until_ns: it is due)
                 self.now = env._now = t
                 _, _, src, _, dst, msg = pop(q)
                 cls = msg.__class__
@@ -260,7 +266,7 @@ class Kernel:
                     wakeups += 1
                 else:
                     delivered += 1
-                handler = actors[dst].dispatch.get(cls)
+                handler = dispatch[dst].get(cls)
                 if handler is None:
                     if cls is LatencyChange:  # a kernel entry, not a message
                         delivered -= 1

@@ -75,7 +75,7 @@ def seeds_1_to_5():
 @pytest.mark.slow
 def test_baseline_stylised_facts_seeds_1_to_5(seeds_1_to_5):
     """No autocorrelation on every seed; fat tails, volatility clustering and volume moving with
-    |r| each on at least 3 of the 5 seeds; on every seed at least 11 of issue 16's 13 checks
+    |r| each on at least 4 of the 5 seeds; on every seed at least 12 of issue 16's 13 checks
     against real large-cap days (desksim/analytics/targets.py)."""
     from desksim.analytics.targets import grade
 
@@ -85,17 +85,16 @@ def test_baseline_stylised_facts_seeds_1_to_5(seeds_1_to_5):
         assert passed[seed]["no_autocorrelation"], seed
         assert summary["realism"]["kurtosis_1m"] > 0, seed
         graded = grade(summary["realism"])
-        assert len(graded) == 13 and sum(bool(v) for v in graded.values()) >= 11, (seed, graded)
+        assert len(graded) == 13 and sum(bool(v) for v in graded.values()) >= 12, (seed, graded)
     for fact in ("heavy_tails", "volatility_clustering", "volume_volatility"):
-        assert sum(p[fact] for p in passed.values()) >= 3, fact
+        assert sum(p[fact] for p in passed.values()) >= 4, fact
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="open (issue 16): the 2026-12-05 calibration misses fat tails on seeds 2 "
-    "and 5 (1-minute kurtosis 0.69, 0.57; real days 1.2-6.5) and clustering and volume-|r| on "
-    "seed 4; strict: passing means update this test",
+    reason="open (issue 16): the 2026-12-05 calibration misses fat tails on seed 2 "
+    "(1-minute excess kurtosis 0.92; real days 1.2-6.5); strict: passing means update this test",
 )
 def test_baseline_every_stylised_fact_on_every_seed_1_to_5(seeds_1_to_5):
     failed = {seed: [k for k, ok in checks(s["realism"]).items() if not ok] for seed, s in seeds_1_to_5.items()}

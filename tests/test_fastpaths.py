@@ -1,14 +1,17 @@
 """The hot path's shortcuts give exactly what the plain code gives: fan-out sends, the kernel's two
-queues, the messages' constructor, the book's top of book and one-level depth."""
+queues, the messages' constructor, the book's top of book and one-level depth, the ladder's requote."""
 
 import dataclasses
 import pickle
 import random
+from types import SimpleNamespace
 
 import pytest
 
 from actors import messages
 from actors.exchange.book import OrderBook
+from actors.makers import LadderMaker, LadderParams
+from actors.trader import OpenOrder
 from sim.actor import Actor, Wakeup, handles
 from sim.kernel import Kernel
 from sim.network import LinkSpec, Network, NetworkSpec
@@ -165,3 +168,81 @@ def test_top_and_one_level_depth_match_the_full_depth():
         assert book.depth(3) == (bids[:3], asks[:3])
         bb, ba = book.best_bid(), book.best_ask()
         assert book.top() == (bb[0] if bb else None, bb[1] if bb else 0, ba[0] if ba else None, ba[1] if ba else 0)
+
+
+def _reference_requote(m):
+    """``LadderMaker.requote`` as it was written first: a side at a time, each with its own look
+    at the slots, the levels from a comprehension."""
+    p = m.p
+    m._last_requote = m.kernel.now
+    m._quoted2 = m.centre2
+    c2 = m.quote_centre2()
+    h2, s2 = 2 * p.half_spread_ticks, 2 * p.spacing_ticks
+    levels = range(p.levels)
+    pos, unloading, slots = m.position, m.unloading, m.slots
+    for side in ("B", "S"):
+        if side == "B":
+            blocked = (pos > 0 and unloading) or pos >= p.max_inventory
+            wanted = [] if blocked else [x for i in levels if (x := (c2 - h2 - i * s2) // 2) > 0]
+        else:
+            blocked = (pos < 0 and unloading) or pos <= -p.max_inventory
+            wanted = [] if blocked else [-((-(c2 + h2 + i * s2)) // 2) for i in levels]
+        keep = set(wanted)
+        spare = []
+        for (sd, price), oid in list(slots.items()):
+            if sd != side:
+                continue
+            if oid not in m.open_orders:
+                del slots[(sd, price)]
+            elif price not in keep:
+                del slots[(sd, price)]
+                spare.append(oid)
+        for price in wanted:
+            if (side, price) in slots:
+                continue
+            if spare:
+                oid = spare.pop()
+                m.replace(oid, qty=p.size, price=price)
+                slots[(side, price)] = oid
+            else:
+                slots[(side, price)] = m.submit(side, p.size, price, post_only=True)
+        for oid in spare:
+            m.cancel(oid)
+
+
+def _ladder_in_state(seed):
+    """A ladder maker in a random state: centre, inventory, unloading, slots (some orders gone)."""
+    rnd = random.Random(seed)
+    params = LadderParams(
+        levels=rnd.randint(1, 6),
+        half_spread_ticks=rnd.randint(1, 4),
+        spacing_ticks=rnd.randint(1, 3),
+        size=100,
+        skew_ticks_per_lot=rnd.choice([0.0, 0.05, 0.3]),
+        max_inventory=rnd.choice([500, 20_000]),
+    )
+    m = LadderMaker("mm", "XYZ", params, 100, 0, 10**12)
+    m.kernel = SimpleNamespace(now=10**9)
+    m.sent = []
+    m.send = lambda dst, msg, priority=0: m.sent.append(msg)
+    m.centre2 = rnd.choice([rnd.randint(0, 30), rnd.randint(180, 220)])
+    m.position = rnd.choice([0, rnd.randint(-8, 8) * 100])
+    m.unloading = rnd.random() < 0.3
+    for _ in range(rnd.randint(0, 14)):
+        side = rnd.choice("BS")
+        price = m.centre2 // 2 + rnd.randint(-10, 10) * (-1 if side == "B" else 1)
+        oid = m.new_order_id()
+        m.slots[(side, price)] = oid
+        if rnd.random() < 0.85:
+            m.open_orders[oid] = OpenOrder(oid, side, price, 100)
+    return m
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_ladder_requote_sends_what_the_side_by_side_requote_sends(seed):
+    fast, plain = _ladder_in_state(seed), _ladder_in_state(seed)
+    fast.requote()
+    _reference_requote(plain)
+    assert fast.sent == plain.sent
+    assert list(fast.slots.items()) == list(plain.slots.items())
+    assert fast.open_orders == plain.open_orders and fast._next_order == plain._next_order

@@ -31,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # faster value traders with standing orders 60 ticks either side of their view, 200-share maker
 # quotes): 119 of 130 realism checks on seeds 1-10 (78 before) and no 3 % fall within 15 minutes
 # on seeds 1-100 (2 of 100 before). The engine is unchanged: every other scenario's events are too.
-BASELINE_SEED7_DIGEST = "fa1e6783c938e055f3aaec08019118afc65ed49ad18125699736f50a1e58738d"
+# fa1e6783... -> cb96016f...: issue 16, the baseline's world recalibrated on purpose (the
+# fundamental's stochastic volatility sd 0.4 with a 2-minute half-life, 35 % business time,
+# small normal jumps; activity half-life 10 min): 128 of 130 realism checks on seeds 1-10 and no
+# 2 % fall on seeds 1-100. World parameters only: every other scenario is unchanged.
+BASELINE_SEED7_DIGEST = "cb96016f1222f88d8ee3349fc7ed615478ed3618a98758f47fc43cab644ec72b"
 
 
 def test_same_seed_same_digest_in_process():

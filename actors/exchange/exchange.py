@@ -458,7 +458,8 @@ class Exchange(Actor):
             self.send(src, BookSnapshot(msg.symbol, (), (), None, self.now))
             return
         bids, asks = book.depth(max(1, msg.levels))
-        self.send(src, BookSnapshot(msg.symbol, tuple(bids), tuple(asks), self.last_price[msg.symbol], self.now))
+        now = self.kernel.now  # type: ignore[union-attr]
+        self.send(src, BookSnapshot(msg.symbol, tuple(bids), tuple(asks), self.last_price[msg.symbol], now))
 
     # -- step 3: publish ------------------------------------------------------------------------
     def _record_submit(self, msg: SubmitOrder, owner: str, events: list[Any], mark: str) -> None:

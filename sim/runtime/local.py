@@ -34,10 +34,20 @@ def run_local(
     freeze = gc.get_freeze_count() == 0
     if freeze:
         gc.freeze()
+    # The collector also pauses during the run: almost all the run makes is freed by reference
+    # counting (a full day of the baseline leaves about 12,000 objects in cycles), and its young-
+    # generation passes were mostly spent on the rows of the tables. One young-generation pass at
+    # the end, inside the measured time, does what they did.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
     t0 = time.perf_counter()
     try:
         kernel.run(end_ns)
     finally:
+        if paused:
+            gc.enable()
+            gc.collect(0)
         wall = time.perf_counter() - t0
         if freeze:
             gc.unfreeze()
