@@ -357,9 +357,10 @@ def test_killed_partition_gives_clear_error(ray_session):
         if window == 20:
             ray.kill(handles[-1], no_restart=True)
             killed_at.append(time.perf_counter())
-            # ray.kill is asynchronous and windows over sockets take microseconds, so wait for the
-            # death (a call queued behind the partition's serve loop fails once it is gone); then
-            # it is noticed the first time pool-1 has work, in window 20 or a little later
+            # ray.kill is asynchronous and windows over sockets take microseconds, so wait for Ray
+            # to call it dead (a call queued behind the partition's serve loop fails); its process
+            # may still serve windows for a moment (on a loaded CI machine it served 30 more), and
+            # the run notices the first time pool-1 has work after the process is gone
             with pytest.raises(ray.exceptions.RayActorError):
                 ray.get(handles[-1].node.remote(), timeout=30)
 
@@ -368,8 +369,8 @@ def test_killed_partition_gives_clear_error(ray_session):
     found = re.search(r"during window (\d+)", str(info.value))
     assert found is not None
     window = int(found.group(1))
-    assert 20 <= window <= 40
-    assert time.perf_counter() - killed_at[0] < 30  # an error, not a hang
+    assert window >= 20
+    assert time.perf_counter() - killed_at[0] < 30  # an error soon after the kill, not a hang
 
 
 def test_partitions_go_round_robin_over_every_alive_node_in_a_fixed_order():
