@@ -57,7 +57,7 @@ class Kernel:
         self._heap: list[Entry] = []  # messages in flight (and injected entries)
         self._timers: list[Entry] = []  # wake-ups (``schedule``), delivered in one key order with the above
         self._links = network.links
-        self._dispatch: list[dict[type, Any]] = []  # actors[i].dispatch, filled by the first ``_drive``
+        self._dispatch: list[dict[type, Any]] = []  # actors[i].dispatch (``add``), for the delivery loop
         self.messages_delivered = 0
         self.wakeups_delivered = 0
         self._started = False
@@ -78,6 +78,7 @@ class Kernel:
         self._ids[actor.name] = actor_id
         self.network.register(actor_id, actor.location)
         actor.attach(self, actor_id, self.streams.python(actor.name))
+        self._dispatch.append(actor.dispatch)
         return actor_id
 
     def actor_id(self, name: str) -> int:
@@ -233,9 +234,7 @@ class Kernel:
         delivery's time, and an event it schedules is seen before the next delivery.
         """
         heap, timers, env, actors = self._heap, self._timers, self.env, self.actors
-        dispatch = self._dispatch  # each actor's handler table by id (``add`` made them; none is replaced)
-        if len(dispatch) != len(actors):
-            dispatch[:] = [actor.dispatch for actor in actors]
+        dispatch = self._dispatch  # each actor's handler table by id
         events = env._queue  # SimPy's own event heap: a handler may add to it
         pop = heapq.heappop
         delivered = wakeups = 0
