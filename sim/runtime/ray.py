@@ -503,12 +503,11 @@ def run_partitioned(
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, "max_task_retries": 0}
         remote_cls = ray.remote(Partition)
         factory_ref = ray.put(factory)
-        node_choice: list[Any] = _node_strategies(n) if address is not None else [None] * n
+        # on a cluster each partition is pinned to a node; locally Ray places them
+        placements = [{"scheduling_strategy": s} for s in _node_strategies(n)] if address is not None else [{}] * n
         handles = [
-            remote_cls.options(**options, **({} if where is None else {"scheduling_strategy": where})).remote(  # type: ignore[attr-defined]
-                factory_ref, seed, list(layout.where), p, matrix[p], extract
-            )
-            for p, where in enumerate(node_choice)
+            remote_cls.options(**options, **where).remote(factory_ref, seed, list(layout.where), p, matrix[p], extract)  # type: ignore[attr-defined]
+            for p, where in enumerate(placements)
         ]
         calls = _Calls(handles, layout.groups, window_timeout_s)
         nodes = calls.gather([h.node.remote() for h in handles], list(range(n)), "set-up")
