@@ -194,6 +194,32 @@ def test_stochastic_volatility_clusters_moves_and_keeps_the_other_draws():
     assert 0.8 < np.mean(np.diff(b.path) ** 2) / np.mean(np.diff(a.path) ** 2) < 1.25
 
 
+def test_volatility_bursts_take_their_share_length_and_scale_and_keep_the_other_draws():
+    """``burst_share`` > 0: a two-state regime whose burst steps have ``burst_scale`` times the calm
+    sd, cover about ``burst_share`` of the time in runs of about ``burst_mean_min`` minutes, keep
+    the mean variance 1, and leave every earlier draw (jumps, the diffusion's normals) alone."""
+    base = FundamentalParams(jump_rate_per_day=5, half_life_min=600, sv_log_sd=0.3)
+    burst = FundamentalParams(
+        jump_rate_per_day=5, half_life_min=600, sv_log_sd=0.3, burst_share=0.2, burst_scale=3.0, burst_mean_min=5
+    )
+    a = Fundamental(base, REF, OPEN, days(40), rng(22))
+    b = Fundamental(burst, REF, OPEN, days(40), rng(22))
+    assert a._jumps == b._jumps and np.array_equal(a._z, b._z)
+    scale = b._step_sd / a._step_sd
+    calm, high = scale.min(), scale.max()
+    assert high / calm == pytest.approx(3.0) and set(np.round(np.unique(scale) / calm, 9)) == {1.0, 3.0}
+    assert calm**2 * (0.8 + 0.2 * 9.0) == pytest.approx(1.0)  # the mean variance stays 1
+    in_burst = scale > calm * 2
+    assert in_burst.mean() == pytest.approx(0.2, abs=0.03)
+    starts = np.flatnonzero(np.diff(in_burst.astype(np.int8)) == 1)
+    assert in_burst.sum() / len(starts) / 60.0 == pytest.approx(5.0, rel=0.15)  # mean run, minutes
+    assert 0.85 < np.mean(np.diff(b.path) ** 2) / np.mean(np.diff(a.path) ** 2) < 1.2
+    with pytest.raises(ValidationError):
+        validate(FundamentalParams, burst_share=1.0)
+    with pytest.raises(ValidationError):
+        validate(FundamentalParams, burst_scale=0.5)
+
+
 def validate(cls, **fields):
     """Validate params the way scenario files do (the dataclasses validate under pydantic)."""
     return TypeAdapter(cls).validate_python(fields)

@@ -74,27 +74,27 @@ def seeds_1_to_5():
 
 @pytest.mark.slow
 def test_baseline_stylised_facts_seeds_1_to_5(seeds_1_to_5):
-    """No autocorrelation on every seed; fat tails, volatility clustering and volume moving with
-    |r| each on at least 4 of the 5 seeds; on every seed at least 12 of issue 16's 13 checks
-    against real large-cap days (desksim/analytics/targets.py)."""
+    """Fat tails on every seed; no autocorrelation, volatility clustering and volume moving with |r|
+    each on at least 4 of the 5 seeds (issue 16 asks lag-1 autocorrelation within 0.1 on 9 of 10);
+    on every seed at least 12 of issue 16's 13 checks against real large-cap days
+    (desksim/analytics/targets.py)."""
     from desksim.analytics.targets import grade
 
     passed = {seed: checks(s["realism"]) for seed, s in seeds_1_to_5.items()}
     for seed, summary in seeds_1_to_5.items():
         assert summary["trades"] > 5000, seed
-        assert passed[seed]["no_autocorrelation"], seed
-        assert summary["realism"]["kurtosis_1m"] > 0, seed
+        assert passed[seed]["heavy_tails"], seed
         graded = grade(summary["realism"])
         assert len(graded) == 13 and sum(bool(v) for v in graded.values()) >= 12, (seed, graded)
-    for fact in ("heavy_tails", "volatility_clustering", "volume_volatility"):
+    for fact in ("no_autocorrelation", "volatility_clustering", "volume_volatility"):
         assert sum(p[fact] for p in passed.values()) >= 4, fact
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="open (issue 16): the 2026-12-05 calibration misses fat tails on seed 2 "
-    "(1-minute excess kurtosis 0.92; real days 1.2-6.5); strict: passing means update this test",
+    reason="open (issue 16): with the 2026-12-05 volatility bursts seed 5's 1-minute returns have a "
+    "lag-1 autocorrelation of 0.109 (real days within 0.1); strict: passing means update this test",
 )
 def test_baseline_every_stylised_fact_on_every_seed_1_to_5(seeds_1_to_5):
     failed = {seed: [k for k, ok in checks(s["realism"]).items() if not ok] for seed, s in seeds_1_to_5.items()}
