@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +30,7 @@ from actors.messages import (
     OrderCanceled,
     OrderFilled,
     OrderRejected,
+    PriceAlert,
     QueryBook,
     SubmitOrder,
     SubscribeMarketData,
@@ -41,6 +43,8 @@ from sim.actor import Wakeup, handles
 from sim.clock import SECOND
 
 ARRIVE, EXPIRE = "arrive", "expire"
+#: wake-up tags of a look answering a price alert, and the direction of the move each answers
+ALERTED = {"alerted-down": "down", "alerted-up": "up"}
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -85,6 +89,24 @@ class NoiseParams:
     # None: "market" arrivals send true market orders; N: marketable IOC limits N ticks through
     # the far touch (what retail brokers route), so an empty book cannot print absurd prices
     market_limit_ticks: Annotated[int, Field(ge=0)] | None = None
+    # retail stop orders: this share of the limit-order arrivals sends a stop instead (a sell stop
+    # below the bid, a buy stop above the ask, ``stop_offset_mean_ticks`` away on average,
+    # exponential), elected by a trade at or through it, canceled after ``stop_lifetime_s``; a
+    # fall elects the sell stops one after another (a cascade). 0 = off (no extra draws)
+    stop_prob: Probability = 0.0
+    stop_offset_mean_ticks: NonNegative = 30.0
+    stop_lifetime_s: Positive = 1800.0
+    # None: a stop becomes a market order when elected; N: a stop-limit N ticks through its stop
+    stop_limit_ticks: Annotated[int, Field(ge=0)] | None = None
+    # price alerts (actors/attention.py): the chance of answering one with an extra look at the
+    # market, after an exponential delay of this mean; 0 = alerts are ignored (no draws)
+    alert_prob: Probability = 0.0
+    alert_react_s: Positive = 30.0
+    # what an alerted look sends: a marketable order with this chance (else a limit order as
+    # usual), on the side of the move (a sell after a fall) with chance ``alert_follow`` (else
+    # either side at even odds): 0.5 / 0.0 is an ordinary look, higher values a crowd that panics
+    alert_market_prob: Probability = 0.5
+    alert_follow: Probability = 0.0
 
     def __post_init__(self) -> None:
         check_arrival(self.arrival, self.arrival_shape)
@@ -148,11 +170,29 @@ class BackgroundTrader(Trader):
         if msg.tag == ARRIVE:
             self.on_arrival()
             self._schedule_arrival(self.kernel.now)  # type: ignore[union-attr]
+        elif msg.tag in ALERTED:
+            self.on_alerted(ALERTED[msg.tag])  # an extra look: the renewal chain goes on as it was
         else:
             self.cancel_once(msg.tag)
 
     def on_arrival(self) -> None:
         self.send(self.exchange, QueryBook(self.symbol, 1))
+
+    @handles(PriceAlert)
+    def on_alert(self, msg: PriceAlert, src: int) -> None:
+        """With chance ``alert_prob``, one extra look after an exponential delay of mean
+        ``alert_react_s`` (actors/attention.py); no draw at all when ``alert_prob`` is 0."""
+        p = self.p
+        if p.alert_prob <= 0 or self.now >= self.close_ns:
+            return
+        rnd = self.random
+        if rnd.random() < p.alert_prob:
+            tag = "alerted-down" if msg.direction == "down" else "alerted-up"
+            self.wake_in(1 + int(rnd.expovariate(1.0) * p.alert_react_s * SECOND), tag)
+
+    def on_alerted(self, direction: str) -> None:
+        """The extra look an alert brought: by default an ordinary arrival."""
+        self.on_arrival()
 
     def on_canceled(self, msg: OrderCanceled) -> None:
         self._canceling.discard(msg.order_id)
@@ -188,16 +228,30 @@ class NoiseTrader(BackgroundTrader):
         activity: Activity | None = None,
     ) -> None:
         super().__init__(name, symbol, params, reference_price, open_ns, close_ns, location, activity)
+        self._alerted: deque[str] = deque()  # directions of the alerts whose looks are on their way
+
+    def on_alerted(self, direction: str) -> None:
+        self._alerted.append(direction)
+        self.on_arrival()
 
     @handles(BookSnapshot)
     def on_snapshot(self, msg: BookSnapshot, src: int) -> None:
         rnd = self.random
         p = self.p
-        side = "B" if rnd.random() < 0.5 else "S"
+        market_prob = p.market_prob
+        if self._alerted:  # this look answers an alert (snapshots come back in the order asked)
+            market_prob = p.alert_market_prob
+            if rnd.random() < p.alert_follow:
+                side = "S" if self._alerted.popleft() == "down" else "B"
+            else:
+                self._alerted.popleft()
+                side = "B" if rnd.random() < 0.5 else "S"
+        else:
+            side = "B" if rnd.random() < 0.5 else "S"
         qty = rnd.randint(p.min_lots, p.max_lots) * p.lot_size
         bid = msg.bids[0][0] if msg.bids else None
         ask = msg.asks[0][0] if msg.asks else None
-        if rnd.random() < p.market_prob:
+        if rnd.random() < market_prob:
             limit = p.market_limit_ticks
             if limit is None:
                 self.submit(side, qty, None, tif="IOC")
@@ -207,6 +261,9 @@ class NoiseTrader(BackgroundTrader):
                     self.submit(side, qty, far + limit if side == "B" else max(1, far - limit), tif="IOC")
             return
         anchor_ref = msg.last_price if msg.last_price is not None else self.reference_price
+        if p.stop_prob > 0 and rnd.random() < p.stop_prob:
+            self._send_stop(side, qty, bid, ask, anchor_ref)
+            return
         offset = int(rnd.expovariate(1.0) * p.offset_mean_ticks)
         if side == "B":
             touch = bid if bid is not None else (ask - 1 if ask is not None else anchor_ref - 1)
@@ -217,6 +274,24 @@ class NoiseTrader(BackgroundTrader):
         price = max(1, price)
         oid = self.submit(side, qty, price)
         self.wake_in(int(p.order_lifetime_s * SECOND), oid)
+
+    def _send_stop(self, side: str, qty: int, bid: int | None, ask: int | None, last: int) -> None:
+        """A stop (or stop-limit) order away from the market: a sell stop under the bid (the last
+        price when there is none), a buy stop over the ask."""
+        p = self.p
+        offset = 1 + int(self.random.expovariate(1.0) * p.stop_offset_mean_ticks)
+        if side == "S":
+            stop = (bid if bid is not None else last) - offset
+            limit = None if p.stop_limit_ticks is None else stop - p.stop_limit_ticks
+        else:
+            stop = (ask if ask is not None else last) + offset
+            limit = None if p.stop_limit_ticks is None else stop + p.stop_limit_ticks
+        if stop <= 0 or (limit is not None and limit <= 0):
+            return
+        oid = self.new_order_id()
+        self.open_orders[oid] = OpenOrder(oid, side, limit, qty)
+        self.send(self.exchange, SubmitOrder(oid, self.symbol, side, qty, limit, "DAY", stop_price=stop))
+        self.wake_in(int(p.stop_lifetime_s * SECOND), oid)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +343,15 @@ class ValueParams:
     standing_edge_ticks: NonNegative | None = None
     standing_lots: PositiveInt = 1  # size of each standing order, lots
     standing_requote_ticks: PositiveInt = 2  # a standing order is moved when this far from wanted
+    # price alerts (actors/attention.py): the chance of answering one with an extra look at the
+    # market (buying a fall it sees through its view), after an exponential delay of this mean
+    alert_prob: Probability = 0.0
+    alert_react_s: Positive = 30.0
+    # what an alerted look sends: a marketable order with this chance (else a limit order as
+    # usual), on the side of the move (a sell after a fall) with chance ``alert_follow`` (else
+    # either side at even odds): 0.5 / 0.0 is an ordinary look, higher values a crowd that panics
+    alert_market_prob: Probability = 0.5
+    alert_follow: Probability = 0.0
 
     def __post_init__(self) -> None:
         check_arrival(self.arrival, self.arrival_shape)

@@ -11,7 +11,6 @@ Every fired event is a row of the ``scenario_events`` table.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
@@ -88,10 +87,7 @@ class Director(Actor):
 
     def targets(self, pattern: str) -> list[int]:
         """Ids of the actors whose names match the glob (or any of comma-separated globs)."""
-        assert self.kernel is not None
-        globs = [g.strip() for g in pattern.split(",")]
-        names = self.kernel.names()
-        return [i for i, name in enumerate(names) if any(fnmatch.fnmatchcase(name, g) for g in globs)]
+        return self.lookup_matching(pattern)
 
     # -- firing -----------------------------------------------------------------------------------
     @handles(Wakeup)

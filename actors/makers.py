@@ -25,6 +25,7 @@ from actors.messages import (
     TradePrinted,
 )
 from actors.registry import agent_kind
+from actors.rolling import RollingRange
 from actors.trader import OpenOrder, Trader
 from sim.actor import Wakeup, handles
 from sim.clock import MS, SECOND
@@ -406,11 +407,9 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         self.slots: dict[tuple[str, int], int] = {}  # (side, price) -> order id
         self.quoting = True
         self.withdrawals = 0
-        # rolling max / min of trade prices over the window: monotonic deques of (time, price)
         self._vol_ns = int(params.vol_window_ms * MS)
         self._cooldown_ns = int(params.cooldown_s * SECOND)
-        self._hi: deque[tuple[int, int]] = deque()
-        self._lo: deque[tuple[int, int]] = deque()
+        self._prices = RollingRange(self._vol_ns)  # trade prices of the volatility window
         self._vol_out = False  # withdrawn because of volatility (a cool-down timer is pending)
         self._cooldown_gen = 0  # stale cool-down timers carry an older generation
         self._min_requote_ns = int(params.min_requote_ms * MS)
@@ -533,23 +532,11 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
     # -- volatility -------------------------------------------------------------------------------
     def vol_range(self) -> int:
         """Range (max - min) in ticks of the trade prices seen within the last ``vol_window_ms``."""
-        horizon = self.now - self._vol_ns
-        hi, lo = self._hi, self._lo
-        while hi and hi[0][0] < horizon:
-            hi.popleft()
-        while lo and lo[0][0] < horizon:
-            lo.popleft()
-        return hi[0][1] - lo[0][1] if hi else 0
+        seen = self._prices.high_low(self.now)
+        return seen[0] - seen[1] if seen else 0
 
     def _track(self, price: int) -> None:
-        now = self.now
-        hi, lo = self._hi, self._lo
-        while hi and hi[-1][1] <= price:
-            hi.pop()
-        hi.append((now, price))
-        while lo and lo[-1][1] >= price:
-            lo.pop()
-        lo.append((now, price))
+        self._prices.add(self.now, price)
 
     def _cooldown(self) -> None:
         self.wake_in(self._cooldown_ns, (COOLDOWN, self._cooldown_gen))

@@ -401,3 +401,15 @@ for _message in [v for v in list(globals().values()) if isinstance(v, type) and 
     if _message.__module__ == __name__:
         fast_init(_message)
 del _message
+
+
+@dataclass(frozen=True, slots=True)
+class PriceAlert:
+    """A fast move in ``symbol`` (a price-alert service's notice, not the exchange's): trades
+    within the last ``window_s`` spanned ``move_pct`` percent of their high; ``direction`` is
+    "down" when the last trade is nearer the low, else "up"."""
+
+    symbol: str
+    move_pct: float
+    direction: str
+    window_s: float

@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from actors import background, makers, program, registry  # noqa: F401  (the first three register the bundled kinds)
+from actors import attention, background, makers, program, registry  # noqa: F401  (all but registry register kinds)
 from actors.commands import ResumeQuotes, SendOrderNow, StartProgram, WithdrawQuotes
 from actors.desk.desk import DeskParams
 from actors.exchange.safeguards import SafeguardParams

@@ -11,6 +11,7 @@ name through ``self.lookup``) and talk only through the kernel.
 
 from __future__ import annotations
 
+import fnmatch
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,12 @@ class Actor:
     def lookup(self, name: str) -> int:
         assert self.kernel is not None
         return self.kernel.actor_id(name)
+
+    def lookup_matching(self, pattern: str) -> list[int]:
+        """Ids, in id order, of the actors whose names match any of the comma-separated globs."""
+        assert self.kernel is not None
+        globs = [g.strip() for g in pattern.split(",") if g.strip()]
+        return [i for i, name in enumerate(self.kernel.names()) if any(fnmatch.fnmatchcase(name, g) for g in globs)]
 
     def send(self, dst: int, msg: Any, priority: int = 0) -> None:
         self._seq = seq = self._seq + 1

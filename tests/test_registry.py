@@ -126,8 +126,10 @@ def test_unknown_kind_is_refused_listing_the_known_kinds():
 
 def test_bundled_kinds_come_from_the_registry():
     kinds = registry.kinds()
-    assert set(kinds) == {"as_maker", "ladder_maker", "momentum", "noise", "program", "scripted", "value"}
+    bundled = {"as_maker", "ladder_maker", "momentum", "noise", "price_alert", "program", "scripted", "value"}
+    assert set(kinds) == bundled
     assert {name for name, kind in kinds.items() if kind.placement_role == "solo"} == {"as_maker", "ladder_maker"}
+    assert kinds["price_alert"].placement_role == "hub"  # it reads every trade: next to the exchange
     assert kinds["value"].world == ("activity", "fundamental") and kinds["noise"].world == ("activity",)
 
 

@@ -624,3 +624,35 @@ def test_a_desk_stop_through_the_oms_waits_for_its_print():
     assert oms.orders[desk.oid(1)].ord_type == "STOP" and oms.orders[desk.oid(1)].leaves_qty == 0
     resting = [r for r in rec.tables["orders"].rows if r[3] == "accepted" and r[2] == "gateway"]
     assert len(resting) == 2
+
+
+def test_noise_traders_retail_stops_rest_away_from_the_touch_and_expire():
+    """``stop_prob`` 1: every limit arrival of a noise trader sends a stop instead, a sell stop-limit
+    under the bid or a buy stop-limit over the ask (limit ``stop_limit_ticks`` through the stop);
+    nothing of it enters the book, and each is canceled after ``stop_lifetime_s``."""
+    from actors.background import NoiseParams, NoiseTrader
+
+    book = Scripted("book", [(T0 + 2 * MS, sub(1, "B", 100, 9_990)), (T0 + 2 * MS, sub(2, "S", 100, 10_010))])
+    noise_params = NoiseParams(
+        rate_per_hour=3600.0, market_prob=0.0, stop_prob=1.0, stop_limit_ticks=5, stop_lifetime_s=30
+    )
+    recorder = Recorder()
+    kernel = Kernel(Network(NetworkSpec(LinkSpec(US))), RandomStreams(3))
+    ex = Exchange("exchange", ["XYZ"], recorder, 0, CLOSE, safeguards=FIXED_REF, reference_price=10_000)
+    noise = NoiseTrader("noise", "XYZ", noise_params, 10_000, T0 + 10 * MS, CLOSE)
+    for a in (ex, noise, *opening_trade(), book):
+        kernel.add(a)
+    kernel.run(T0 + 20 * SECOND)
+    waiting = ex._stops["XYZ"].orders()
+    assert len(waiting) >= 5 and {o.side for o in waiting} == {"B", "S"}
+    for o in waiting:
+        assert o.owner == "noise"
+        if o.side == "S":
+            assert o.stop_price < 9_990 and o.price == o.stop_price - 5
+        else:
+            assert o.stop_price > 10_010 and o.price == o.stop_price + 5
+    assert set(noise.open_orders) == {o.order_id for o in waiting}
+    kernel.run(T0 + 80 * SECOND)  # every stop sent in the first 50 s has expired by now
+    early = order_rows(recorder, "accepted")
+    early = early[(early["time_ns"] < T0 + 50 * SECOND) & early["order_id"].isin({o.order_id for o in waiting})]
+    assert len(early) and not (set(early["order_id"]) & {o.order_id for o in ex._stops["XYZ"].orders()})
