@@ -89,3 +89,20 @@ def test_rolling_range_is_the_high_and_low_of_the_window(steps, window):
         inside = [p for s, p in seen if s >= t - window]
         assert rolling.high_low(t) == (max(inside), min(inside))
     assert RollingRange(window).high_low(t) is None
+
+
+def test_the_emergent_flash_crash_example_loads_and_runs():
+    """docs/examples/flash_crash_emergent.yaml (the crash candidate the docs measure) is a valid
+    scenario: its alert service, guarded makers and HFT makers assemble and trade."""
+    from pathlib import Path
+
+    from desksim import api
+    from scenarios.schema import load
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "flash_crash_emergent.yaml"
+    scenario = load(path)
+    kinds = {group.kind for group in scenario.agents}
+    assert {"price_alert", "as_maker", "ladder_maker", "noise", "value", "program"} <= kinds
+    assert not any(event.do == "withdraw_makers" for event in scenario.events)  # left to the makers
+    res = api.run(path, seed=1, duration_s=300)
+    assert res.summary["trades"] > 100
