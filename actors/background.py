@@ -241,10 +241,10 @@ class NoiseTrader(BackgroundTrader):
         market_prob = p.market_prob
         if self._alerted:  # this look answers an alert (snapshots come back in the order asked)
             market_prob = p.alert_market_prob
+            direction = self._alerted.popleft()
             if rnd.random() < p.alert_follow:
-                side = "S" if self._alerted.popleft() == "down" else "B"
+                side = "S" if direction == "down" else "B"
             else:
-                self._alerted.popleft()
                 side = "B" if rnd.random() < 0.5 else "S"
         else:
             side = "B" if rnd.random() < 0.5 else "S"
@@ -347,11 +347,6 @@ class ValueParams:
     # market (buying a fall it sees through its view), after an exponential delay of this mean
     alert_prob: Probability = 0.0
     alert_react_s: Positive = 30.0
-    # what an alerted look sends: a marketable order with this chance (else a limit order as
-    # usual), on the side of the move (a sell after a fall) with chance ``alert_follow`` (else
-    # either side at even odds): 0.5 / 0.0 is an ordinary look, higher values a crowd that panics
-    alert_market_prob: Probability = 0.5
-    alert_follow: Probability = 0.0
 
     def __post_init__(self) -> None:
         check_arrival(self.arrival, self.arrival_shape)

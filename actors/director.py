@@ -85,10 +85,6 @@ class Director(Actor):
         if self.pending_conditions:
             self.send(self.lookup(self.exchange_name), SubscribeMarketData(self.symbol, trades=True, quotes=False))
 
-    def targets(self, pattern: str) -> list[int]:
-        """Ids of the actors whose names match the glob (or any of comma-separated globs)."""
-        return self.lookup_matching(pattern)
-
     # -- firing -----------------------------------------------------------------------------------
     @handles(Wakeup)
     def on_wakeup(self, msg: Wakeup, src: int) -> None:
@@ -120,7 +116,7 @@ class Director(Actor):
     # -- actions ----------------------------------------------------------------------------------
     def _broadcast(self, command: type) -> Callable[[TimedEvent], str]:
         def fire(event: TimedEvent) -> str:
-            ids = self.targets(event.target)
+            ids = self.lookup_matching(event.target)
             for dst in ids:
                 self.send(dst, command())
             duration = event.params.get("duration_s")
@@ -133,7 +129,7 @@ class Director(Actor):
     def _fat_finger(self, event: TimedEvent) -> str:
         p = event.params
         msg = SendOrderNow(p.get("side", "S"), int(p["qty"]), p.get("price_offset_pct"))
-        for dst in self.targets(event.target):
+        for dst in self.lookup_matching(event.target):
             self.send(dst, msg)
         return f"{msg.side} {msg.qty} offset {msg.price_offset_pct}"
 
@@ -160,7 +156,7 @@ class Director(Actor):
         return f"{p['from']}<->{p['to']} x1"
 
     def _fix_disconnect(self, event: TimedEvent) -> str:
-        ids = self.targets(event.target)
+        ids = self.lookup_matching(event.target)
         for dst in ids:
             self.send(dst, FixLinkDown(reason="scenario"))
         duration = event.params.get("duration_s")
@@ -169,7 +165,7 @@ class Director(Actor):
         return f"{len(ids)} sessions down for {duration} s"
 
     def _fix_reconnect(self, event: TimedEvent) -> str:
-        ids = self.targets(event.target)
+        ids = self.lookup_matching(event.target)
         for dst in ids:
             self.send(dst, FixLinkUp())
         return f"{len(ids)} sessions up"
@@ -182,7 +178,7 @@ class Director(Actor):
     def _kill_switch(self, event: TimedEvent) -> str:
         on = bool(event.params.get("on", True))
         account = str(event.params.get("account", ""))
-        for dst in self.targets(event.target):
+        for dst in self.lookup_matching(event.target):
             self.send(dst, KillSwitch(account, on, "scenario"))
         return f"kill switch {'on' if on else 'off'} {account}"
 

@@ -395,14 +395,6 @@ class AuctionImbalanceUpdated:
     time_ns: int
 
 
-# Every message class above gets the faster constructor of sim.fastinit (same signature, same
-# instances): a run builds hundreds of thousands of them.
-for _message in [v for v in list(globals().values()) if isinstance(v, type) and dataclasses.is_dataclass(v)]:
-    if _message.__module__ == __name__:
-        fast_init(_message)
-del _message
-
-
 @dataclass(frozen=True, slots=True)
 class PriceAlert:
     """A fast move in ``symbol`` (a price-alert service's notice, not the exchange's): trades
@@ -413,3 +405,11 @@ class PriceAlert:
     move_pct: float
     direction: str
     window_s: float
+
+
+# Every message class above gets the faster constructor of sim.fastinit (same signature, same
+# instances): a run builds hundreds of thousands of them.
+for _message in [v for v in list(globals().values()) if isinstance(v, type) and dataclasses.is_dataclass(v)]:
+    if _message.__module__ == __name__:
+        fast_init(_message)
+del _message
