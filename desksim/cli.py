@@ -172,6 +172,45 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_realism(args: argparse.Namespace) -> int:
+    """The realism table of real days (LOBSTER files), optionally beside run folders."""
+    import json
+
+    from desksim.analytics.lobster import LobsterError, read_day, realism_of
+    from desksim.analytics.realism import format_table
+
+    columns: dict[str, dict[str, Any]] = {}
+    for message in args.lobster:
+        try:
+            day = read_day(message, tick_size=args.tick_size)
+        except LobsterError as exc:
+            return _fail(str(exc))
+        stats = realism_of(day)
+        c = day.counts
+        print(
+            f"{message}: {day.label}, {c['messages']:,} messages, {c['submissions']:,} new orders, "
+            f"{c['deletions']:,} deletions, {c['executions'] + c['hidden_executions']:,} executions"
+        )
+        columns[day.label if day.label not in columns else f"{day.label} ({message})"] = stats
+    for folder in args.runs:
+        path = Path(folder) / "summary.json"
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return _fail(f"{path}: cannot read run summary: {exc}")
+        if not summary.get("realism"):
+            return _fail(f"{path}: no realism statistics (a Monte Carlo folder or an old run?)")
+        columns[f"{summary['scenario']} seed {summary['seed']}"] = summary["realism"]
+    if not columns:
+        return _fail("realism: give LOBSTER message files (--lobster) or run folders")
+    print()
+    print(format_table(columns))
+    if args.json:
+        Path(args.json).write_text(json.dumps(columns, indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"statistics: {args.json}")
+    return 0
+
+
 def cmd_mc(args: argparse.Namespace) -> int:
     """Monte Carlo on Ray: batched seeded runs -> runs.parquet, summary.json, report.html."""
     from desksim.montecarlo import monte_carlo
@@ -265,6 +304,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="summarise run folders (realism statistics per seed)")
     rep.add_argument("runs", nargs="+", help="run folders")
     rep.set_defaults(func=cmd_report)
+    rea = sub.add_parser(
+        "realism", help="realism statistics of real days (LOBSTER files) beside run folders, same code"
+    )
+    rea.add_argument("runs", nargs="*", help="run folders to put beside the real days")
+    rea.add_argument(
+        "--lobster",
+        action="append",
+        default=[],
+        metavar="MESSAGE_CSV",
+        help="a LOBSTER message file (its orderbook file is found by name); repeat for more days",
+    )
+    rea.add_argument("--tick-size", type=float, default=0.01, help="price grid of the LOBSTER days (default 0.01)")
+    rea.add_argument("--json", default=None, metavar="FILE", help="also write every column's statistics as JSON")
+    rea.set_defaults(func=cmd_realism)
 
     mc = sub.add_parser("mc", help="Monte Carlo: many seeded runs of a scenario on Ray")
     mc.add_argument("scenario", help="scenario YAML file or bundled name")
