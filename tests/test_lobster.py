@@ -152,6 +152,13 @@ def test_realism_of_a_real_format_day_counts_what_lobster_recorded(tmp_path, see
     assert stats["kurtosis_1m"] is not None and stats["grades"]
 
 
+def test_a_trailing_column_some_copies_carry_is_ignored(tmp_path):
+    """Some published copies of the sample days end each message row with an extra ``null`` field."""
+    messages = [(34200.1, 1, 1, 100, 1000000, 1, "null"), (34200.2, 4, 1, 100, 1000000, 1, "null")]
+    day = read_day(write_pair(tmp_path, messages, [(EMPTY_ASK, 0, 1000000, 100), (EMPTY_ASK, 0, EMPTY_BID, 0)]))
+    assert day.trades["aggressor_side"].tolist() == ["S"] and day.counts["submissions"] == 1
+
+
 def test_a_file_that_is_not_a_pair_is_refused(tmp_path):
     messages = [(34200.1, 1, 1, 100, 1000000, 1), (34200.2, 3, 1, 100, 1000000, 1)]
     msg = write_pair(tmp_path, messages, [(EMPTY_ASK, 0, 1000000, 100)])
