@@ -68,12 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             f"on {args.workers} workers; one run simulates in {sim.mean():.1f} s on average, {sim.max():.1f} s at most)"
         )
         print("\n".join(crash_lines(s["crash"])))
-        m = s["crash"]["measures"].get("fall_15m_pct", {})
-        if m.get("n"):
-            print(
-                f"  fall_15m_pct: median {m['median']:.2f} %, p95 {m['p95']:.2f} %, max {m['max']:.2f} % "
-                f"(folder {root / Path(name).stem})"
-            )
+        for key in ("fall_15m_pct", "vwap_fall_15m_pct"):
+            m = s["crash"]["measures"].get(key, {})
+            if m.get("n"):
+                print(f"  {key}: median {m['median']:.2f} %, p95 {m['p95']:.2f} %, max {m['max']:.2f} %")
+        print(f"  (folder {root / Path(name).stem})")
     if len(results) > 1:
         keys = list(next(iter(results.values()))["criteria"])
         width = max(12, *(len(n) for n in results))

@@ -66,6 +66,26 @@ def test_v_shaped_crash_known_numbers():
     assert math.isnan(m["mid_fall_15m_pct"]) is False and m["mid_fall_15m_pct"] == 0.0  # the quotes never move
 
 
+def test_the_level_fall_reads_minute_vwaps():
+    tr = _v_trades()
+    m = C.crash_metrics(tr, None, 0, 7200 * S)
+    # by hand: the worst fall within 15 minutes is from minute 59's VWAP (100, at 3600 s) to minute
+    # 65's (3900-3959 s: the trough print of 400 shares at 90, then 59 prints of 100 shares on the way
+    # back up, 90 + (s - 3900) / 60)
+    low = (400 * 90.0 + 100 * sum(90.0 + k / 60 for k in range(1, 60))) / (400 + 59 * 100)
+    assert m["vwap_fall_15m_pct"] == pytest.approx(100.0 - low)
+    # a wick: one 100-share print at half price in a minute of 6,000 shares at 100 is a 50 % fall of
+    # the prints and a 0.83 % fall of the level
+    t = np.arange(0, 3600)
+    px = np.where(t == 1830, 50.0, 100.0)
+    wick = pd.DataFrame({"time_ns": t * S, "price": px, "qty": 100, "maker": "a", "taker": "b"})
+    m = C.crash_metrics(wick, None, 0, 3600 * S)
+    assert m["fall_15m_pct"] == pytest.approx(50.0)
+    assert m["vwap_fall_15m_pct"] == pytest.approx(50.0 * 100 / 6000)
+    times, vwaps = C.minute_vwaps(t * S, px, np.full(t.size, 100), 0)
+    assert times[0] == MINUTE and len(vwaps) == 60  # placed at each minute's end
+
+
 def test_slow_recovery_is_a_share_of_the_fall():
     tr = _v_trades(recover_min=40.0)  # 90 -> 100 over 40 minutes: 95 after 20
     m = C.crash_metrics(tr, None, 0, 7200 * S)
@@ -96,8 +116,9 @@ def test_flat_day_has_no_fall_and_nothing_to_recover():
     tr = pd.DataFrame({"time_ns": t, "price": 100.0, "qty": 100, "maker": "a", "taker": "b"})
     m = C.crash_metrics(tr, _quotes(), 0, 7200 * S, makers={"a", "b"})
     assert m["fall_15m_pct"] == 0.0
-    for key in C.KEYS[1:4] + C.KEYS[5:]:
+    for key in C.KEYS[1:4] + C.KEYS[6:]:  # not the mid and level falls: 0 on a flat day
         assert math.isnan(m[key]), key
+    assert m["vwap_fall_15m_pct"] == 0.0
     rising = C.worst_fall(t, 100.0 + np.arange(t.size) / 100)
     assert rising.pct == 0.0 and not rising.found
 

@@ -18,6 +18,11 @@ Definitions
     min)`` (the window's start when the peak is the price carried into it).
     *Mid fall* (``mid_fall_15m_pct``): the same on the mid ``(bid + ask) / 2`` of the quote rows with
     both sides quoted (one-sided and empty books are left out).
+    *Level fall* (``vwap_fall_15m_pct``): the same on the path of 1-minute volume-weighted average
+    prices (each minute's VWAP of its prints, placed at the minute's end; minutes without prints
+    left out): whether the *level* fell, not a few prints swept through an empty book. A sweep of
+    100 shares to a stub quote in a minute of 20,000 shares moves it by 0.5 % of the gap; on 6 May
+    2010 the E-mini's minute VWAPs fell about 5 % too.
     *Recovered share within 20 minutes* (``recovered_20m_share``): ``(H - p_trough) / (M -
     p_trough)`` clipped to [0, 1], ``H`` the highest print after the trough up to ``t_trough + 20
     min`` (``p_trough`` when nothing prints): the share of the fall won back at best within 20
@@ -80,6 +85,7 @@ KEYS = (
     "fall_15m_trough_s",
     "recovered_20m_share",
     "mid_fall_15m_pct",
+    "vwap_fall_15m_pct",
     "crash_volume_ratio",
     "crash_depth_min_ratio",
     "crash_m2m_ratio",
@@ -275,6 +281,23 @@ def mid_path(quotes: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
     return quotes["time_ns"].to_numpy(dtype=np.int64)[ok], (bid[ok] + ask[ok]) / 2.0
 
 
+def minute_vwaps(times_ns: Any, prices: Any, qty: Any, origin_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each minute's (counted from ``origin_ns``) volume-weighted average print price, placed at the
+    minute's end; minutes without a print (or without volume) are left out."""
+    t = np.asarray(times_ns, dtype=np.int64)
+    p = np.asarray(prices, dtype=np.float64)
+    q = np.asarray(qty, dtype=np.float64)
+    ok = np.isfinite(p) & (p > 0) & np.isfinite(q) & (q > 0)
+    if not ok.any():
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    t, p, q = t[ok], p[ok], q[ok]
+    minute = (t - int(origin_ns)) // MINUTE
+    keys, idx = np.unique(minute, return_inverse=True)
+    value = np.bincount(idx, weights=p * q)
+    volume = np.bincount(idx, weights=q)
+    return int(origin_ns) + (keys + 1) * MINUTE, value / volume
+
+
 def crash_metrics(
     trades: pd.DataFrame | None,
     quotes: pd.DataFrame | None,
@@ -300,6 +323,7 @@ def crash_metrics(
     out["mid_fall_15m_pct"] = worst_fall(*mid_path(quotes)).pct
     if has:
         assert trades is not None
+        out["vwap_fall_15m_pct"] = worst_fall(*minute_vwaps(t, p, trades["qty"].to_numpy(), open_ns)).pct
         out["crash_volume_ratio"] = volume_ratio(trades, fall, open_ns, end_ns)
         out["crash_m2m_ratio"] = maker_share_ratio(trades, fall, open_ns, end_ns, makers)
     if quotes is not None and len(quotes):

@@ -39,6 +39,13 @@ SHARE_SAMPLES = 2000
 CRASH_CRITERIA: dict[str, tuple[str, str, str, float]] = {
     "fall_5pct_15m": (f"fall >= {C.CRASH_FALL_PCT:g}% within 15 min", "fall_15m_pct", ">=", C.CRASH_FALL_PCT),
     "fall_3pct_15m": (f"fall >= {C.BASELINE_FALL_PCT:g}% within 15 min", "fall_15m_pct", ">=", C.BASELINE_FALL_PCT),
+    # the level, not a few prints through an empty book (not one of the 2010 five: a reading aid)
+    "level_fall_5pct_15m": (
+        f"minute VWAPs fall >= {C.CRASH_FALL_PCT:g}% within 15 min",
+        "vwap_fall_15m_pct",
+        ">=",
+        C.CRASH_FALL_PCT,
+    ),
     "volume_3x": (
         f"volume/min in the fall >= {C.VOLUME_RATIO_MIN:g}x the hour before",
         "crash_volume_ratio",
