@@ -128,19 +128,28 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_summary(folder: str) -> dict[str, Any] | str:
+    """A run folder's summary.json, or the one-line error saying why it cannot be read."""
+    import json
+
+    path = Path(folder) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"{path}: cannot read run summary: {exc}"
+    return summary if isinstance(summary, dict) else f"{path}: not a run summary"
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Print each run folder's summary and the realism table across them."""
-    import json
 
     from desksim.analytics.realism import format_table
 
     by_folder: dict[str, tuple[int, dict]] = {}
     for folder in args.runs:
-        path = Path(folder) / "summary.json"
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return _fail(f"{path}: cannot read run summary: {exc}")
+        summary = _run_summary(folder)
+        if isinstance(summary, str):
+            return _fail(summary)
         if summary.get("kind") == "monte_carlo":
             print(
                 f"{folder}: Monte Carlo {summary['scenario']} seed {summary['seed']}, "
@@ -193,13 +202,11 @@ def cmd_realism(args: argparse.Namespace) -> int:
         )
         columns[day.label if day.label not in columns else f"{day.label} ({message})"] = stats
     for folder in args.runs:
-        path = Path(folder) / "summary.json"
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return _fail(f"{path}: cannot read run summary: {exc}")
+        summary = _run_summary(folder)
+        if isinstance(summary, str):
+            return _fail(summary)
         if not summary.get("realism"):
-            return _fail(f"{path}: no realism statistics (a Monte Carlo folder or an old run?)")
+            return _fail(f"{folder}: no realism statistics in its summary.json (a Monte Carlo folder?)")
         columns[f"{summary['scenario']} seed {summary['seed']}"] = summary["realism"]
     if not columns:
         return _fail("realism: give LOBSTER message files (--lobster) or run folders")

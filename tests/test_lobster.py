@@ -182,3 +182,16 @@ def test_the_command_prints_the_table_and_writes_the_statistics(tmp_path, capsys
     saved = json.loads(out_json.read_text())
     assert saved["XYZ 2012-06-21"]["n_new_resting"] == [m[1] for m in messages].count(1)
     assert main(["realism"]) == 2
+
+
+def test_a_real_day_beside_a_run_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["run", "quick", "--duration", "600", "--no-report", "--out", str(run)]) == 0
+    messages, tops = simulated_day(5, events=20_000)
+    msg = write_pair(tmp_path, messages, tops)
+    capsys.readouterr()
+    assert main(["realism", str(run), "--lobster", str(msg)]) == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("statistic"))
+    assert "XYZ 2012-06-21" in header and "quick seed" in header  # one column each
+    assert main(["realism", str(tmp_path / "nowhere")]) == 2
+    assert "cannot read run summary" in capsys.readouterr().err
