@@ -21,8 +21,8 @@ Definitions
     *Level fall* (``vwap_fall_15m_pct``): the same on the path of 1-minute volume-weighted average
     prices (each minute's VWAP of its prints, placed at the minute's end; minutes without prints
     left out): whether the *level* fell, not a few prints swept through an empty book. A sweep of
-    100 shares to a stub quote in a minute of 20,000 shares moves it by 0.5 % of the gap; on 6 May
-    2010 the E-mini's minute VWAPs fell about 5 % too.
+    100 shares to a stub quote in a minute of 20,000 shares moves it by 0.5 % of the gap. (The
+    E-mini's fall of 6 May 2010, about 5 % in a few minutes, was a fall of the level.)
     *Recovered share within 20 minutes* (``recovered_20m_share``): ``(H - p_trough) / (M -
     p_trough)`` clipped to [0, 1], ``H`` the highest print after the trough up to ``t_trough + 20
     min`` (``p_trough`` when nothing prints): the share of the fall won back at best within 20
