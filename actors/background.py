@@ -32,12 +32,11 @@ from actors.messages import (
     OrderRejected,
     PriceAlert,
     QueryBook,
-    SubmitOrder,
     SubscribeMarketData,
     TradePrinted,
 )
 from actors.registry import agent_kind
-from actors.trader import OpenOrder, Trader
+from actors.trader import Trader
 from actors.world import Activity, Fundamental
 from sim.actor import Wakeup, handles
 from sim.clock import SECOND
@@ -239,14 +238,13 @@ class NoiseTrader(BackgroundTrader):
         rnd = self.random
         p = self.p
         market_prob = p.market_prob
+        side = None
         if self._alerted:  # this look answers an alert (snapshots come back in the order asked)
             market_prob = p.alert_market_prob
             direction = self._alerted.popleft()
             if rnd.random() < p.alert_follow:
                 side = "S" if direction == "down" else "B"
-            else:
-                side = "B" if rnd.random() < 0.5 else "S"
-        else:
+        if side is None:
             side = "B" if rnd.random() < 0.5 else "S"
         qty = rnd.randint(p.min_lots, p.max_lots) * p.lot_size
         bid = msg.bids[0][0] if msg.bids else None
@@ -288,9 +286,7 @@ class NoiseTrader(BackgroundTrader):
             limit = None if p.stop_limit_ticks is None else stop + p.stop_limit_ticks
         if stop <= 0 or (limit is not None and limit <= 0):
             return
-        oid = self.new_order_id()
-        self.open_orders[oid] = OpenOrder(oid, side, limit, qty)
-        self.send(self.exchange, SubmitOrder(oid, self.symbol, side, qty, limit, "DAY", stop_price=stop))
+        oid = self.submit(side, qty, limit, stop_price=stop)
         self.wake_in(int(p.stop_lifetime_s * SECOND), oid)
 
 
@@ -775,9 +771,6 @@ class MomentumTrader(Trader):
         side, stop = ("S", price - n) if pos > 0 else ("B", price + n)
         if stop <= 0:
             return
-        oid = self.new_order_id()
-        qty = abs(pos)
-        self.open_orders[oid] = OpenOrder(oid, side, None, qty)
+        oid = self.submit(side, abs(pos), None, stop_price=stop)
         self._stop_ids.add(oid)
         self._stop_id = oid
-        self.send(self.exchange, SubmitOrder(oid, self.symbol, side, qty, None, "DAY", stop_price=stop))

@@ -54,11 +54,20 @@ class Trader(Actor):
         return (self.id << ORDER_ID_SHIFT) | self._next_order
 
     def submit(
-        self, side: str, qty: int, price: int | None, tif: str = "DAY", post_only: bool = False, stp: str | None = None
+        self,
+        side: str,
+        qty: int,
+        price: int | None,
+        tif: str = "DAY",
+        post_only: bool = False,
+        stp: str | None = None,
+        stop_price: int | None = None,
     ) -> int:
+        """Send a new order and book it as open; ``stop_price`` makes it a stop (``price`` None) or a
+        stop-limit order. Returns its id."""
         oid = self.new_order_id()
         self.open_orders[oid] = OpenOrder(oid, side, price, qty)
-        self.send(self.exchange, SubmitOrder(oid, self.symbol, side, qty, price, tif, post_only, stp))
+        self.send(self.exchange, SubmitOrder(oid, self.symbol, side, qty, price, tif, post_only, stp, stop_price))
         return oid
 
     def cancel(self, order_id: int) -> None:

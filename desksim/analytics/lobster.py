@@ -151,20 +151,20 @@ def read_day(
     per_tick = tick_size * PRICE_SCALE
     t = m["time_ns"].to_numpy(dtype=np.int64)
     kind = m["type"].to_numpy()
+    order_id, size = m["order_id"].to_numpy(), m["size"].to_numpy()
     side = np.where(m["direction"].to_numpy() > 0, "B", "S")
     price = m["price"].to_numpy(dtype=np.float64) / per_tick
 
     traded = np.isin(kind, (EXECUTE, EXECUTE_HIDDEN, CROSS))
     aggressor = np.where(kind[traded] == CROSS, "?", np.where(side[traded] == "B", "S", "B"))
-    maker_id = m["order_id"].to_numpy()[traded]
     symbol = parts["ticker"] if parts else msg_path.stem
     trades = pd.DataFrame(
         {
             "time_ns": t[traded],
             "symbol": symbol,
             "price": price[traded],
-            "qty": m["size"].to_numpy()[traded],
-            "maker_id": maker_id,
+            "qty": size[traded],
+            "maker_id": order_id[traded],
             "taker_id": -1,
             "maker": "",
             "taker": "",
@@ -173,17 +173,18 @@ def read_day(
     )
     quotes = _quotes(t, top, per_tick)
     booked = np.isin(kind, (SUBMIT, DELETE))
+    submitted = kind[booked] == SUBMIT
     orders = pd.DataFrame(
         {
             "time_ns": t[booked],
-            "order_id": m["order_id"].to_numpy()[booked],
+            "order_id": order_id[booked],
             "owner": "",
-            "event": np.where(kind[booked] == SUBMIT, "submit", "canceled"),
+            "event": np.where(submitted, "submit", "canceled"),
             "side": side[booked],
             "price": price[booked],
-            "qty": m["size"].to_numpy()[booked],
-            "leaves_qty": np.where(kind[booked] == SUBMIT, m["size"].to_numpy()[booked], 0),
-            "detail": np.where(kind[booked] == SUBMIT, "DAY", "canceled"),
+            "qty": size[booked],
+            "leaves_qty": np.where(submitted, size[booked], 0),
+            "detail": np.where(submitted, "DAY", "canceled"),
         }
     )
     names = {
