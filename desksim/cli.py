@@ -55,6 +55,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{s['messages_delivered']:,} messages in {s['wall_seconds']:.2f} s ({rate:,.0f}/s)"
     )
     print(f"digest {s['digest']}")
+    fall = s.get("worst_fall") or {}
+    if fall.get("fall_15m_pct"):
+        print(_fall_line(fall))
     rec = s.get("reconciliation") or {}
     breaks = rec.get("breaks") or []
     if breaks:
@@ -73,6 +76,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"report: {write_report(out)}")
     print(f"run folder: {out}")
     return 0
+
+
+def _fall_line(fall: dict[str, Any]) -> str:
+    """The run's worst 15-minute fall in one line, with the groups that sold most into it."""
+    level = fall.get("vwap_fall_15m_pct")
+    line = f"worst 15-minute fall {fall['fall_15m_pct']:.2f} %"
+    if isinstance(level, int | float):
+        line += f" ({level:.2f} % in 1-minute VWAPs)"
+    nets = sorted(((g["fall"]["net"], name) for name, g in (fall.get("by_group") or {}).items() if "fall" in g))
+    sellers = [f"{name} {net:,}" for net, name in nets[:3] if net < 0]
+    return line + (f"; net sellers in it: {', '.join(sellers)}" if sellers else "")
 
 
 def _break_line(b: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from desksim.analytics import fees as fee_math
+from desksim.analytics.anatomy import maker_names, worst_fall_section
 from desksim.analytics.desk_outcome import desk_outcome
 from desksim.analytics.realism import realism
 from desksim.assembly import build
@@ -154,6 +155,9 @@ def summarise(
         summary["risk"] = _risk_summary(extras["risk"], tick)
         summary["risk"].update(_risk_events_summary(frames.get("risk_events")))
     summary["fees"] = fee_math.fee_section(table, fees, tick)
+    # the worst 15-minute fall (the crash measures of a Monte Carlo row) and who traded it
+    makers = maker_names(scenario)
+    summary["worst_fall"] = worst_fall_section(trades, frames["quotes"], start_ns, end_ns, groups, makers)
     halts = frames.get("halts")
     summary["halts"] = int((halts["event"] == "halted").sum()) if halts is not None and len(halts) else 0
     if "desk" in summary:  # what happened to the desk, first thing a stress run's reader looks for

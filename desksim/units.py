@@ -82,6 +82,11 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("desk_outcome.kill.*_orders", COUNT),
     ("desk_outcome.kill.rejected_by_kind.*", COUNT),
     ("desk_outcome.kill.position_*", SHARES),
+    # the worst 15-minute fall and who traded it (desksim/analytics/anatomy.py)
+    ("worst_fall.recovered_20m_share", "fraction (0-1) of the fall won back within 20 minutes"),
+    ("worst_fall.by_group.*.bought", SHARES),
+    ("worst_fall.by_group.*.sold", SHARES),
+    ("worst_fall.by_group.*.net", "shares (bought - sold: the group's position change over the phase)"),
     # OMS (fix/oms.py, as runner.oms_summary presents it)
     ("oms.positions.*.position", SHARES),
     ("oms.orders", COUNT),
@@ -237,6 +242,16 @@ def markdown() -> str:
         "`maker_qty` / `taker_qty` / `auction_qty`, `pnl_gross_ccy` (marked at the last trade), "
         "`fees_paid_ccy`, `rebates_ccy`, `fees_ccy`, `pnl_net_ccy`; the desk's account is the group named "
         "after the desk |",
+        "",
+        "## The worst fall and who traded it (`desksim/analytics/anatomy.py`)",
+        "",
+        "`worst_fall` holds the crash measures of the run's row in a Monte Carlo `runs.parquet` (the worst",
+        "15-minute fall of the prints, of the mid and of the 1-minute VWAPs, when it started and bottomed out",
+        "in seconds after the open, the share won back within 20 minutes and the three 2010 ratios; NaN is",
+        "null, an infinite ratio is the string `inf`) and `by_group.<group>.<phase>`: for each participant",
+        "group (the fee table's groups) and phase (`before`: the hour before the fall, `fall`, `recovery`: the",
+        "20 minutes after its trough) the shares it `bought` and `sold`, its `net`, its `volume_share_pct` of",
+        "the phase's volume and the `taker_share_pct` of its own volume it took as the aggressor.",
         "",
         "## Units by suffix of the key",
         "",

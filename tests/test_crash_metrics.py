@@ -245,7 +245,7 @@ def test_flash_crash_current_is_flash_crash_under_todays_rules():
 
 
 def test_maker_names_of_a_scenario():
-    from desksim.mc.metrics import maker_names
+    from desksim.analytics.anatomy import maker_names
     from scenarios.schema import load
 
     assert maker_names(load("flash_crash")) == ["mm-ladder", "mm-as"]
@@ -256,7 +256,8 @@ def test_crash_columns_in_a_short_run():
     """A real run gives every crash column (flash_crash's first 40 minutes: the program starts at
     10:00; the measures are defined on any path with a fall)."""
     from desksim import api
-    from desksim.mc.metrics import SCHEMA, maker_names, run_metrics
+    from desksim.analytics.anatomy import maker_names
+    from desksim.mc.metrics import SCHEMA, run_metrics
 
     res = api.run("flash_crash", seed=7, duration_s=40 * 60)
     scenario = api.load("flash_crash")

@@ -304,16 +304,19 @@ def crash_metrics(
     open_ns: int,
     end_ns: int,
     makers: Collection[str] | None = None,
+    fall: Fall | None = None,
 ) -> dict[str, float]:
     """Every measure of :data:`KEYS` for one run (see the module docstring); ``end_ns`` is when the
-    run stopped (the close, or earlier for a shortened run)."""
+    run stopped (the close, or earlier for a shortened run); ``fall``: :func:`worst_fall` of the
+    trade prices when the caller has it already."""
     from sim.clock import SECOND
 
     out = dict.fromkeys(KEYS, NAN)
     has = trades is not None and len(trades) > 0
     t = trades["time_ns"].to_numpy(dtype=np.int64) if has else np.empty(0, dtype=np.int64)  # type: ignore[index]
     p = trades["price"].to_numpy(dtype=np.float64) if has else np.empty(0)  # type: ignore[index]
-    fall = worst_fall(t, p)
+    if fall is None:
+        fall = worst_fall(t, p)
     out["fall_15m_pct"] = fall.pct
     if fall.found:
         assert fall.start_ns is not None and fall.trough_ns is not None

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from actors.units import to_price
+from desksim.analytics.anatomy import ROLE_KEYS, role_nets
 from desksim.analytics.crash import KEYS as CRASH_KEYS
 from desksim.analytics.crash import crash_metrics
 from sim.clock import SECOND
@@ -60,6 +61,8 @@ SCHEMA = pa.schema(
         ("reconciliation_breaks", pa.int64()),
         # flash-crash measures (desksim/analytics/crash.py): worst 15-minute fall, its recovery, 2010 criteria
         *((name, pa.float64()) for name in CRASH_KEYS),
+        # who traded the fall (desksim/analytics/anatomy.py): net shares bought by role, fall and recovery
+        *((name, pa.float64()) for name in ROLE_KEYS),
         *((f"realism_{name}", pa.bool_()) for name in REALISM_CHECKS),
         ("realism_passed", pa.int64()),
         *((name, pa.float64()) for name in REALISM_STATS),
@@ -185,20 +188,12 @@ def mid_drawdown_pct(quotes: pd.DataFrame | None, open_ns: int) -> float:
     return market_path_metrics(t, (bid[ok] + ask[ok]) / 2.0, open_ns)["max_drawdown_pct"]
 
 
-def maker_names(scenario: Any) -> list[str]:
-    """Names of the scenario's market makers (actors with the makers' guard: ladder and A-S makers),
-    whose trades with each other are the maker-to-maker trades of :mod:`desksim.analytics.crash`."""
-    from actors.makers import MakerGuard
-    from scenarios.schema import actor_roster
-
-    return [name for name, cls in actor_roster(scenario) if issubclass(cls, MakerGuard)]
-
-
 def run_metrics(
     result: Any, index: int, seed: int, open_ns: int, tick: float, makers: list[str] | None = None
 ) -> dict[str, Any]:
-    """One row of runs.parquet from a ``desksim.api.RunResult``; ``makers`` (see :func:`maker_names`)
-    names the market makers (without it the maker-to-maker ratio is NaN)."""
+    """One row of runs.parquet from a ``desksim.api.RunResult``; ``makers`` (see
+    :func:`desksim.analytics.anatomy.maker_names`) names the market makers (without it the
+    maker-to-maker ratio is NaN)."""
     from desksim.analytics.realism import checks
 
     s = result.summary
@@ -228,6 +223,7 @@ def run_metrics(
     row.update(_event_figures(s, result.frames, open_ns))
     end_ns = int(open_ns) + round(float(s.get("sim_seconds", 0.0)) * SECOND)  # when the run stopped
     row.update(crash_metrics(trades, result.frames.get("quotes"), int(open_ns), end_ns, makers))
+    row.update(role_nets((s.get("worst_fall") or {}).get("by_group") or {}))
     stats = s.get("realism") or {}
     flags = checks(stats) if stats else dict.fromkeys(REALISM_CHECKS, False)
     for name in REALISM_CHECKS:

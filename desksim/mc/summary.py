@@ -22,6 +22,7 @@ import pandas as pd
 
 from actors import riskstats
 from desksim.analytics import crash as C
+from desksim.analytics.anatomy import ROLES
 from desksim.mc.metrics import REALISM_CHECKS, metrics_digest
 from desksim.mc.plan import Plan
 from sim.rng import name_key
@@ -226,6 +227,12 @@ def crash_summary(runs: pd.DataFrame, seed: int, samples: int = SHARE_SAMPLES) -
             "does not meet its criterion; given_fall_5pct: among the runs that fell >= 5 % within 15 min",
         },
         "measures": {k: dist_stats(runs[k]) for k in C.KEYS if k in runs},
+        # who traded the fall, over the runs that fell >= 5 %: each role's net shares bought
+        "who_traded": {
+            role: {phase: dist_stats(runs.loc[crashed, f"{phase}_net_{role}"]) for phase in ("fall", "recovery")}
+            for role in ROLES
+            if f"fall_net_{role}" in runs
+        },
     }
 
 
@@ -246,6 +253,21 @@ def crash_lines(crash: dict[str, Any]) -> list[str]:
     ]
     for c in crash["criteria"].values():
         lines.append(f"    {c['what'][:52]:<52} {cell(c):<30} {cell(c['given_fall_5pct'])}".rstrip())
+
+    def traded(d: dict[str, Any]) -> bool:  # some run has a non-zero net in the fall or the recovery
+        return any(d[ph]["n"] and (d[ph]["min"] or d[ph]["max"]) for ph in ("fall", "recovery"))
+
+    who = {r: d for r, d in (crash.get("who_traded") or {}).items() if d["fall"]["median"] is not None and traded(d)}
+    if who:
+        n = max(d["fall"]["n"] for d in who.values())
+        lines.append(f"  who traded the fall (runs with a >= 5% fall: {n}): median net shares bought")
+
+        def med(d: dict[str, Any]) -> str:
+            return f"{d['median']:>+10,.0f}" if d["median"] is not None else f"{'-':>10}"
+
+        lines.append(f"    {'role':<10} {'in the fall':>12} {'in the recovery':>16}")
+        for role, d in who.items():
+            lines.append(f"    {role:<10} {med(d['fall']):>12} {med(d['recovery']):>16}")
     return lines
 
 

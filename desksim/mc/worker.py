@@ -6,7 +6,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from desksim.mc.metrics import maker_names, run_metrics
+from desksim.analytics.anatomy import maker_names
+from desksim.mc.metrics import run_metrics
 from desksim.mc.plan import Plan, scenario_for
 from desksim.mc.sampling import param_type, param_value, run_seed, sample_overrides
 

@@ -191,6 +191,52 @@ def fee_table(fees: dict[str, Any]) -> str:
     return note + H.table(["group", *FEE_COLUMNS], rows)
 
 
+FALL_PHASES = ("before", "fall", "recovery")
+
+
+def worst_fall_html(fall: dict[str, Any], open_ns: int | None) -> str:
+    """The run's worst 15-minute fall (the 2010 measures) and who traded it: each participant
+    group's net shares before, during and after it, its share of the fall's volume and how much of
+    that it took as the aggressor (desksim/analytics/anatomy.py)."""
+
+    def when(seconds: Any) -> str:
+        if not isinstance(seconds, int | float) or open_ns is None:
+            return "–"
+        return _clock(open_ns + round(seconds * 1e9))[:8]
+
+    pct = fall.get("fall_15m_pct")
+    facts: list[tuple[str, Any]] = [
+        ("worst fall within 15 minutes (prints), %", pct),
+        ("the same on 1-minute VWAPs (the level), %", fall.get("vwap_fall_15m_pct")),
+        ("the same on the mid, %", fall.get("mid_fall_15m_pct")),
+        ("from / to", f"{when(fall.get('fall_15m_start_s'))} – {when(fall.get('fall_15m_trough_s'))}"),
+        ("share won back within 20 minutes", fall.get("recovered_20m_share")),
+        ("volume per minute / the hour before (2010: ≥ 3)", fall.get("crash_volume_ratio")),
+        ("least touch depth / normal (2010: < 0.25)", fall.get("crash_depth_min_ratio")),
+        ("maker-to-maker share / before (2010: > 1)", fall.get("crash_m2m_ratio")),
+    ]
+    out = H.table(["", "value"], [[k, round(v, 3) if isinstance(v, float) else v] for k, v in facts])
+    groups = fall.get("by_group") or {}
+    if not groups:
+        return out
+
+    def fall_net(item: tuple[str, dict[str, Any]]) -> tuple[int, str]:
+        return int((item[1].get("fall") or {}).get("net") or 0), item[0]
+
+    rows = []
+    for name, g in sorted(groups.items(), key=fall_net):  # summary.json keeps its keys sorted by name
+        during = g.get("fall") or {}
+        nets = [(g.get(ph) or {}).get("net") for ph in FALL_PHASES]
+        rows.append([name, g.get("kind", ""), *nets, during.get("volume_share_pct"), during.get("taker_share_pct")])
+    headers = ["group", "kind", "net before", "net in the fall", "net in the recovery", "% of the fall's volume",
+               "% of it taken"]  # fmt: skip
+    note = (
+        "<p>Net shares bought (sold: negative) in the hour before the fall, in the fall and in the 20 minutes "
+        "after its trough; sellers into the fall first.</p>"
+    )
+    return out + note + H.table(headers, rows)
+
+
 def _kill_marks(s: dict[str, Any]) -> tuple[int | None, tuple[int, int] | None]:
     """(kill time, reduce-only phase) in ns from ``desk_outcome.kill``, for the risk timeline."""
     kill = (s.get("desk_outcome") or {}).get("kill") or {}
@@ -266,6 +312,11 @@ def _run_report(folder: Path, s: dict[str, Any]) -> Path:
     outcome = s.get("desk_outcome")
     if isinstance(outcome, dict):  # a desk run leads with what happened to the desk
         sections.insert(0, ("Desk outcome", H.table(["", "value"], desk_outcome_rows(outcome))))
+    fall = s.get("worst_fall")
+    if isinstance(fall, dict) and fall.get("fall_15m_pct"):
+        sections.insert(
+            1 if isinstance(outcome, dict) else 0, ("Worst fall and who traded it", worst_fall_html(fall, start_ns))
+        )
     fees = s.get("fees")
     if isinstance(fees, dict) and fees.get("groups"):
         sections.append(("Fees and P&L by participant group", fee_table(fees)))
@@ -464,10 +515,24 @@ def crash_tables(crash: dict[str, Any], stat_keys: tuple[str, ...]) -> str:
     rows = [crash_row(c) for c in (crash.get("criteria") or {}).values()]
     spread = [[k.replace("_", " "), *(v.get(x) for x in stat_keys)] for k, v in (crash.get("measures") or {}).items()]
     method = (crash.get("bootstrap") or {}).get("method", "")
+    who = [
+        [role, phase, *(d.get(x) for x in stat_keys)]
+        for role, phases in (crash.get("who_traded") or {}).items()
+        for phase, d in phases.items()
+        if d.get("n") and (d.get("min") or d.get("max"))
+    ]
+    who_html = (
+        "<p>Who traded the fall, among the runs with a >= 5 % fall: each role's net shares bought in the fall "
+        "and in the 20 minutes after its trough (<code>desksim/analytics/anatomy.py</code>).</p>"
+        + H.table(["role", "phase", *stat_keys], who)
+        if who
+        else ""
+    )
     return (
         H.table(head, rows)
         + H.table(["measure", *stat_keys], spread)
         + f"<p>{H.esc(method)}. Definitions: <code>desksim/analytics/crash.py</code>.</p>"
+        + who_html
     )
 
 
