@@ -7,11 +7,14 @@ scenario, the share of runs meeting each criterion of desksim/analytics/crash.py
 15 min, and >= 3 % for baselines; volume >= 3x the hour before; touch depth < 1/4 of normal;
 maker-to-maker share rises; >= half of the fall recovered within 20 min; all five together) with
 its seeded 95 % percentile-bootstrap interval, over all runs and over the runs that fell >= 5 %,
-then the shares side by side and the wall time per run.
+then the shares side by side and the wall time per run. With ``--without-program`` each scenario is
+also run without its ``start_program`` events (``scenarios/variants.py``): the same market without
+its sell program, so a crash that happens there is not the program's.
 
     python benchmarks/crash_shares.py                               # 100 runs of each, 2 workers
     python benchmarks/crash_shares.py --runs 8 --scenarios flash_crash
     python benchmarks/crash_shares.py --runs 20 --duration 1800 --out runs/crash-shares
+    python benchmarks/crash_shares.py --runs 24 --scenarios flash_crash --without-program
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ if str(REPO) not in sys.path:
 
 from desksim.mc.summary import crash_lines  # noqa: E402
 from desksim.montecarlo import monte_carlo  # noqa: E402
+from scenarios.variants import write_without_action  # noqa: E402
 
 DEFAULT_SCENARIOS = "flash_crash,flash_crash_current,baseline"
 
@@ -40,10 +44,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="root seed of every experiment (default 1)")
     parser.add_argument("--duration", type=float, default=None, help="simulate only the first N seconds of each run")
     parser.add_argument("--out", default=None, help="keep each experiment's folder under this directory")
+    parser.add_argument(
+        "--without-program",
+        action="store_true",
+        help="also run each scenario without its start_program events (is the crash the program's?)",
+    )
     args = parser.parse_args(argv)
 
     names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="crash_shares-"))
+    if args.without_program:
+        root.mkdir(parents=True, exist_ok=True)
+        names = [v for n in names for v in (n, str(write_without_action(n, "start_program", root)))]
     span = "full session" if args.duration is None else f"first {args.duration:g} s"
     print(f"{len(names)} scenarios x {args.runs} runs, seed {args.seed}, {args.workers} workers, {span}")
     results = {}
@@ -62,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - t0
         s = res.summary
         sim = res.runs["wall_s"].astype(float)
-        results[name] = s["crash"]
+        label = Path(name).stem
+        results[label] = s["crash"]
         print(
-            f"\n{name}: {s['completed']} runs in {wall:.1f} s wall ({wall / max(1, s['completed']):.2f} s per run "
+            f"\n{label}: {s['completed']} runs in {wall:.1f} s wall ({wall / max(1, s['completed']):.2f} s per run "
             f"on {args.workers} workers; one run simulates in {sim.mean():.1f} s on average, {sim.max():.1f} s at most)"
         )
         print("\n".join(crash_lines(s["crash"])))
