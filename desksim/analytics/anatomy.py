@@ -82,12 +82,13 @@ def phase_windows(fall: Fall, open_ns: int, end_ns: int) -> dict[str, tuple[int,
     return out
 
 
+#: each phase's window ends: (start included, end included)
+_CLOSED = {"before": (True, False), "fall": (True, True), "recovery": (False, True)}
+
+
 def _inside(t: np.ndarray, phase: str, a: int, b: int) -> np.ndarray:
-    if phase == "before":
-        return (t >= a) & (t < b)
-    if phase == "fall":
-        return (t >= a) & (t <= b)
-    return (t > a) & (t <= b)
+    with_start, with_end = _CLOSED[phase]
+    return ((t >= a) if with_start else (t > a)) & ((t <= b) if with_end else (t < b))
 
 
 def fall_anatomy(
