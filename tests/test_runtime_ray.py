@@ -373,6 +373,37 @@ def test_killed_partition_gives_clear_error(ray_session):
     assert time.perf_counter() - killed_at[0] < 30  # an error soon after the kill, not a hang
 
 
+def test_a_partition_that_stops_serving_with_its_socket_open_is_named_within_seconds(ray_session):
+    """Before the watchdog the driver waited on the open socket for the whole window timeout."""
+    from sim.runtime.ray import WATCH_S, _Calls, _SocketWindows
+
+    class ServeFailsSocketOpen:  # defined here so that Ray ships it by value to the actor process
+        """A partition whose serve call connects to the driver, keeps its socket open and fails:
+        the driver's socket never closes, as when a host drops off the network."""
+
+        def __init__(self) -> None:
+            self.kept: list[Any] = []
+
+        def serve(self, address: tuple[str, int], token: bytes) -> int:
+            from sim.runtime import wire
+
+            self.kept.append(wire.dial(address, token, 0, timeout_s=60.0))
+            raise RuntimeError("serve failed with its socket left open")
+
+    handle = ray.remote(ServeFailsSocketOpen).options(num_cpus=0, max_restarts=0).remote()
+    calls = _Calls([handle], ["pool-0"], 60.0)
+    channel = _SocketWindows([handle], calls, 60.0, "127.0.0.1")
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(RuntimeError, match=r"partition pool-0 failed during window 0: RuntimeError: serve failed"):
+            channel.window([(10**9, [], None)], "window 0")
+        waited = time.perf_counter() - t0
+    finally:
+        channel.close()
+        ray.kill(handle)
+    assert waited < 10 * WATCH_S  # seconds, not the 60 s window timeout
+
+
 def test_partitions_go_round_robin_over_every_alive_node_in_a_fixed_order():
     """On a cluster each partition is pinned to a node (Ray's SPREAD once put all of them on one)."""
     assert round_robin(["b", "a"], 3) == ["a", "b", "a"]

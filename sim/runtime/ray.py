@@ -37,7 +37,9 @@ How it works
   several processes would need a global order the tables do not carry. The digest is then
   computed by the same :class:`~sim.record.Recorder` code as a local run.
 * **Failures.** A partition process that dies raises ``RuntimeError("partition X died: ...")``;
-  a window that does not finish within ``window_timeout_s`` raises too (no hang).
+  a window that does not finish within ``window_timeout_s`` raises too (no hang). A partition
+  whose ``serve`` call ends while its connection stays open (the call failed, or Ray declared its
+  process or host dead) is found by a watchdog within about ``WATCH_S`` and named the same way.
 
 Shared world objects must be read-only after the build (every process has its own copy); the
 fundamental/activity paths of ``actors.world`` are precomputed, so they qualify.
@@ -52,6 +54,8 @@ import contextlib
 import heapq
 import math
 import pickle
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +77,8 @@ __all__ = [
 ]
 
 NEVER = math.inf
+#: how often the driver asks Ray whether every partition is still serving its windows (seconds)
+WATCH_S = 1.0
 
 
 class AssemblyLike(Protocol):
@@ -396,7 +402,11 @@ class _SocketWindows:
 
     Each partition runs ``serve`` (a long Ray call) that answers one frame per window; the
     driver writes the active partitions' work, then reads their reports. A partition that
-    dies closes its socket, so the driver notices at once and names it.
+    dies closes its socket, so the driver notices at once and names it. One that ends without
+    closing it (its ``serve`` call failed while its process lives on, or Ray declared its
+    process or host dead while the connection stayed open) is caught by a watchdog thread: every
+    ``WATCH_S`` it asks Ray which ``serve`` calls have ended and shuts their sockets, so the
+    driver fails within seconds, naming the partition, not at the end of the window timeout.
     """
 
     name = "sockets"
@@ -405,10 +415,32 @@ class _SocketWindows:
         self.calls = calls
         self.hub = wire.Hub(host, len(handles), timeout_s)
         self.serving = [h.serve.remote(self.hub.address, self.hub.token) for h in handles]
+        self._stop = threading.Event()
+        self._watch: threading.Thread | None = None
         try:
             self.hub.accept_all()
         except wire.WireError as exc:
             raise self._failure(exc, "set-up") from exc
+        self._watch = threading.Thread(target=self._watchdog, name="partition-watchdog", daemon=True)
+        self._watch.start()
+
+    def _watchdog(self) -> None:
+        """Shut the socket of every partition whose ``serve`` call has ended (see the class docstring)."""
+        import ray
+
+        index = {ref: q for q, ref in enumerate(self.serving)}
+        while not self._stop.wait(WATCH_S):
+            ended, _ = ray.wait(self.serving, num_returns=len(self.serving), timeout=0)
+            for ref in ended:
+                peer = self.hub.peers[index[ref]]
+                if peer is not None and not self._stop.is_set():
+                    with contextlib.suppress(OSError):  # closed meanwhile
+                        peer.shutdown(socket.SHUT_RDWR)
+
+    def _stop_watching(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.join()
 
     def window(self, work: list[Work], what: str) -> list[Report | None]:
         reports: list[Report | None] = [None] * len(work)
@@ -426,6 +458,7 @@ class _SocketWindows:
 
     def _failure(self, exc: BaseException, what: str, broken: int = -1) -> RuntimeError:
         """Name the partition whose connection broke (its Ray call says why), then close the rest."""
+        self._stop_watching()
         suspects = [broken] if broken >= 0 else list(range(len(self.serving)))
         error = self.calls.failure([self.serving[i] for i in suspects], suspects, exc, what, wait_s=5.0)
         self.hub.close()
@@ -435,6 +468,7 @@ class _SocketWindows:
         """Tell every partition to stop serving and wait until they do (they take plain calls again)."""
         import ray
 
+        self._stop_watching()  # the serve calls now end by design
         if all(p is not None for p in self.hub.peers):  # not after a failure closed them
             with contextlib.suppress(wire.WireError):
                 for q in range(len(self.serving)):
