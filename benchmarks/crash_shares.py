@@ -60,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(names)} scenarios x {args.runs} runs, seed {args.seed}, {args.workers} workers, {span}")
     results = {}
     for name in names:
+        label = Path(name).stem
         t0 = time.perf_counter()
         res = monte_carlo(
             name,
             runs=args.runs,
             workers=args.workers,
             seed=args.seed,
-            out=root / Path(name).stem,
+            out=root / label,
             duration_s=args.duration,
             progress=False,
             report=False,
@@ -74,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         wall = time.perf_counter() - t0
         s = res.summary
         sim = res.runs["wall_s"].astype(float)
-        label = Path(name).stem
         results[label] = s["crash"]
         print(
             f"\n{label}: {s['completed']} runs in {wall:.1f} s wall ({wall / max(1, s['completed']):.2f} s per run "
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             m = s["crash"]["measures"].get(key, {})
             if m.get("n"):
                 print(f"  {key}: median {m['median']:.2f} %, p95 {m['p95']:.2f} %, max {m['max']:.2f} %")
-        print(f"  (folder {root / Path(name).stem})")
+        print(f"  (folder {root / label})")
     if len(results) > 1:
         keys = list(next(iter(results.values()))["criteria"])
         width = max(12, *(len(n) for n in results))

@@ -80,12 +80,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _fall_line(fall: dict[str, Any]) -> str:
     """The run's worst 15-minute fall in one line, with the groups that sold most into it."""
+    from desksim.analytics.anatomy import sellers_first
+
     level = fall.get("vwap_fall_15m_pct")
     line = f"worst 15-minute fall {fall['fall_15m_pct']:.2f} %"
     if isinstance(level, int | float):
         line += f" ({level:.2f} % in 1-minute VWAPs)"
-    nets = sorted(((g["fall"]["net"], name) for name, g in (fall.get("by_group") or {}).items() if "fall" in g))
-    sellers = [f"{name} {net:,}" for net, name in nets[:3] if net < 0]
+    nets = [(name, (g.get("fall") or {}).get("net", 0)) for name, g in sellers_first(fall.get("by_group") or {})]
+    sellers = [f"{name} {net:,}" for name, net in nets[:3] if net < 0]
     return line + (f"; net sellers in it: {', '.join(sellers)}" if sellers else "")
 
 

@@ -138,27 +138,29 @@ def test_nets_cancel_and_shares_add_up(prints):
         assert ((part["taker_share_pct"] >= 0) & (part["taker_share_pct"] <= 100)).all()
 
 
-def test_summary_measures_equal_the_monte_carlo_row():
-    """A run's summary carries the crash measures of its runs.parquet row and who traded the fall."""
+def test_summary_measures_equal_the_crash_measures_and_the_monte_carlo_row():
+    """A run's summary carries the crash measures (as crash_metrics computes them from its tables),
+    its runs.parquet row reads them back, and the summary says who traded the fall."""
     from desksim import api
     from desksim.analytics.anatomy import maker_names
+    from desksim.analytics.crash import crash_metrics
     from desksim.mc.metrics import run_metrics
     from scenarios.schema import load
 
     scenario = load("flash_crash")
     res = api.run("flash_crash", seed=3, duration_s=2400)
     section = res.summary["worst_fall"]
-    row = run_metrics(res, 0, 3, scenario.session.open_ns, scenario.tick_size, maker_names(scenario))
-    for key, value in section.items():
-        if key == "by_group":
-            continue
-        expected = row[key]
+    open_ns = scenario.session.open_ns
+    direct = crash_metrics(res.trades, res.frames["quotes"], open_ns, open_ns + 2400 * 10**9, maker_names(scenario))
+    row = run_metrics(res, 0, 3, open_ns, scenario.tick_size)
+    for key, expected in direct.items():
+        value = section[key]
         if value is None:
-            assert math.isnan(expected), key
+            assert math.isnan(expected) and math.isnan(row[key]), key
         elif value == "inf":
-            assert math.isinf(expected), key
+            assert math.isinf(expected) and math.isinf(row[key]), key
         else:
-            assert value == pytest.approx(expected), key
+            assert value == pytest.approx(expected) and row[key] == value, key
     groups = section["by_group"]
     assert section["fall_15m_pct"] > 0 and groups
     for phase in ("before", "fall"):

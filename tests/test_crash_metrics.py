@@ -256,12 +256,11 @@ def test_crash_columns_in_a_short_run():
     """A real run gives every crash column (flash_crash's first 40 minutes: the program starts at
     10:00; the measures are defined on any path with a fall)."""
     from desksim import api
-    from desksim.analytics.anatomy import maker_names
     from desksim.mc.metrics import SCHEMA, run_metrics
 
     res = api.run("flash_crash", seed=7, duration_s=40 * 60)
     scenario = api.load("flash_crash")
-    row = run_metrics(res, 0, 7, scenario.session.open_ns, scenario.tick_size, maker_names(scenario))
+    row = run_metrics(res, 0, 7, scenario.session.open_ns, scenario.tick_size)
     assert set(C.KEYS) <= set(SCHEMA.names) and set(C.KEYS) <= set(row)
     assert row["fall_15m_pct"] > 0 and math.isfinite(row["crash_volume_ratio"])
     assert row["fall_15m_trough_s"] <= 40 * 60

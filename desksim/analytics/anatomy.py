@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from desksim.analytics.crash import KEYS as CRASH_KEYS
 from desksim.analytics.crash import RECOVERY_WINDOW_NS, Fall, crash_metrics, windows, worst_fall
 from desksim.analytics.fees import legs
 
@@ -52,8 +53,10 @@ __all__ = [
     "anatomy_summary",
     "fall_anatomy",
     "maker_names",
+    "measures_of",
     "phase_windows",
     "role_nets",
+    "sellers_first",
     "worst_fall_section",
 ]
 
@@ -113,7 +116,7 @@ def fall_anatomy(
     fills = legs(trades)
     names = fills["participant"].to_numpy(dtype=object)
     group = np.array([groups.get(n, (n, ""))[0] for n in names], dtype=object)
-    kind = {groups.get(n, (n, ""))[0]: groups.get(n, (n, ""))[1] for n in pd.unique(names)}
+    kind: dict[str, str] = dict(groups.get(n, (n, "")) for n in pd.unique(names))
     t = fills["time_ns"].to_numpy(dtype=np.int64)
     qty = fills["qty"].to_numpy(dtype=np.int64)
     buy = fills["side"].to_numpy(dtype=object) == "B"
@@ -151,13 +154,13 @@ def fall_anatomy(
 def anatomy_summary(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float | int | None]]]:
     """The table as ``{group: {"kind": ..., phase: {bought, sold, net, volume_share_pct,
     taker_share_pct}}}`` for a run's summary (percentages rounded to 0.01)."""
+
+    def pct(x: float) -> float | None:
+        return round(float(x), 2) if math.isfinite(float(x)) else None
+
     out: dict[str, dict[str, Any]] = {}
     for row in table.itertuples(index=False):
         entry = out.setdefault(str(row.group), {"kind": str(row.kind)})
-
-        def pct(x: float) -> float | None:
-            return round(float(x), 2) if math.isfinite(float(x)) else None
-
         entry[str(row.phase)] = {
             "bought": int(row.bought),
             "sold": int(row.sold),
@@ -168,11 +171,27 @@ def anatomy_summary(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float 
     return out
 
 
+def sellers_first(by_group: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A summary's ``worst_fall.by_group`` items in the table's order: by net in the fall (sellers
+    first; a group that did not trade in it counts 0), then by name (summary.json sorts its keys)."""
+    return sorted(by_group.items(), key=lambda item: (int((item[1].get("fall") or {}).get("net") or 0), item[0]))
+
+
 def _plain(value: float) -> float | str | None:
     """A measure for JSON: NaN (not measured) as None, an infinite ratio as "inf"."""
     if math.isnan(value):
         return None
     return "inf" if math.isinf(value) else value
+
+
+def measures_of(section: Mapping[str, Any]) -> dict[str, float]:
+    """The crash measures (:data:`desksim.analytics.crash.KEYS`) of a summary's ``worst_fall`` as
+    floats again: None as NaN, "inf" as infinity (the inverse of what the summary stores)."""
+    out = {}
+    for key in CRASH_KEYS:
+        value = section.get(key)
+        out[key] = math.nan if value is None else math.inf if value == "inf" else float(value)
+    return out
 
 
 def worst_fall_section(

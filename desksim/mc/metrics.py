@@ -17,9 +17,8 @@ import pandas as pd
 import pyarrow as pa
 
 from actors.units import to_price
-from desksim.analytics.anatomy import ROLE_KEYS, role_nets
+from desksim.analytics.anatomy import ROLE_KEYS, measures_of, role_nets
 from desksim.analytics.crash import KEYS as CRASH_KEYS
-from desksim.analytics.crash import crash_metrics
 from sim.clock import SECOND
 
 #: a market "recovered" when a trade prints within this fraction of the pre-drop peak.
@@ -188,12 +187,9 @@ def mid_drawdown_pct(quotes: pd.DataFrame | None, open_ns: int) -> float:
     return market_path_metrics(t, (bid[ok] + ask[ok]) / 2.0, open_ns)["max_drawdown_pct"]
 
 
-def run_metrics(
-    result: Any, index: int, seed: int, open_ns: int, tick: float, makers: list[str] | None = None
-) -> dict[str, Any]:
-    """One row of runs.parquet from a ``desksim.api.RunResult``; ``makers`` (see
-    :func:`desksim.analytics.anatomy.maker_names`) names the market makers (without it the
-    maker-to-maker ratio is NaN)."""
+def run_metrics(result: Any, index: int, seed: int, open_ns: int, tick: float) -> dict[str, Any]:
+    """One row of runs.parquet from a ``desksim.api.RunResult``; the crash measures and each role's
+    net in the fall are the run summary's ``worst_fall`` (computed once, in ``desksim.runner``)."""
     from desksim.analytics.realism import checks
 
     s = result.summary
@@ -221,9 +217,9 @@ def run_metrics(
     row["market_time_to_recover_s"] = path["time_to_recover_s"]
     row["market_mid_max_drawdown_pct"] = mid_drawdown_pct(result.frames.get("quotes"), open_ns)
     row.update(_event_figures(s, result.frames, open_ns))
-    end_ns = int(open_ns) + round(float(s.get("sim_seconds", 0.0)) * SECOND)  # when the run stopped
-    row.update(crash_metrics(trades, result.frames.get("quotes"), int(open_ns), end_ns, makers))
-    row.update(role_nets((s.get("worst_fall") or {}).get("by_group") or {}))
+    fall = s.get("worst_fall") or {}
+    row.update(measures_of(fall))
+    row.update(role_nets(fall.get("by_group") or {}))
     stats = s.get("realism") or {}
     flags = checks(stats) if stats else dict.fromkeys(REALISM_CHECKS, False)
     for name in REALISM_CHECKS:

@@ -6,7 +6,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from desksim.analytics.anatomy import maker_names
 from desksim.mc.metrics import run_metrics
 from desksim.mc.plan import Plan, scenario_for
 from desksim.mc.sampling import param_type, param_value, run_seed, sample_overrides
@@ -29,7 +28,7 @@ def run_one(plan: Plan, index: int, runtime: str = "local", placement: Any = Non
         from desksim.runner import run_scenario
 
         result = run_scenario(scenario, seed, source=plan.source)
-    row = run_metrics(result, index, seed, scenario.session.open_ns, scenario.tick_size, maker_names(scenario))
+    row = run_metrics(result, index, seed, scenario.session.open_ns, scenario.tick_size)
     for path, value in overrides.items():
         row[f"param.{path}"] = param_value(value, param_type(plan.distributions[path]))
     return row

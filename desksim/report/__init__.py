@@ -220,11 +220,10 @@ def worst_fall_html(fall: dict[str, Any], open_ns: int | None) -> str:
     if not groups:
         return out
 
-    def fall_net(item: tuple[str, dict[str, Any]]) -> tuple[int, str]:
-        return int((item[1].get("fall") or {}).get("net") or 0), item[0]
+    from desksim.analytics.anatomy import sellers_first
 
     rows = []
-    for name, g in sorted(groups.items(), key=fall_net):  # summary.json keeps its keys sorted by name
+    for name, g in sellers_first(groups):
         during = g.get("fall") or {}
         nets = [(g.get(ph) or {}).get("net") for ph in FALL_PHASES]
         rows.append([name, g.get("kind", ""), *nets, during.get("volume_share_pct"), during.get("taker_share_pct")])
