@@ -70,6 +70,30 @@ def test_rolling_acf_windows_and_kurtosis_falling_with_horizon() -> None:
     assert s_t["kurtosis_1m"] > 2.0 and s_t["kurtosis_drop_1m_30m"] > 1.5
 
 
+def test_kurtosis_at_30_minutes_is_the_mean_over_its_30_grids() -> None:
+    """A 390-minute day has 12-13 half-hour returns. On the one grid from the open their kurtosis
+    swings with the minute the grid starts on; the statistic is the mean over all 30 grids,
+    each with its own sample kurtosis (worked here with scipy), and so does not depend on the phase.
+    The day: normal minutes and one 30-minute V (up 15 minutes, down 15); a grid that cuts the V at
+    its top sees two large half-hour returns, a grid that holds it in one return sees none."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(21)
+    r = 1e-3 * rng.standard_normal(390)
+    r[105:120] += 1.5e-3
+    r[120:135] -= 1.5e-3
+    q, close = quotes_from_returns(r)
+    stats = realism(None, q, OPEN, close, 0.01)
+    logp = np.log(BASE) + np.r_[0.0, np.cumsum(r)]
+    by_grid = [sps.kurtosis(np.diff(logp[off::30]), bias=False) for off in range(30)]
+    assert by_grid[0] > 3.0 and by_grid[15] < 0.0  # the grid from the open cuts the V at its top
+    assert stats["kurtosis_30m"] == pytest.approx(np.mean(by_grid), abs=1e-6)
+    five = [sps.kurtosis(np.diff(logp[off::5]), bias=False) for off in range(5)]
+    assert stats["kurtosis_5m"] == pytest.approx(np.mean(five), abs=1e-6)
+    assert stats["n_returns_30m"] == 13 and stats["n_returns_5m"] == 78
+    assert stats["kurtosis_drop_1m_30m"] == pytest.approx(stats["kurtosis_1m"] - stats["kurtosis_30m"])
+
+
 def test_leverage_effect_sign() -> None:
     """Volatility that rises after a fall: corr(r_t, r_{t+1}^2) < 0; i.i.d. returns: about 0."""
     rng = np.random.default_rng(13)
