@@ -18,23 +18,24 @@ def test_docs_scenarios_md_is_generated_from_the_schema():
 
 def test_reference_covers_every_kind_action_and_parameter():
     text = markdown()
+    by_topic = {name: "\n".join(lines) for name, lines in topics().items()}  # built once: 0.3 s a call
     for kind in registry.kinds():
         assert f"## agent kind `{kind}`" in text
         for name in registry.get(kind).params.__dataclass_fields__:
-            assert f"| {name} |" in "\n".join(topics()[kind]), (kind, name)
+            assert f"| {name} |" in by_topic[kind], (kind, name)
     for section in ("monte_carlo", "distribution", "placement"):
         for key in getattr(
             schema,
             {"monte_carlo": "MonteCarloModel", "distribution": "DistributionModel"}.get(section, "PlacementModel"),
         ).model_fields:
-            assert f"| {key} |" in "\n".join(topics()[section]), (section, key)
+            assert f"| {key} |" in by_topic[section], (section, key)
     for name, action in schema.ACTIONS.items():
-        assert f"## action `{name}`" in topics()[name][0]
+        assert by_topic[name].startswith(f"## action `{name}`")
         for key, field in action.params.model_fields.items():
-            assert f"| {field.alias or key} |" in "\n".join(topics()[name]), (name, key)
+            assert f"| {field.alias or key} |" in by_topic[name], (name, key)
     for name in NoiseParams.__dataclass_fields__:
-        assert f"| {name} |" in "\n".join(topics()["noise"])
-    assert "| max_order_qty |" in "\n".join(topics()["limits"])
+        assert f"| {name} |" in by_topic["noise"]
+    assert "| max_order_qty |" in by_topic["limits"]
     assert "| rate_per_hour | number | `2.0` | per hour |" in text
 
 
