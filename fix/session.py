@@ -6,13 +6,17 @@ received frames to ``on_raw``, timer ticks to ``on_timer`` and sends business me
 ``send_app``. Every message on the wire is a real SOH-delimited FIX string built and parsed by
 ``quickfix`` and validated on receipt against the FIX44.xml ``DataDictionary``.
 
-Covered: Logon (35=A, HeartBtInt, ResetSeqNumFlag), Heartbeat (0), TestRequest (1) after
-``1.2 x HeartBtInt`` of silence and a disconnect after a further ``1.2 x HeartBtInt``,
-ResendRequest (2) on a gap (out-of-order messages are queued and processed in order once the gap
-is filled), resends from the message store with PossDupFlag=Y and OrigSendingTime,
-SequenceReset-GapFill (4, 123=Y) over admin messages, SequenceReset-Reset, too-low MsgSeqNum
-without PossDupFlag -> Logout + disconnect, PossDup duplicates ignored, session Reject (3) with
-RefSeqNum/RefTagID/RefMsgType/SessionRejectReason for invalid messages, Logout (5) handshake.
+Covered: Logon (35=A, HeartBtInt, ResetSeqNumFlag; a Logon with 141=Y while logged on resets
+both sides), Heartbeat (0), TestRequest (1) after ``1.2 x HeartBtInt`` of silence and a disconnect
+after a further ``1.2 x HeartBtInt`` (no Heartbeat while it is unanswered), ResendRequest (2) on a
+gap (out-of-order messages are queued and processed in order once the gap is filled; one received
+is honoured whatever its MsgSeqNum), resends from the message store with PossDupFlag=Y and
+OrigSendingTime, SequenceReset-GapFill (4, 123=Y) over admin messages, SequenceReset-Reset,
+too-low MsgSeqNum without PossDupFlag -> Logout + disconnect, PossDup duplicates ignored once
+their OrigSendingTime is checked, session Reject (3) with RefSeqNum/RefTagID/RefMsgType/
+SessionRejectReason, the standard Text and the routing fields reversed, a wrong CompID or
+SendingTime -> Reject + Logout, Logout (5) handshake. Where the FIX specification leaves a choice
+this follows quickfix's Session, so QuickFIX's acceptance definitions apply (README, serve).
 
 Embedding (see ``tests/test_fix_session.py`` for a complete actor)::
 
@@ -118,6 +122,27 @@ _REJECT_REASONS: tuple[tuple[type[BaseException], int], ...] = (
 REASON_COMPID = 9
 REASON_SENDING_TIME = 10
 REASON_OTHER = 99
+#: the Text (58) of a session Reject for each SessionRejectReason, as quickfix words it (what FIX
+#: engineers and conformance suites expect); the offending tag is in RefTagID (371)
+REJECT_TEXT: dict[int, str] = {
+    0: "Invalid tag number",
+    1: "Required tag missing",
+    2: "Tag not defined for this message type",
+    3: "Undefined Tag",
+    4: "Tag specified without a value",
+    5: "Value is incorrect (out of range) for this tag",
+    6: "Incorrect data format for value",
+    9: "CompID problem",
+    10: "SendingTime accuracy problem",
+    11: "Invalid MsgType",
+    13: "Tag appears more than once",
+    14: "Tag specified out of required order",
+    15: "Repeating group fields out of order",
+    16: "Incorrect NumInGroup count for repeating group",
+}
+#: routing fields a Reject carries back reversed: OnBehalfOf* of the message -> DeliverTo* of
+#: the Reject and the other way round (CompID 115/128, SubID 116/129, LocationID 144/145)
+REVERSE_ROUTE: tuple[tuple[int, int], ...] = ((115, 128), (128, 115), (116, 129), (129, 116), (144, 145), (145, 144))
 
 
 # -- messages the owning actors exchange -------------------------------------------------------
@@ -247,7 +272,9 @@ def _utc_second_ns(text: str) -> int | None:
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
 
 
-_HEADER_TAGS = frozenset({"8", "9", "34", "35", "43", "49", "52", "56", "97", "122"})
+_HEADER_TAGS = frozenset(
+    {"8", "9", "34", "35", "43", "49", "52", "56", "97", "115", "116", "122", "128", "129", "144", "145"}
+)
 
 
 class _FieldView:
@@ -262,6 +289,18 @@ class _FieldView:
 
     def get(self, tag: str) -> str | None:
         return _get(self._header if tag in _HEADER_TAGS else self._msg, int(tag))
+
+
+def _fields_of(msg: fix.Message) -> Callable[[str], str | None]:
+    """``field("tag")`` of a received message: its flat view when it has one, else the getters."""
+    flat = getattr(msg, "flat", None)
+    return flat.get if flat is not None else _FieldView(msg).get
+
+
+def _route(field: Callable[[str], str | None]) -> list[tuple[int, str]]:
+    """The header routing fields of a Reject to a message, reversed (REVERSE_ROUTE); empty
+    values are not carried back."""
+    return [(back, value) for tag, back in REVERSE_ROUTE if (value := field(str(tag)))]
 
 
 class _Fatal(Exception):
@@ -294,6 +333,7 @@ class FixSession:
         time_precision: int = 3,
         clock: FixClock | None = None,
         max_latency_s: float | None = None,
+        test_request_id: str | None = None,
     ) -> None:
         self.sender_comp_id = sender_comp_id
         self.target_comp_id = target_comp_id
@@ -319,6 +359,8 @@ class FixSession:
         # SendingTime further than this from our clock: Reject (373=10) + Logout, as quickfix's
         # CheckLatency/MaxLatency (for a peer on the wall clock; None: not checked)
         self.max_latency_ns = None if max_latency_s is None else int(max_latency_s * SECOND)
+        # TestReqID of our TestRequests: None numbers them (TEST1, TEST2, ...); quickfix sends "TEST"
+        self.test_request_id = test_request_id
         self.clock = clock if clock is not None else _DEFAULT_CLOCK  # simulated time -> SendingTime
         self._send_raw = send_raw
         # the CompID fields of a frame _frame builds, around SendingTime
@@ -351,6 +393,7 @@ class FixSession:
         self._deadline_ns = 0  # logon / logout timeout
         self._armed: int | None = None
         self._undecodable: dict[int, int] = {}  # seq -> first tag whose value is not UTF-8
+        self._logout_why = ""  # why we sent the Logout we wait on (a CompID problem, ...)
 
     # -- properties -----------------------------------------------------------------------------
     @property
@@ -405,10 +448,11 @@ class FixSession:
         else:
             self.disconnect(text or "logout")
 
-    def send_app(self, msg: fix.Message) -> int:
+    def send_app(self, msg: fix.Message, keep_poss_resend: bool = False) -> int:
         """Stamp the header of a business message (in place), store it for resend and send it
         if logged on. Returns its MsgSeqNum; while disconnected the message is only stored and
-        reaches the peer by resend after the next logon."""
+        reaches the peer by resend after the next logon. PossDupFlag and OrigSendingTime are
+        always cleared, PossResend (97) too unless ``keep_poss_resend``."""
         body = msg.body if isinstance(msg, Prebuilt) else None
         if body is not None and msg.msg_type not in _ADMIN_TYPES and body.isascii():
             # built by the codec as one string (an ExecutionReport): framed here, byte for byte
@@ -424,7 +468,7 @@ class FixSession:
                 raise ValueError("send_app: message has no MsgType (35)")
             if mtype in _ADMIN_TYPES:
                 raise ValueError(f"send_app: {mtype!r} is a session-level message type")
-            for tag in (43, 97, 122):  # a fresh send is never a possible duplicate
+            for tag in (43, 122) if keep_poss_resend else (43, 97, 122):  # a fresh send is no duplicate
                 if header.isSetField(tag):
                     header.removeField(tag)
             seq = self.next_out_seq
@@ -479,11 +523,10 @@ class FixSession:
             return None
         hb = self.heartbeat_ns
         grace = hb + hb // 5
-        due = self._last_sent_ns + hb
-        if self._test_req_pending:
-            due = min(due, self._test_req_sent_ns + grace)
+        if self._test_req_pending:  # no Heartbeat while a TestRequest is unanswered (quickfix)
+            due = self._test_req_sent_ns + grace
         else:
-            due = min(due, self._last_recv_ns + grace)
+            due = min(self._last_sent_ns + hb, self._last_recv_ns + grace)
         if self._resend_until:
             due = min(due, self._resend_sent_ns + hb)
         return due
@@ -498,7 +541,8 @@ class FixSession:
             if state is SessionState.LOGON_SENT and now >= self._deadline_ns:
                 self.disconnect("logon timeout")
             elif state is SessionState.LOGOUT_SENT and now >= self._deadline_ns:
-                self.disconnect("logout timeout")
+                why, self._logout_why = self._logout_why, ""
+                self.disconnect(f"logout timeout ({why})" if why else "logout timeout")
             elif state is SessionState.ACTIVE and self.heartbeat_s > 0:
                 hb = self.heartbeat_ns
                 grace = hb + hb // 5
@@ -507,11 +551,11 @@ class FixSession:
                     return
                 if not self._test_req_pending and now >= self._last_recv_ns + grace:
                     self._test_req_n += 1
-                    self._send_admin("1", [(112, f"TEST{self._test_req_n}")])
+                    self._send_admin("1", [(112, self.test_request_id or f"TEST{self._test_req_n}")])
                     self.counters.test_requests += 1
                     self._test_req_pending = True
                     self._test_req_sent_ns = now
-                if now >= self._last_sent_ns + hb:
+                if not self._test_req_pending and now >= self._last_sent_ns + hb:
                     self._send_admin("0", [])
                     self.counters.heartbeats += 1
                 if self._resend_until and now >= self._resend_sent_ns + hb:
@@ -549,6 +593,9 @@ class FixSession:
         except Exception as exc:
             bad_tag = _undecodable_tag(raw, msg, self.dd)  # a TCP peer's bytes that are not UTF-8
             if not bad_tag:
+                if not self.initiator and state in (SessionState.DISCONNECTED, SessionState.AWAITING_LOGON):
+                    self._refuse_logon(f"invalid Logon ({exc})")  # quickfix: the connection is dropped
+                    return
                 self._garbled(raw, f"garbled frame ignored ({exc})")
                 return
         # the fields are read from the frame once (not through a SWIG call per tag) when that
@@ -559,7 +606,9 @@ class FixSession:
         mtype = field("35") or ""
         begin = field("8")
         if begin != BEGIN_STRING:
-            self._fatal_logout(f"Incorrect BeginString {begin}")
+            if state is SessionState.ACTIVE or state is SessionState.LOGOUT_SENT:
+                self._logout_and_wait("Incorrect BeginString")
+            self._refuse_logon(f"Incorrect BeginString {begin}")
         seq_text = field("34")
         if seq_text is None or not seq_text.isdigit():
             reason = 1 if seq_text is None else 6
@@ -575,14 +624,16 @@ class FixSession:
         if state is SessionState.DISCONNECTED:  # acceptor: a new transport carrying a Logon
             self._set_state(SessionState.AWAITING_LOGON)
             state = self.state
-        if field("49") != self.target_comp_id or field("56") != self.sender_comp_id:
-            if state is SessionState.ACTIVE or state is SessionState.LOGOUT_SENT:
-                self._reject(seq, mtype, REASON_COMPID, 49, "CompID problem")
-            self._fatal_logout("CompID problem")
-        if self.max_latency_ns is not None and not self._good_time(field("52")):
-            if state is SessionState.ACTIVE or state is SessionState.LOGOUT_SENT:
-                self._reject(seq, mtype, REASON_SENDING_TIME, 52, "SendingTime accuracy problem")
-            self._fatal_logout("SendingTime accuracy problem")
+        # a CompID or SendingTime that is missing or empty is the dictionary's Reject (373=1/4),
+        # given when the message is processed; a wrong one is a Reject, a Logout and, once the
+        # peer answers it, the end of the session (quickfix's doBadCompID / doBadTime); a Logon
+        # with either wrong is not answered: the connection is dropped
+        sender, target = field("49"), field("56")
+        if sender and target and (sender != self.target_comp_id or target != self.sender_comp_id):
+            self._bad_header(seq, mtype, REASON_COMPID, field)
+        sending_time = field("52")
+        if self.max_latency_ns is not None and sending_time and not self._good_time(sending_time):
+            self._bad_header(seq, mtype, REASON_SENDING_TIME, field)
         if state is SessionState.AWAITING_LOGON or state is SessionState.LOGON_SENT:
             if mtype != "A":
                 self.disconnect(f"first message was 35={mtype}, not Logon")
@@ -597,10 +648,15 @@ class FixSession:
             self._on_logout(msg, seq)
             return
         consume_only = False
-        if mtype == "2" and seq >= self.next_in_seq and self._valid(msg, seq, mtype, reject=False):
-            self._on_resend_request(msg)  # honoured at once, even across our own gap
+        if mtype == "2" and self._valid(msg, seq, mtype, reject=False):
+            self._on_resend_request(msg)  # honoured at once, across our own gap, whatever its seq
+            if seq < self.next_in_seq:
+                return  # as quickfix: a ResendRequest's MsgSeqNum is not checked for too low
             consume_only = True
         elif mtype == "A":
+            if field("141") == "Y":  # a reset while logged on: both sides restart at 1
+                self._on_logon(msg, seq)
+                return
             consume_only = True  # a second Logon while logged on: take its seq, nothing else
         self._sequenced(msg, seq, mtype, poss_dup, consume_only)
 
@@ -617,9 +673,25 @@ class FixSession:
                 self._request_resend()
             self._resend_until = max(self._resend_until, seq)
         elif poss_dup:
-            self.counters.duplicates += 1
+            self._possible_duplicate(msg, seq, mtype)
         else:
             self._fatal_logout(f"MsgSeqNum too low, expecting {expected} but received {seq}")
+
+    def _possible_duplicate(self, msg: fix.Message, seq: int, mtype: str) -> None:
+        """A PossDup message below the expected MsgSeqNum: ignored as already processed, once its
+        OrigSendingTime is checked (missing: Reject 373=1; later than SendingTime: Reject 373=10
+        and Logout), as quickfix's doPossDup."""
+        self.counters.duplicates += 1
+        if mtype == "4":
+            return
+        field = _fields_of(msg)
+        orig = field("122")
+        if not orig:
+            self._reject(seq, mtype, 1, 122, route=_route(field))
+            return
+        orig_ns, sent_ns = _utc_ns(orig), _utc_ns(field("52") or "")
+        if orig_ns is not None and sent_ns is not None and orig_ns > sent_ns:
+            self._bad_header(seq, mtype, REASON_SENDING_TIME, field)
 
     def _drain(self) -> None:
         queue = self._queue
@@ -645,10 +717,9 @@ class FixSession:
             if bad_tag:
                 self._reject(seq, mtype, 6, bad_tag, f"Incorrect data format for value: tag {bad_tag} is not UTF-8")
                 return
-        flat = getattr(msg, "flat", None)
-        field = flat.get if flat is not None else _FieldView(msg).get
+        field = _fields_of(msg)
         if field("43") == "Y" and field("122") is None and mtype != "4":
-            self._reject(seq, mtype, 1, 122, "Required tag missing: OrigSendingTime")
+            self._reject(seq, mtype, 1, 122, route=_route(field))
             return
         if not self._valid(msg, seq, mtype):
             return
@@ -681,7 +752,7 @@ class FixSession:
             fix.RequiredTagMissing,
             fix.FieldConvertError,
         ) as exc:
-            self._reject(seq, mtype, _reject_reason(exc), _exc_field(exc), str(exc))
+            self._reject(seq, mtype, _reject_reason(exc), _exc_field(exc), str(exc), _route(field))
         except Exception as exc:
             self.counters.app_errors += 1
             self.last_error = exc
@@ -694,7 +765,8 @@ class FixSession:
             self.dd.validate(msg)
         except Exception as exc:
             if reject:
-                self._reject(seq, mtype, _reject_reason(exc), _exc_field(exc), str(exc) or type(exc).__name__)
+                text = str(exc) or type(exc).__name__
+                self._reject(seq, mtype, _reject_reason(exc), _exc_field(exc), text, _route(_fields_of(msg)))
             return False
         return True
 
@@ -717,8 +789,9 @@ class FixSession:
                 self._reset_sequences()
             self.next_in_seq = 1
         elif not self.initiator and self.reset_on_logon:
+            # our own ResetOnLogon restarts both directions at 1 without telling the peer: the
+            # answer carries ResetSeqNumFlag only when the peer's Logon asked for the reset
             self._reset_sequences()
-            reset = True
         if seq < self.next_in_seq:
             self._fatal_logout(f"MsgSeqNum too low, expecting {self.next_in_seq} but received {seq}")
         if not self.initiator:
@@ -740,7 +813,8 @@ class FixSession:
             self.next_in_seq += 1
         self._notify_admin(msg)
         if self.state is SessionState.LOGOUT_SENT:
-            self.disconnect("logout complete")
+            why, self._logout_why = self._logout_why, ""
+            self.disconnect(f"logout complete ({why})" if why else "logout complete")
         else:
             self._send_admin("5", [])
             self.disconnect(f"peer logged out: {self.last_logout_text}" if self.last_logout_text else "peer logged out")
@@ -751,7 +825,7 @@ class FixSession:
             return
         new_seq = int(msg.getField(36))
         if new_seq < self.next_in_seq:
-            self._reject(seq, "4", 5, 36, f"NewSeqNo {new_seq} below expected {self.next_in_seq}")
+            self._reject(seq, "4", 5, 0, f"NewSeqNo {new_seq} below expected {self.next_in_seq}")
             return
         self.next_in_seq = new_seq
         self._drain()
@@ -853,20 +927,66 @@ class FixSession:
         if not self._resend_until:
             self._resend_until = self.next_in_seq
 
-    def _reject(self, ref_seq: int, ref_type: str, reason: int, ref_tag: int = 0, text: str = "") -> None:
+    def _reject(
+        self,
+        ref_seq: int,
+        ref_type: str,
+        reason: int,
+        ref_tag: int = 0,
+        text: str = "",
+        route: list[tuple[int, str]] | None = None,
+    ) -> None:
+        """Session Reject (3): RefSeqNum, RefTagID (when known), RefMsgType, the reason and its
+        Text as quickfix words it (``text``, our own detail, goes to the log only when the reason
+        has a standard wording); ``route``: the reversed routing fields for its header."""
         if self.state is not SessionState.ACTIVE and self.state is not SessionState.LOGOUT_SENT:
             return
         fields = [(45, str(ref_seq))]
-        if ref_tag:
+        if ref_tag or reason == 0:
             fields.append((371, str(ref_tag)))
-        if ref_type and self.dd.isMsgType(ref_type):
+        if ref_type and ref_type == _printable(ref_type):
             fields.append((372, ref_type))
         fields.append((373, str(reason)))
-        text = _printable(text)
+        standard = REJECT_TEXT.get(reason)
+        if standard is not None and text and text != standard:
+            log.debug("%s: Reject of %s seq %d: %s", self.sender_comp_id, ref_type, ref_seq, text)
+        text = _printable(standard or text)
         if text:
             fields.append((58, text))
-        self._send_admin("3", fields)
+        msg = self._admin("3", fields)
+        header = msg.getHeader()
+        for tag, value in route or ():
+            header.setField(tag, value)
+        seq = self.next_out_seq
+        self.next_out_seq += 1
+        self._transmit(self._stamp(msg, seq))
         self.counters.rejects += 1
+
+    def _bad_header(self, seq: int, mtype: str, reason: int, field: Callable[[str], str | None]) -> None:
+        """A wrong CompID or SendingTime: Reject + Logout while logged on (the session ends when
+        the peer answers the Logout, or at its timeout); the Logon is not answered."""
+        if self.state is SessionState.ACTIVE or self.state is SessionState.LOGOUT_SENT:
+            self._reject(seq, mtype, reason, route=_route(field))
+            self._logout_and_wait("", why=REJECT_TEXT[reason])
+        self._refuse_logon(REJECT_TEXT[reason])
+
+    def _logout_and_wait(self, text: str, why: str = "") -> None:
+        """Send Logout (Text ``text`` if any) and stop handling this frame; the session ends when
+        the peer's Logout arrives or after ``logout_timeout_s`` (``why`` goes into the reason)."""
+        self._logout_why = why or text
+        if self.state is SessionState.ACTIVE:
+            text = _printable(text)
+            self._send_admin("5", [(58, text)] if text else [])
+            self._deadline_ns = self._now() + self.logout_timeout_ns
+            self._set_state(SessionState.LOGOUT_SENT)
+        raise _Fatal(text or "logout")
+
+    def _refuse_logon(self, reason: str) -> None:
+        """Drop the connection without a word (quickfix does not answer a Logon it refuses)."""
+        if self.state is SessionState.DISCONNECTED:
+            self._set_state(SessionState.AWAITING_LOGON)  # so the owner sees the drop and closes
+        self.disconnect(reason)
+        raise _Fatal(reason)
 
     def _garbled(self, raw: str, text: str, ref_tag: int = 0, reason: int = REASON_OTHER) -> None:
         """A frame we cannot trust: counted, answered with a Reject if asked; MsgSeqNum is not

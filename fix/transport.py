@@ -17,7 +17,9 @@ logic and no market:
   number of connections (bounded), and is driven by :meth:`TcpAcceptor.poll` from the caller's
   thread (no thread of its own). The first frame of a connection names the session: its
   SenderCompID/TargetCompID go to :meth:`FixEndpoint.route`; an unknown pair, or a session that
-  already has a connection, is refused with a Logout and the connection closed (and logged).
+  already has a connection, is refused with a Logout (or without one, ``refuse_with_logout=False``,
+  as quickfix) and the connection closed (and logged); so is a connection whose first frame is
+  garbled.
   Frames then go to :meth:`FixEndpoint.on_frame`; outbound frames come back through
   :meth:`TcpAcceptor.send` (the :class:`FrameTransport` the session owner holds), are buffered
   per connection (bounded: a peer that does not read is dropped) and written by
@@ -287,9 +289,13 @@ class TcpAcceptor:
         clock: SessionClock,
         max_connections: int = MAX_CONNECTIONS,
         backlog: int = 64,
+        refuse_with_logout: bool = True,
     ) -> None:
         self.host, self.port = host, port
         self.own_comp_id = own_comp_id
+        # a refused connection (unknown CompIDs, session already connected) gets a Logout saying
+        # why before it is closed; False: it is just closed, as quickfix's acceptor does
+        self.refuse_with_logout = refuse_with_logout
         self.clock = clock
         self.max_connections = max_connections
         self.endpoint: FixEndpoint | None = None
@@ -430,6 +436,13 @@ class TcpAcceptor:
             return 0  # the session is over: what a closing peer still sends is discarded
         self.counters["bytes_in"] += len(data)
         frames = conn.splitter.feed(data)
+        if conn.key is None and conn.splitter.bad and not frames:
+            # the connection's first frame is garbled (BodyLength or CheckSum): no Logon will
+            # come of it, so it is closed (quickfix drops a connection whose Logon is invalid)
+            log.warning("connection from %s closed: its first frame is garbled", conn.addr)
+            self.counters["refused"] += 1
+            self._closing(conn)
+            return 0
         n = 0
         for frame in frames:
             if conn.closing:
@@ -474,6 +487,9 @@ class TcpAcceptor:
 
     def _refuse(self, conn: _Conn, sender: str, target: str, text: str) -> None:
         self.counters["refused"] += 1
+        if not self.refuse_with_logout:
+            self._closing(conn)
+            return
         own = target if target == self.own_comp_id else self.own_comp_id
         try:
             conn.out += refusal_logout(own, sender, text, self.clock.fix_clock, self.clock.now_ns())

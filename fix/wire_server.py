@@ -29,7 +29,7 @@ TransactTime today's date with the simulated time of day. A logout or disconnect
 session's open orders (``--no-cancel-on-disconnect`` turns that off); their ExecutionReports
 reach the client by resend after its next logon.
 
-Conformance profile: :class:`fix.conformance.EchoEndpoint` (``ISLD`` <- ``TW44``, reset on
+Conformance profile: :class:`fix.conformance.EchoEndpoint` (``ISLD`` <- ``TW`` and ``TW44``, reset on
 logon, the acceptance tests' echo application). No market runs.
 
 Nothing a client sends, or how it disconnects, stops the server: the session layer never
@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from fix.codec import Codec, FixClock
-from fix.conformance import CONFORMANCE_SENDER, CONFORMANCE_TARGET, EchoEndpoint
+from fix.conformance import CONFORMANCE_SENDER, CONFORMANCE_TARGETS, EchoEndpoint
 from fix.gateway_actor import FixGateway
 from fix.serve_config import (
     SENDER_COMP_ID,
@@ -162,11 +162,14 @@ class WireServer:
         own = CONFORMANCE_SENDER if o.profile == "conformance" else SENDER_COMP_ID
         try:
             host = socket.gethostbyname(o.host)
-            self.acceptor = TcpAcceptor(host, o.port, own_comp_id=own, clock=self.clock)
+            # the conformance profile refuses as quickfix does: the connection is closed, no Logout
+            self.acceptor = TcpAcceptor(
+                host, o.port, own_comp_id=own, clock=self.clock, refuse_with_logout=o.profile != "conformance"
+            )
         except OSError as exc:
             raise ServeError(f"cannot listen on port {o.port}: {exc}") from None
         if self.market is None:
-            self.echo = EchoEndpoint(self.acceptor, self.clock, CONFORMANCE_SENDER, CONFORMANCE_TARGET)
+            self.echo = EchoEndpoint(self.acceptor, self.clock, CONFORMANCE_SENDER, CONFORMANCE_TARGETS)
             self.acceptor.endpoint = self.echo
             return
         market = self.market
@@ -204,7 +207,8 @@ class WireServer:
     def banner(self) -> str:
         o = self.opts
         if o.profile == "conformance":
-            what = f"conformance profile, session {CONFORMANCE_SENDER}<-{CONFORMANCE_TARGET}, ResetOnLogon=Y"
+            peers = " and ".join(f"{CONFORMANCE_SENDER}<-{t}" for t in CONFORMANCE_TARGETS)
+            what = f"conformance profile, sessions {peers}, ResetOnLogon=Y"
         else:
             what = (
                 f"scenario {self.scenario.name}, symbol {self.scenario.symbol}, "

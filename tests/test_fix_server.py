@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -777,3 +778,136 @@ def test_out_writes_the_served_session_as_a_run_folder_and_logons_are_logged(tmp
         timeout=60,
     )
     assert refused.returncode == 2 and "exists" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+# =============================================================================================
+# the conformance profile: the session behaviour QuickFIX's FIX 4.4 acceptance definitions check
+# =============================================================================================
+@pytest.fixture(scope="module")
+def conformance() -> Iterator[Server]:
+    srv = Server("--profile", "conformance")
+    try:
+        yield srv
+    finally:
+        srv.terminate()
+
+
+def at_msg(
+    msg_type: str,
+    seq: int,
+    fields: list[tuple[int, str]] | None = None,
+    *,
+    sender: str = "TW",
+    target: str = "ISLD",
+    header: list[tuple[int, str]] | None = None,
+    offset_s: float = 0.0,
+) -> bytes:
+    """A frame to the conformance session (TW or TW44 -> ISLD), SendingTime now + ``offset_s``."""
+    ts = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(time.time() + offset_s))
+    return raw_frame([(35, msg_type), (34, str(seq)), (49, sender), (52, ts), (56, target), *(header or []),
+                      *(fields or [])])  # fmt: skip
+
+
+def at_logon(sock: socket.socket, sender: str = "TW", extra: list[tuple[int, str]] | None = None) -> dict[int, str]:
+    sock.sendall(at_msg("A", 1, [(98, "0"), (108, "30"), *(extra or [])], sender=sender))
+    got = read_frames(sock, lambda fs: any(f.get(35) == "A" for f in fs))
+    assert got and got[-1][35] == "A", got
+    return got[-1]
+
+
+def until_type(msg_type: str) -> Callable[[list[dict[int, str]]], bool]:
+    return lambda fs: any(f.get(35) == msg_type or f.get(0) == "closed" for f in fs)
+
+
+ORDER = [(11, "ID"), (21, "3"), (40, "1"), (54, "1"), (55, "INTC"), (60, time.strftime("%Y%m%d-%H:%M:%S"))]
+
+
+def test_conformance_logon_answer_carries_reset_flag_only_when_asked(conformance: Server) -> None:
+    """Both TW and TW44 are served; ResetOnLogon restarts at 1 without 141=Y in the answer unless
+    the Logon asked for it (failed before: every answer carried 141=Y, and TW was refused)."""
+    for sender in ("TW", "TW44"):
+        with socket.create_connection(("127.0.0.1", conformance.port), timeout=5) as s:
+            answer = at_logon(s, sender)
+            assert answer[34] == "1" and answer[56] == sender and 141 not in answer
+    with socket.create_connection(("127.0.0.1", conformance.port), timeout=5) as s:
+        assert at_logon(s, extra=[(141, "Y")])[141] == "Y"
+        # a Logon with 141=Y while logged on resets both sides: answered with 34=1, 141=Y
+        s.sendall(at_msg("0", 2))
+        s.sendall(at_msg("A", 1, [(98, "0"), (108, "30"), (141, "Y")]))
+        again = read_frames(s, until_type("A"))[-1]
+        assert again[35] == "A" and again[34] == "1" and again[141] == "Y"
+        s.sendall(at_msg("1", 2, [(112, "AFTER")]))
+        hb = read_frames(s, lambda fs: any(f.get(112) == "AFTER" for f in fs))[-1]
+        assert hb[35] == "0" and hb[34] == "2"
+
+
+def test_conformance_rejects_use_standard_text_reverse_route_and_ref_fields(conformance: Server) -> None:
+    """Session Rejects as FIX engines word them: the standard Text, RefTagID for the offending
+    tag, RefMsgType even for an unknown type, the routing fields reversed (OnBehalfOf -> DeliverTo);
+    an empty routing field is a Reject 373=4 and is not carried back."""
+    with socket.create_connection(("127.0.0.1", conformance.port), timeout=5) as s:
+        at_logon(s, "TW44")
+        cases = [
+            (at_msg("0", 2, [(999, "HI")], sender="TW44"), {58: "Invalid tag number", 371: "999", 373: "0"}),
+            (at_msg("D", 3, [*ORDER[:2], (40, "w"), *ORDER[3:]], sender="TW44", header=[(115, "JCD"), (116, "CS")]),
+             {58: "Value is incorrect (out of range) for this tag", 371: "40", 372: "D", 373: "5", 128: "JCD",
+              129: "CS"}),
+            (at_msg("*", 4, sender="TW44"), {58: "Invalid MsgType", 372: "*", 373: "11"}),
+            (at_msg("D", 5, ORDER, sender="TW44", header=[(115, "")]),
+             {58: "Tag specified without a value", 371: "115", 372: "D", 373: "4"}),
+            (at_msg("D", 6, [(11, "ID"), (21, "1"), (40, "1"), (54, "1"), (38, "+200.00"), (55, "INTC"),
+                             (60, ORDER[-1][1])], sender="TW44"),
+             {58: "Incorrect data format for value", 371: "38", 372: "D", 373: "6"}),
+        ]  # fmt: skip
+        for frame, want in cases:
+            s.sendall(frame)
+            reject = read_frames(s, until_type("3"))[-1]
+            assert reject[35] == "3", reject
+            assert {k: reject.get(k) for k in want} == want, reject
+            routing = {115, 116, 128, 129, 144, 145}
+            assert routing & set(reject) == routing & set(want), reject  # nothing else routed back
+            assert (371 in reject) == (371 in want), reject
+
+
+def test_conformance_compid_problem_is_reject_logout_then_the_session_ends(conformance: Server) -> None:
+    """A wrong CompID while logged on: Reject 373=9 without RefTagID, then a Logout without Text;
+    the session ends when the peer answers it. A Logon to an unknown session is not answered
+    (the connection just closes), nor is a connection whose first frame is garbled."""
+    with socket.create_connection(("127.0.0.1", conformance.port), timeout=5) as s:
+        at_logon(s)
+        s.sendall(at_msg("D", 2, ORDER, sender="WT"))
+        got = read_frames(s, until_type("5"))
+        reject, logout = got[-2], got[-1]
+        assert reject[35] == "3" and reject[373] == "9" and reject[58] == "CompID problem" and 371 not in reject
+        assert logout[35] == "5" and 58 not in logout and logout[34] == "3"
+        s.sendall(at_msg("5", 3))
+        assert read_frames(s, lambda fs: bool(fs) and fs[-1].get(0) == "closed")[-1] == {0: "closed"}
+    for first in (
+        at_msg("A", 1, [(98, "0"), (108, "30")], sender="WT"),  # unknown session
+        re.sub(rb"\x019=\d+", b"\x019=40", at_msg("A", 1, [(98, "0"), (108, "30")]), count=1),
+    ):  # garbled
+        with socket.create_connection(("127.0.0.1", conformance.port), timeout=5) as s:
+            s.sendall(first)
+            assert read_frames(s, lambda fs: bool(fs) and fs[-1].get(0) == "closed") == [{0: "closed"}]
+
+
+def test_conformance_possdup_too_low_checks_orig_sending_time(conformance: Server) -> None:
+    """A PossDup message below the expected MsgSeqNum: without OrigSendingTime a Reject 373=1
+    (371=122); with OrigSendingTime after SendingTime a Reject 373=10 and a Logout; a
+    ResendRequest is honoured even with a MsgSeqNum already used (a GapFill over admin messages)."""
+    with socket.create_connection(("127.0.0.1", conformance.port), timeout=5) as s:
+        at_logon(s, "TW44")
+        s.sendall(at_msg("D", 2, ORDER, sender="TW44"))
+        assert read_frames(s, until_type("D"))[-1][11] == "ID"
+        s.sendall(at_msg("D", 2, ORDER, sender="TW44", header=[(43, "Y")]))
+        missing = read_frames(s, until_type("3"))[-1]
+        assert (missing[373], missing[371], missing[58]) == ("1", "122", "Required tag missing")
+        s.sendall(at_msg("2", 2, [(7, "1"), (16, "0")], sender="TW44"))  # too low, honoured anyway
+        gap = read_frames(s, until_type("4"))
+        fills = [f for f in gap if f.get(35) == "4"]
+        assert fills and fills[0][123] == "Y" and fills[0][43] == "Y"
+        s.sendall(at_msg("0", 3, sender="TW44"))
+        later = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(time.time() + 10))
+        s.sendall(at_msg("D", 2, ORDER, sender="TW44", header=[(43, "Y"), (122, later)]))
+        got = read_frames(s, until_type("5"))
+        assert [f.get(35) for f in got[-2:]] == ["3", "5"] and got[-2][373] == "10" and 371 not in got[-2]

@@ -265,6 +265,11 @@ def test_test_request_then_disconnect_when_peer_goes_silent():
     assert oms.session.state is SessionState.DISCONNECTED
     assert oms.states[-1] == (2 * MS + 72 * S, "disconnected")
     assert "TestRequest" in oms.session.last_disconnect_reason
+    # while its TestRequest is unanswered it sends no Heartbeat (quickfix does the same): after the
+    # TestRequest at 36 s the next frame would be a Heartbeat at 66 s, before the 72 s disconnect
+    # (failed before: one was sent)
+    heartbeats = [t for t, d, raw in oms.wire if d == "out" and tags(raw)[35] == "0"]
+    assert not [t for t in heartbeats if t > 2 * MS + 36 * S]
 
 
 def test_test_request_answered_and_lost_heartbeat_gap_filled():
