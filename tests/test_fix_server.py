@@ -109,13 +109,18 @@ class Server:
         return int(self.proc.returncode)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    srv = Server("--scenario", "quiet")
+def serving(*args: str) -> Iterator[Server]:
+    """A server for a module's tests, stopped at the end."""
+    srv = Server(*args)
     try:
         yield srv
     finally:
         srv.terminate()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    yield from serving("--scenario", "quiet")
 
 
 # =============================================================================================
@@ -785,11 +790,7 @@ def test_out_writes_the_served_session_as_a_run_folder_and_logons_are_logged(tmp
 # =============================================================================================
 @pytest.fixture(scope="module")
 def conformance() -> Iterator[Server]:
-    srv = Server("--profile", "conformance")
-    try:
-        yield srv
-    finally:
-        srv.terminate()
+    yield from serving("--profile", "conformance")
 
 
 def at_msg(
