@@ -91,12 +91,18 @@ def byte_sum(data: bytes | bytearray) -> int:
 
 
 class FrameSplitter:
-    """Splits a TCP byte stream into complete, checksummed FIX frames (bytes)."""
+    """Splits a TCP byte stream into complete, checksummed FIX frames (bytes).
 
-    __slots__ = ("_buf", "bad", "max_frame", "skipped")
+    A frame whose BodyLength does not lead to its trailer is garbled. By default the stream is
+    resynchronised at the next ``8=FIX`` after its start, so a frame a too-long BodyLength ran
+    into is kept; ``to_trailer=True`` drops everything up to the next CheckSum field at or after
+    the claimed end instead, as quickfix's parser does (the frames it ran into are lost with it)."""
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+    __slots__ = ("_buf", "bad", "max_frame", "skipped", "to_trailer")
+
+    def __init__(self, max_frame: int = MAX_FRAME, to_trailer: bool = False) -> None:
         self._buf = bytearray()
+        self.to_trailer = to_trailer
         self.max_frame = max_frame
         self.skipped = 0  # bytes skipped while resynchronising
         self.bad = 0  # frames dropped for a wrong BodyLength / CheckSum
@@ -147,6 +153,15 @@ class FrameSplitter:
                 break  # wait for the rest of the frame (at most max_frame bytes)
             trailer = bytes(buf[body_end:end])
             if trailer[:3] != b"10=" or trailer[6] != 1 or not trailer[3:6].isdigit():
+                if self.to_trailer:
+                    k = buf.find(b"\x0110=", body_end - 1)
+                    e = buf.find(b"\x01", k + 4) if k >= 0 else -1
+                    if e < 0 and n - start <= self.max_frame:
+                        break  # wait for the CheckSum field the garbled frame runs to
+                    if e >= 0:
+                        self.bad += 1
+                        pos = e + 1  # dropped up to and with that CheckSum field
+                        continue
                 self.bad += 1
                 pos = start + 1  # BodyLength does not lead to the trailer: resync
                 continue
@@ -265,11 +280,11 @@ class FixEndpoint(Protocol):
 class _Conn:
     __slots__ = ("addr", "close_by", "closing", "key", "opened", "out", "sock", "splitter", "want_write")
 
-    def __init__(self, sock: socket.socket, addr: str, now: float) -> None:
+    def __init__(self, sock: socket.socket, addr: str, now: float, to_trailer: bool = False) -> None:
         self.sock = sock
         self.addr = addr
         self.key: str | None = None
-        self.splitter = FrameSplitter()
+        self.splitter = FrameSplitter(to_trailer=to_trailer)
         self.out = bytearray()
         self.closing = False
         self.close_by = 0.0
@@ -290,12 +305,14 @@ class TcpAcceptor:
         max_connections: int = MAX_CONNECTIONS,
         backlog: int = 64,
         refuse_with_logout: bool = True,
+        quickfix_framing: bool = False,
     ) -> None:
         self.host, self.port = host, port
         self.own_comp_id = own_comp_id
         # a refused connection (unknown CompIDs, session already connected) gets a Logout saying
         # why before it is closed; False: it is just closed, as quickfix's acceptor does
         self.refuse_with_logout = refuse_with_logout
+        self.quickfix_framing = quickfix_framing  # garbled frames dropped as quickfix does (FrameSplitter)
         self.clock = clock
         self.max_connections = max_connections
         self.endpoint: FixEndpoint | None = None
@@ -410,7 +427,7 @@ class TcpAcceptor:
             try:
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = _Conn(sock, peer, time.monotonic())
+                conn = _Conn(sock, peer, time.monotonic(), self.quickfix_framing)
                 self.selector.register(sock, selectors.EVENT_READ, conn)
             except OSError as exc:
                 log.warning("connection from %s: %s", peer, exc)

@@ -162,9 +162,16 @@ class WireServer:
         own = CONFORMANCE_SENDER if o.profile == "conformance" else SENDER_COMP_ID
         try:
             host = socket.gethostbyname(o.host)
-            # the conformance profile refuses as quickfix does: the connection is closed, no Logout
+            # the conformance profile refuses (the connection is closed, no Logout) and drops a
+            # garbled frame (up to the next CheckSum field) as quickfix does
+            quickfix = o.profile == "conformance"
             self.acceptor = TcpAcceptor(
-                host, o.port, own_comp_id=own, clock=self.clock, refuse_with_logout=o.profile != "conformance"
+                host,
+                o.port,
+                own_comp_id=own,
+                clock=self.clock,
+                refuse_with_logout=not quickfix,
+                quickfix_framing=quickfix,
             )
         except OSError as exc:
             raise ServeError(f"cannot listen on port {o.port}: {exc}") from None

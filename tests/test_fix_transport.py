@@ -69,6 +69,27 @@ def test_garbage_bad_checksum_and_bad_length_are_skipped_and_the_stream_resyncs(
     assert sp.buffered == 0
 
 
+def test_quickfix_framing_drops_a_garbled_frame_up_to_the_next_checksum_field() -> None:
+    """``to_trailer``: a frame whose BodyLength is too long runs into the next frame and both are
+    dropped up to that frame's CheckSum (quickfix's parser; its acceptance definition 2m expects
+    it); one too short is dropped alone. The default resynchronises at the next 8=FIX instead
+    and keeps the frame the bad length ran into."""
+    good = [heartbeat(i) for i in range(1, 5)]
+    fields = [(35, "0"), (34, "9"), (49, "CLIENT1")]
+    body_length = sum(len(b"%d=%s\x01" % (t, v.encode())) for t, v in fields)
+    too_long = frame(fields, body_length=body_length + 30)  # its claimed end lies inside good[1]
+    too_short = frame([(35, "0"), (34, "9"), (58, "abcdef")], body_length=5)
+    stream = good[0] + too_long + good[1] + too_short + good[2] + good[3]
+    quickfix = FrameSplitter(to_trailer=True)
+    assert quickfix.feed(stream) == [good[0], good[2], good[3]]
+    assert quickfix.bad == 2 and quickfix.buffered == 0
+    ours = FrameSplitter()
+    assert ours.feed(stream) == good and ours.bad == 2
+    # byte by byte, the same frames
+    one = FrameSplitter(to_trailer=True)
+    assert [f for i in range(len(stream)) for f in one.feed(stream[i : i + 1])] == [good[0], good[2], good[3]]
+
+
 def test_a_frame_claiming_more_than_max_frame_is_garbage_and_the_buffer_stays_bounded() -> None:
     sp = FrameSplitter()
     assert sp.feed(b"8=FIX.4.4\x019=%d\x0135=0\x01" % (MAX_FRAME + 1)) == []
