@@ -66,7 +66,7 @@ import functools
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -882,17 +882,22 @@ class FixSession:
         self._send_raw(raw)
 
     @staticmethod
-    def _admin(mtype: str, fields: list[tuple[int, str]]) -> fix.Message:
+    def _admin(mtype: str, fields: list[tuple[int, str]], header: Sequence[tuple[int, str]] = ()) -> fix.Message:
+        """A session message of type ``mtype``: ``fields`` in the body, ``header`` fields beside
+        the ones ``_stamp`` sets."""
         msg = fix.Message()
-        msg.getHeader().setField(35, mtype)
+        head = msg.getHeader()
+        head.setField(35, mtype)
+        for tag, value in header:
+            head.setField(tag, value)
         for tag, value in fields:
             msg.setField(tag, value)
         return msg
 
-    def _send_admin(self, mtype: str, fields: list[tuple[int, str]]) -> int:
+    def _send_admin(self, mtype: str, fields: list[tuple[int, str]], header: Sequence[tuple[int, str]] = ()) -> int:
         seq = self.next_out_seq
         self.next_out_seq += 1
-        self._transmit(self._stamp(self._admin(mtype, fields), seq))
+        self._transmit(self._stamp(self._admin(mtype, fields, header), seq))
         return seq
 
     def _send_logon(self, reset: bool) -> None:
@@ -902,11 +907,8 @@ class FixSession:
         self._logon_seq = self._send_admin("A", fields)
 
     def _send_gap_fill(self, seq: int, new_seq: int) -> None:
-        msg = self._admin("4", [(123, "Y"), (36, str(new_seq))])
         now = self.clock.timestamp(self._now(), self.time_precision)
-        header = msg.getHeader()
-        header.setField(43, "Y")
-        header.setField(122, now)
+        msg = self._admin("4", [(123, "Y"), (36, str(new_seq))], [(43, "Y"), (122, now)])
         self._transmit(self._stamp(msg, seq, now))
         self.counters.gap_fills += 1
 
@@ -953,13 +955,7 @@ class FixSession:
         text = _printable(standard or text)
         if text:
             fields.append((58, text))
-        msg = self._admin("3", fields)
-        header = msg.getHeader()
-        for tag, value in route or ():
-            header.setField(tag, value)
-        seq = self.next_out_seq
-        self.next_out_seq += 1
-        self._transmit(self._stamp(msg, seq))
+        self._send_admin("3", fields, route or ())
         self.counters.rejects += 1
 
     def _bad_header(self, seq: int, mtype: str, reason: int, field: Callable[[str], str | None]) -> None:
