@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from desksim import api  # noqa: E402
 from desksim.analytics.flowsignal import summarise, window_flows  # noqa: E402
-from scenarios.schema import load  # noqa: E402
+from scenarios.schema import Scenario, load  # noqa: E402
 from scenarios.variants import write_without_action  # noqa: E402
 from sim.clock import MINUTE, parse_clock  # noqa: E402
 
@@ -45,11 +45,10 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
-def program_terms(scenario: str) -> tuple[float | None, bool]:
+def program_terms(scenario: Scenario) -> tuple[float | None, bool]:
     """The scenario's program's pov (None: no program) and whether a start_program event exists."""
-    s = load(scenario)
-    pov = next((a.params.pov for a in s.agents if a.kind == "program"), None)
-    return pov, any(e.do == "start_program" for e in s.events)
+    pov = next((a.params.pov for a in scenario.agents if a.kind == "program"), None)
+    return pov, any(e.do == "start_program" for e in scenario.events)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     scenario = load(args.scenario)
-    pov, started = program_terms(args.scenario)
+    pov, started = program_terms(scenario)
     pov = args.pov if args.pov is not None else pov
     if pov is None:
         parser.error("the scenario has no program: give --pov")
