@@ -22,14 +22,13 @@ import quickfix as fix
 from fix.session import FixSession, SessionState
 from fix.transport import FrameTransport, SessionClock
 
-__all__ = ["CONFORMANCE_SENDER", "CONFORMANCE_TARGET", "CONFORMANCE_TARGETS", "EchoEndpoint"]
+__all__ = ["CONFORMANCE_SENDER", "CONFORMANCE_TARGETS", "EchoEndpoint"]
 
 log = logging.getLogger("desksim.serve")
 
 CONFORMANCE_SENDER = "ISLD"
 #: the counterparties of QuickFIX's FIX 4.4 acceptance definitions (some log on as TW, some as TW44)
 CONFORMANCE_TARGETS = ("TW", "TW44")
-CONFORMANCE_TARGET = "TW44"
 
 
 class EchoEndpoint:

@@ -12,11 +12,11 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from fix.conformance import CONFORMANCE_SENDER, CONFORMANCE_TARGET
+from fix.conformance import CONFORMANCE_SENDER, CONFORMANCE_TARGETS
 
 __all__ = [
     "CONFORMANCE_SENDER",
-    "CONFORMANCE_TARGET",
+    "CONFORMANCE_TARGETS",
     "DEFAULT_PORT",
     "SENDER_COMP_ID",
     "TARGET_COMP_IDS",

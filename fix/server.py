@@ -12,7 +12,7 @@ application in :mod:`fix.conformance`. This module keeps the names callers impor
 
 from __future__ import annotations
 
-from fix.conformance import CONFORMANCE_SENDER, CONFORMANCE_TARGET, EchoEndpoint
+from fix.conformance import CONFORMANCE_SENDER, CONFORMANCE_TARGETS, EchoEndpoint
 from fix.screen import screen_inbound
 from fix.serve_config import (
     DEFAULT_PORT,
@@ -29,7 +29,7 @@ from fix.wire_server import WireServer, serve
 
 __all__ = [
     "CONFORMANCE_SENDER",
-    "CONFORMANCE_TARGET",
+    "CONFORMANCE_TARGETS",
     "DEFAULT_PORT",
     "SENDER_COMP_ID",
     "TARGET_COMP_IDS",

@@ -541,8 +541,7 @@ class FixSession:
             if state is SessionState.LOGON_SENT and now >= self._deadline_ns:
                 self.disconnect("logon timeout")
             elif state is SessionState.LOGOUT_SENT and now >= self._deadline_ns:
-                why, self._logout_why = self._logout_why, ""
-                self.disconnect(f"logout timeout ({why})" if why else "logout timeout")
+                self.disconnect(self._logout_reason("logout timeout"))
             elif state is SessionState.ACTIVE and self.heartbeat_s > 0:
                 hb = self.heartbeat_ns
                 grace = hb + hb // 5
@@ -813,8 +812,7 @@ class FixSession:
             self.next_in_seq += 1
         self._notify_admin(msg)
         if self.state is SessionState.LOGOUT_SENT:
-            why, self._logout_why = self._logout_why, ""
-            self.disconnect(f"logout complete ({why})" if why else "logout complete")
+            self.disconnect(self._logout_reason("logout complete"))
         else:
             self._send_admin("5", [])
             self.disconnect(f"peer logged out: {self.last_logout_text}" if self.last_logout_text else "peer logged out")
@@ -976,6 +974,11 @@ class FixSession:
             self._deadline_ns = self._now() + self.logout_timeout_ns
             self._set_state(SessionState.LOGOUT_SENT)
         raise _Fatal(text or "logout")
+
+    def _logout_reason(self, ending: str) -> str:
+        """How the Logout we waited on ended (``ending``), with why we sent it, once."""
+        why, self._logout_why = self._logout_why, ""
+        return f"{ending} ({why})" if why else ending
 
     def _refuse_logon(self, reason: str) -> None:
         """Drop the connection without a word (quickfix does not answer a Logon it refuses)."""
