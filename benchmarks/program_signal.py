@@ -75,25 +75,24 @@ def main(argv: list[str] | None = None) -> int:
     if end_ns <= start_ns:
         parser.error("--to must come after --from")
 
-    folder = Path(tempfile.mkdtemp(prefix="program_signal-"))
-    variant = write_without_action(args.scenario, "start_program", folder) if started else args.scenario
     print(
         f"{scenario.name} without its program, seeds {args.seeds}, pov {pov:g}, trades {args.start or 'open+30m'}"
         f"-{args.end or 'close'}"
     )
     pooled: dict[float, tuple[list[np.ndarray], list[np.ndarray]]] = {w: ([], []) for w in lengths}
-    for seed in seed_list(args.seeds):
-        t0 = time.perf_counter()
-        trades = api.run(variant, seed).trades
-        for w in lengths:
-            net, vol = window_flows(
-                trades["time_ns"], trades["qty"], trades["aggressor_side"], start_ns, end_ns, int(w * MINUTE)
-            )
-            pooled[w][0].append(net)
-            pooled[w][1].append(vol)
-        print(
-            f"  seed {seed}: {len(trades):,} trades, {trades['qty'].sum():,} shares ({time.perf_counter() - t0:.1f} s)"
-        )
+    with tempfile.TemporaryDirectory(prefix="program_signal-") as folder:  # the variant's YAML, for the runs
+        variant = write_without_action(args.scenario, "start_program", folder) if started else args.scenario
+        for seed in seed_list(args.seeds):
+            t0 = time.perf_counter()
+            trades = api.run(variant, seed).trades
+            for w in lengths:
+                net, vol = window_flows(
+                    trades["time_ns"], trades["qty"], trades["aggressor_side"], start_ns, end_ns, int(w * MINUTE)
+                )
+                pooled[w][0].append(net)
+                pooled[w][1].append(vol)
+            secs = time.perf_counter() - t0
+            print(f"  seed {seed}: {len(trades):,} trades, {trades['qty'].sum():,} shares ({secs:.1f} s)")
     print(f"  {'window':>8} {'windows':>8} {'sd net':>10} {'program':>10} {'ratio':>7} {'matched':>8}")
     for w in lengths:
         net, vol = (np.concatenate(x) if x else np.zeros(0, np.int64) for x in pooled[w])
