@@ -33,16 +33,40 @@ from desksim import api  # noqa: E402
 from desksim.analytics.flowsignal import summarise, window_flows  # noqa: E402
 from scenarios.schema import Scenario, load  # noqa: E402
 from scenarios.variants import write_without_action  # noqa: E402
-from sim.clock import MINUTE, parse_clock  # noqa: E402
+from sim.clock import MINUTE, format_clock, parse_clock  # noqa: E402
 
 
 def seed_list(text: str) -> list[int]:
     """'1-3,7' -> [1, 2, 3, 7]."""
     seeds: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.strip().partition("-")
-        seeds.extend(range(int(lo), int(hi or lo) + 1))
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            seeds.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 1-3,7, got {text!r}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"no seed in {text!r}")
     return seeds
+
+
+def window_lengths(text: str) -> list[float]:
+    """'10,20' -> [10.0, 20.0] (minutes, each > 0)."""
+    try:
+        lengths = [float(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected minutes like 10,20, got {text!r}") from None
+    if not lengths or min(lengths) <= 0:
+        raise argparse.ArgumentTypeError(f"window lengths must be > 0 minutes, got {text!r}")
+    return lengths
+
+
+def clock_time(text: str) -> int:
+    """'HH:MM' -> nanoseconds since midnight."""
+    try:
+        return parse_clock(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def program_terms(scenario: Scenario) -> tuple[float | None, bool]:
@@ -54,13 +78,17 @@ def program_terms(scenario: Scenario) -> tuple[float | None, bool]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="flash_crash", help="bundled name or path (default flash_crash)")
-    parser.add_argument("--seeds", default="1-3", help="seeds, e.g. 1-3,7 (default 1-3)")
-    parser.add_argument("--windows", default="10,20", help="window lengths in minutes (default 10,20)")
+    parser.add_argument("--seeds", type=seed_list, default="1-3", help="seeds, e.g. 1-3,7 (default 1-3)")
+    parser.add_argument(
+        "--windows", type=window_lengths, default="10,20", help="window lengths in minutes (default 10,20)"
+    )
     parser.add_argument(
         "--pov", type=float, default=None, help="the program's share of volume (default: the scenario's)"
     )
-    parser.add_argument("--from", dest="start", default=None, help="HH:MM (default 30 minutes after the open)")
-    parser.add_argument("--to", dest="end", default=None, help="HH:MM (default the close)")
+    parser.add_argument(
+        "--from", dest="start", type=clock_time, default=None, help="HH:MM (default 30 minutes after the open)"
+    )
+    parser.add_argument("--to", dest="end", type=clock_time, default=None, help="HH:MM (default the close)")
     args = parser.parse_args(argv)
 
     scenario = load(args.scenario)
@@ -69,20 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     if pov is None:
         parser.error("the scenario has no program: give --pov")
     open_ns, close_ns = scenario.session.open_ns, scenario.session.close_ns
-    start_ns = parse_clock(args.start) if args.start else open_ns + 30 * MINUTE
-    end_ns = parse_clock(args.end) if args.end else close_ns
-    lengths = [float(w) for w in args.windows.split(",") if w.strip()]
+    start_ns = args.start if args.start is not None else open_ns + 30 * MINUTE
+    end_ns = args.end if args.end is not None else close_ns
+    lengths = args.windows
     if end_ns <= start_ns:
         parser.error("--to must come after --from")
 
     print(
-        f"{scenario.name} without its program, seeds {args.seeds}, pov {pov:g}, trades {args.start or 'open+30m'}"
-        f"-{args.end or 'close'}"
+        f"{scenario.name} without its program, seeds {','.join(map(str, args.seeds))}, pov {pov:g}, trades"
+        f" {format_clock(start_ns)[:5]}-{format_clock(end_ns)[:5]}"
     )
     pooled: dict[float, tuple[list[np.ndarray], list[np.ndarray]]] = {w: ([], []) for w in lengths}
     with tempfile.TemporaryDirectory(prefix="program_signal-") as folder:  # the variant's YAML, for the runs
         variant = write_without_action(args.scenario, "start_program", folder) if started else args.scenario
-        for seed in seed_list(args.seeds):
+        for seed in args.seeds:
             t0 = time.perf_counter()
             trades = api.run(variant, seed).trades
             for w in lengths:

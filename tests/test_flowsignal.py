@@ -78,3 +78,21 @@ def test_benchmark_prints_the_ratio_for_a_scenario_run_without_its_program() -> 
     assert windows == 6  # 10:00-11:00 in 10-minute windows
     assert sd_net > 0 and program > 0
     assert ratio == pytest.approx(program / sd_net, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seeds", "x"], "expected seeds like 1-3,7"),
+        (["--seeds", "3-1"], "no seed in"),
+        (["--windows", "0"], "must be > 0 minutes"),
+        (["--from", "25:00"], "not a time of day"),
+        (["--from", "11:00", "--to", "10:00"], "--to must come after --from"),
+    ],
+)
+def test_benchmark_refuses_bad_arguments_with_a_clear_error(args: list[str], message: str) -> None:
+    out = subprocess.run(
+        [sys.executable, "benchmarks/program_signal.py", *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert message in out.stderr
