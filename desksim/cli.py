@@ -288,6 +288,10 @@ def cmd_mc(args: argparse.Namespace) -> int:
         from desksim.mc.summary import crash_lines
 
         print("\n".join(crash_lines(s["crash"])))
+    if s.get("realism", {}).get("targets"):
+        from desksim.mc.summary import realism_lines
+
+        print("\n".join(realism_lines(s["realism"])))
     print(f"digest {s['digest']}")
     print(f"Monte Carlo folder: {out} (runs.parquet, summary.json, report.html)")
     return 0

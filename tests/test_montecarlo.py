@@ -347,6 +347,7 @@ def test_workers_and_batching_do_not_change_results(reference, tmp_path, capsys)
     assert main([*argv, "--duration", str(DURATION), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "VaR 99%" in printed and str(out) in printed
+    assert "realism against real days" in printed and "every target" in printed  # per target, over runs
     assert (out / "report.html").exists()
     pd.testing.assert_frame_equal(_frame(out), _frame(ref_out))
     assert _summary(out) == {**_summary(ref_out), "batch_size": 1, "batches": RUNS}

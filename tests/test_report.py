@@ -167,6 +167,11 @@ def test_report_of_a_monte_carlo_folder(tmp_path):
     assert "fall >= 5% within 15 min" in crash and "all five 2010 criteria together" in crash
     assert "fall_15m_pct >= 5" in crash and "/12" in crash and "percentile bootstrap" in crash
     assert "recovered 20m share" in crash
+    # issue 16: each real-day target's share of runs in range, in the targets' order, from runs.parquet
+    targets = text[text.index("Realism against real days across runs") : text.index("Crash criteria across runs")]
+    assert targets.index("kurtosis_1m") < targets.index("acf1_1m") < targets.index("cancels_per_new_order")
+    met = int(((runs["acf1_1m"] >= -0.1) & (runs["acf1_1m"] <= 0.1)).sum())
+    assert f"{met}/{int(runs['acf1_1m'].notna().sum())}" in targets and "every target" in targets
 
 
 def test_cli_report_writes_html_and_keeps_text(quick_run, capsys):

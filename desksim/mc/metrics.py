@@ -19,12 +19,16 @@ import pyarrow as pa
 from actors.units import to_price
 from desksim.analytics.anatomy import ROLE_KEYS, measures_of, role_nets
 from desksim.analytics.crash import KEYS as CRASH_KEYS
+from desksim.analytics.targets import TARGETS
 from sim.clock import SECOND
 
 #: a market "recovered" when a trade prints within this fraction of the pre-drop peak.
 RECOVERY_BAND = 0.01
 REALISM_CHECKS = ("heavy_tails", "no_autocorrelation", "volatility_clustering", "volume_volatility")
-REALISM_STATS = ("kurtosis_1m", "acf1_1m", "abs_acf_mean", "corr_volume_absret", "spread_mean_ticks", "depth_mean")
+_FIRST_STATS = ("kurtosis_1m", "acf1_1m", "abs_acf_mean", "corr_volume_absret", "spread_mean_ticks", "depth_mean")
+#: the run's realism statistics kept per run: the first six, then every other real-day target's
+#: (desksim/analytics/targets.py), so a Monte Carlo says on how many seeds each range holds
+REALISM_STATS = (*_FIRST_STATS, *(t.key for t in TARGETS if t.key not in _FIRST_STATS))
 
 #: metric columns of runs.parquet in order (the sampled parameters follow as ``param.<path>``).
 SCHEMA = pa.schema(
@@ -65,6 +69,7 @@ SCHEMA = pa.schema(
         *((f"realism_{name}", pa.bool_()) for name in REALISM_CHECKS),
         ("realism_passed", pa.int64()),
         *((name, pa.float64()) for name in REALISM_STATS),
+        ("realism_targets_met", pa.int64()),  # how many of the real-day targets' ranges hold (None: not met)
         ("wall_s", pa.float64()),
     ]
 )
@@ -227,6 +232,7 @@ def run_metrics(result: Any, index: int, seed: int, open_ns: int, tick: float) -
     row["realism_passed"] = int(sum(bool(flags.get(n, False)) for n in REALISM_CHECKS))
     for name in REALISM_STATS:
         row[name] = _float(stats.get(name))
+    row["realism_targets_met"] = int(sum(t.check(row[t.key]) is True for t in TARGETS))
     row["wall_s"] = float(s.get("wall_seconds", math.nan))
     return row
 

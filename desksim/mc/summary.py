@@ -9,6 +9,10 @@ and Monte Carlo): VaR the ceil(N(1-a))-th largest loss, ES per Acerbi-Tasche; or
 :mod:`desksim.analytics.crash` (:data:`CRASH_CRITERIA`; a NaN measure does not meet its criterion),
 over all runs and over the runs that fell >= 5 % within 15 minutes, each with a seeded
 percentile-bootstrap 95 % interval (:func:`bootstrap_share`, 2,000 resamples of the runs).
+
+``realism.targets`` (issue 16): per real-day target of :mod:`desksim.analytics.targets`, the share
+of runs whose statistic lies in the target's range, with the same kind of interval, and the
+statistic's spread over the runs: how a range that held on one seed holds on the others.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pandas as pd
 from actors import riskstats
 from desksim.analytics import crash as C
 from desksim.analytics.anatomy import ROLES
+from desksim.analytics.targets import TARGETS
 from desksim.mc.metrics import REALISM_CHECKS, metrics_digest
 from desksim.mc.plan import Plan
 from sim.rng import name_key
@@ -179,6 +184,22 @@ def bootstrap_share(
     return float(x.mean()), float(lo), float(hi)
 
 
+def seeded_share(met: np.ndarray, seed: int, key: str, samples: int = SHARE_SAMPLES) -> dict[str, Any]:
+    """``n``, ``runs`` (how many met), ``share`` and its percentile-bootstrap ``ci``, resampled from a
+    stream named ``key`` of the experiment's seed (the same interval on every machine)."""
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=name_key(key)))
+    p, lo, hi = bootstrap_share(met, rng, samples)
+    return {"n": int(met.size), "runs": int(met.sum()), "share": clean(p), "ci": [clean(lo), clean(hi)]}
+
+
+def share_cell(d: dict[str, Any]) -> str:
+    """``runs/n share [lo, hi]`` of a :func:`seeded_share`, for the text tables."""
+    if not d["n"]:
+        return f"{'0/0':>7} {'-':>6} {'':16}"
+    lo, hi = d["ci"]
+    return f"{d['runs']:>3}/{d['n']:<3} {d['share']:>6.1%} [{lo:>5.1%}, {hi:>5.1%}]"
+
+
 def crash_flags(runs: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per criterion of :data:`CRASH_CRITERIA` (and ``all_2010``), which runs meet it (NaN: no)."""
     out: dict[str, np.ndarray] = {}
@@ -203,9 +224,7 @@ def crash_summary(runs: pd.DataFrame, seed: int, samples: int = SHARE_SAMPLES) -
     whats["all_2010"] = "all five 2010 criteria together"
 
     def share(key: str, met: np.ndarray, part: str) -> dict[str, Any]:
-        rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=name_key(f"mc:crash:{key}:{part}")))
-        p, lo, hi = bootstrap_share(met, rng, samples)
-        return {"n": int(met.size), "runs": int(met.sum()), "share": clean(p), "ci": [clean(lo), clean(hi)]}
+        return seeded_share(met, seed, f"mc:crash:{key}:{part}", samples)
 
     criteria = {}
     for key, met in flags.items():
@@ -236,14 +255,57 @@ def crash_summary(runs: pd.DataFrame, seed: int, samples: int = SHARE_SAMPLES) -
     }
 
 
+def realism_targets(runs: pd.DataFrame, seed: int, samples: int = SHARE_SAMPLES) -> dict[str, Any]:
+    """Per real-day target (:data:`TARGETS`) present in ``runs``: the share of runs whose statistic
+    lies in its range, over the runs where it could be computed, with a seeded percentile-bootstrap
+    95 % interval, and the statistic's spread; ``all``: the runs meeting every target (a statistic
+    that could not be computed is not met)."""
+    out: dict[str, Any] = {}
+    for t in TARGETS:
+        if t.key not in runs:
+            continue
+        v = pd.to_numeric(runs[t.key], errors="coerce").to_numpy(dtype=np.float64)
+        graded = v[np.isfinite(v)]
+        met = np.array([t.check(float(x)) is True for x in graded], dtype=bool)
+        out[t.key] = {
+            "what": t.label,
+            "range": t.text,
+            "real": t.real,
+            **seeded_share(met, seed, f"mc:realism:{t.key}", samples),
+            "values": dist_stats(runs[t.key]),
+        }
+    result: dict[str, Any] = {"targets": out}
+    if "realism_targets_met" in runs and len(runs):
+        every = pd.to_numeric(runs["realism_targets_met"], errors="coerce").to_numpy() == len(TARGETS)
+        result["all"] = seeded_share(every, seed, "mc:realism:all", samples)
+    return result
+
+
+def realism_lines(realism: dict[str, Any]) -> list[str]:
+    """The real-day targets as text lines (``desksim mc``): share of runs in range, and the spread."""
+    targets = realism.get("targets") or {}
+    if not targets:
+        return []
+    lines = [
+        "  realism against real days: share of runs in range [95% percentile bootstrap]; median [p05, p95]",
+        f"    {'statistic':<26} {'range':<13} {'in range':<29} values",
+    ]
+
+    def num(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3g}"
+
+    for key, d in targets.items():
+        v = d["values"]
+        spread = f"{num(v['median'])} [{num(v['p05'])}, {num(v['p95'])}]"
+        lines.append(f"    {key:<26} {d['range']:<13} {share_cell(d):<29} {spread}")
+    every = realism.get("all")
+    if every and every["n"]:
+        lines.append(f"    {'every target':<26} {'':<13} {share_cell(every)}")
+    return lines
+
+
 def crash_lines(crash: dict[str, Any]) -> list[str]:
     """The crash criteria as a table of text lines (``desksim mc`` and benchmarks/crash_shares.py)."""
-
-    def cell(d: dict[str, Any]) -> str:
-        if not d["n"]:
-            return f"{'0/0':>7} {'-':>6} {'':16}"
-        lo, hi = d["ci"]
-        return f"{d['runs']:>3}/{d['n']:<3} {d['share']:>6.1%} [{lo:>5.1%}, {hi:>5.1%}]"
 
     b = crash.get("bootstrap", {})
     lines = [
@@ -252,7 +314,7 @@ def crash_lines(crash: dict[str, Any]) -> list[str]:
         f"    {'criterion':<52} {'all runs':<30} runs with a >= 5% fall",
     ]
     for c in crash["criteria"].values():
-        lines.append(f"    {c['what'][:52]:<52} {cell(c):<30} {cell(c['given_fall_5pct'])}".rstrip())
+        lines.append(f"    {c['what'][:52]:<52} {share_cell(c):<30} {share_cell(c['given_fall_5pct'])}".rstrip())
 
     def traded(d: dict[str, Any]) -> bool:  # some run has a non-zero net in the fall or the recovery
         return any(d[ph]["n"] and (d[ph]["min"] or d[ph]["max"]) for ph in ("fall", "recovery"))
@@ -359,6 +421,7 @@ def summarize(runs: pd.DataFrame, plan: Plan, scenario_name: str) -> dict[str, A
         "realism": {
             "pass_rates": realism_rates,
             "all_pass_rate": clean((runs["realism_passed"] == len(REALISM_CHECKS)).mean()) if n else None,
+            **realism_targets(runs, plan.seed),
         },
         "parameters": params,
     }

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from actors.units import DEFAULT_TICK_SIZE
+from desksim.analytics.targets import TARGETS
 from desksim.output import write_text
 from desksim.report import html as H
 
@@ -492,6 +493,7 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
         ("Plots", "\n".join(H.figure(p, c) for p, c in figs if p is not None)),
         ("Event frequencies", H.table(["event", "runs", "frequency", "total"], event_rows)),
         ("Realism checks across runs", H.table(["check", "target", "pass rate"], realism_rows_)),
+        ("Realism against real days across runs", realism_target_table(s.get("realism") or {})),
         ("Crash criteria across runs", crash_html),
         ("Distributions across runs", H.table(["metric", *stat_keys], dist_rows)),
         ("Sampled parameters", H.table(["parameter", *stat_keys], param_rows) if param_rows else ""),
@@ -503,6 +505,45 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
     ]
     title = f"desksim Monte Carlo: {s.get('scenario', '?')} × {H.fmt(s.get('completed'))} runs"
     return _write_text(folder / REPORT, H.page(title, f"root seed {s.get('seed')} · folder {folder.name}", sections))
+
+
+_TARGET_ORDER = {t.key: i for i, t in enumerate(TARGETS)}  # summary.json sorts its keys
+
+
+def realism_target_table(realism: dict[str, Any]) -> str:
+    """Per real-day target: its range, the runs in range with a 95 % interval, and the statistic's
+    median and 5-95 % spread over the runs, as HTML ("" when the summary has none)."""
+    targets = realism.get("targets") or {}
+    if not targets:
+        return ""
+
+    def interval(d: dict[str, Any]) -> str:
+        lo, hi = d.get("ci") or (None, None)
+        return f"[{H.fmt(lo)}, {H.fmt(hi)}]"
+
+    rows = [
+        [
+            key,
+            d.get("range"),
+            d.get("real"),
+            f"{d.get('runs')}/{d.get('n')}",
+            d.get("share"),
+            interval(d),
+            (d.get("values") or {}).get("median"),
+            f"[{H.fmt((d.get('values') or {}).get('p05'))}, {H.fmt((d.get('values') or {}).get('p95'))}]",
+        ]
+        for key, d in sorted(targets.items(), key=lambda kv: _TARGET_ORDER.get(kv[0], len(_TARGET_ORDER)))
+    ]
+    every = realism.get("all")
+    if every:
+        runs_in = f"{every.get('runs')}/{every.get('n')}"
+        rows.append(["every target", "", "", runs_in, every.get("share"), interval(every), "", ""])
+    head = ["statistic", "range", "real days", "runs in range", "share", "95 % interval", "median", "5-95 %"]
+    return H.table(head, rows) + (
+        "<p>A range that held on one seed, over many: the share of runs whose statistic lies in it "
+        "(percentile bootstrap over runs, seeded; a statistic that could not be computed is left out of "
+        "its share and fails <i>every target</i>).</p>"
+    )
 
 
 def crash_tables(crash: dict[str, Any], stat_keys: tuple[str, ...]) -> str:
