@@ -17,7 +17,7 @@ run: $(STAMP)
 	@echo "report: $(CURDIR)/runs/baseline/report.html (and summary.json, *.parquet, *.png in that folder)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
