@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
 from actors.exchange.exchange import Exchange
 from actors.messages import ORDER_ID_SHIFT
 from sim.actor import Actor, Wakeup, handles
@@ -61,3 +66,17 @@ RUNTIME_KEYS = frozenset({"runtime", "wall_seconds", "messages_per_second", "win
 def computed(summary: dict) -> dict:
     """A run summary without its execution keys: what must agree between runtimes."""
     return {k: v for k, v in summary.items() if k not in RUNTIME_KEYS}
+
+
+def _run_summary(name: str, seed: int, kwargs: dict[str, Any]) -> dict[str, Any]:
+    from desksim import api
+
+    return api.run(name, seed=seed, **kwargs).summary
+
+
+def run_summaries(name: str, seeds: Iterable[int], workers: int = 2, **kwargs: Any) -> dict[int, dict[str, Any]]:
+    """``api.run(name, seed=seed, **kwargs).summary`` per seed, ``workers`` runs at a time in spawned
+    processes (a run is single-threaded and CI has two cores); the same summaries as in this process."""
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {seed: pool.submit(_run_summary, name, seed, kwargs) for seed in seeds}
+        return {seed: f.result() for seed, f in futures.items()}

@@ -10,6 +10,7 @@ from sim.kernel import Kernel
 from sim.network import Network
 from sim.record import Recorder
 from sim.rng import RandomStreams
+from tests.helpers import run_summaries
 
 
 def test_baseline_agent_mix():
@@ -67,7 +68,7 @@ def test_summary_has_realism_statistics():
 
 @pytest.fixture(scope="module")
 def seeds_1_to_5():
-    stats = {seed: api.run("baseline", seed=seed).summary for seed in range(1, 6)}
+    stats = run_summaries("baseline", range(1, 6))
     print(format_table({seed: s["realism"] for seed, s in stats.items()}))
     return stats
 

@@ -14,6 +14,7 @@ from sim.actor import Wakeup
 from sim.record import Recorder
 from sim.runtime.local import run_local
 from tests.faults import LinkFault, inject
+from tests.helpers import run_summaries
 
 DESK_SCENARIOS = sorted(name for name in bundled() if load(name).desk is not None)
 
@@ -69,9 +70,8 @@ STRESS_DESKS = {"flash_crash", "flash_crash_current", "mm_withdrawal", "latency_
 def test_reconciliation_holds_for_20_seeds(name):
     # the kill-switch scenarios (a few minutes each) also get seeds in tests/test_kill_switch.py
     seeds = range(1, 6) if name in ("runaway_algo", "kill_switch_drill") else range(1, 21)
-    for seed in seeds:
-        res = api.run(name, seed=seed, duration_s=3600)
-        assert res.summary["reconciliation"]["breaks"] == [], (name, seed)
+    for seed, summary in run_summaries(name, seeds, duration_s=3600).items():
+        assert summary["reconciliation"]["breaks"] == [], (name, seed)
 
 
 # ---------------------------------------------------------------------------------------------
