@@ -507,37 +507,23 @@ def _monte_carlo_report(folder: Path, s: dict[str, Any]) -> Path:
     return _write_text(folder / REPORT, H.page(title, f"root seed {s.get('seed')} · folder {folder.name}", sections))
 
 
-_TARGET_ORDER = {t.key: i for i, t in enumerate(TARGETS)}  # summary.json sorts its keys
-
-
 def realism_target_table(realism: dict[str, Any]) -> str:
     """Per real-day target: its range, the runs in range with a 95 % interval, and the statistic's
     median and 5-95 % spread over the runs, as HTML ("" when the summary has none)."""
     targets = realism.get("targets") or {}
     if not targets:
         return ""
-
-    def interval(d: dict[str, Any]) -> str:
-        lo, hi = d.get("ci") or (None, None)
-        return f"[{H.fmt(lo)}, {H.fmt(hi)}]"
-
-    rows = [
-        [
-            key,
-            d.get("range"),
-            d.get("real"),
-            f"{d.get('runs')}/{d.get('n')}",
-            d.get("share"),
-            interval(d),
-            (d.get("values") or {}).get("median"),
-            f"[{H.fmt((d.get('values') or {}).get('p05'))}, {H.fmt((d.get('values') or {}).get('p95'))}]",
-        ]
-        for key, d in sorted(targets.items(), key=lambda kv: _TARGET_ORDER.get(kv[0], len(_TARGET_ORDER)))
-    ]
+    rows = []
+    for t in TARGETS:  # in the targets' order (summary.json sorts its keys)
+        d = targets.get(t.key)
+        if d is None:
+            continue
+        values = d.get("values") or {}
+        spread = f"[{H.fmt(values.get('p05'))}, {H.fmt(values.get('p95'))}]"
+        rows.append([t.key, d.get("range"), d.get("real"), *share_cells(d), values.get("median"), spread])
     every = realism.get("all")
     if every:
-        runs_in = f"{every.get('runs')}/{every.get('n')}"
-        rows.append(["every target", "", "", runs_in, every.get("share"), interval(every), "", ""])
+        rows.append(["every target", "", "", *share_cells(every), "", ""])
     head = ["statistic", "range", "real days", "runs in range", "share", "95 % interval", "median", "5-95 %"]
     return H.table(head, rows) + (
         "<p>A range that held on one seed, over many: the share of runs whose statistic lies in it "
@@ -576,18 +562,20 @@ def crash_tables(crash: dict[str, Any], stat_keys: tuple[str, ...]) -> str:
     )
 
 
+def share_cells(d: dict[str, Any]) -> tuple[str, str, str]:
+    """A share of runs of the Monte Carlo summary (desksim/mc/summary.py ``seeded_share``) as table
+    cells: runs meeting it / runs, share, interval."""
+    if not d.get("n"):
+        return "0/0", "–", ""
+    lo, hi = d.get("ci") or [None, None]
+    return f"{d['runs']}/{d['n']}", H.fmt(d.get("share")), f"[{H.fmt(lo)}, {H.fmt(hi)}]"
+
+
 def crash_row(criterion: dict[str, Any]) -> list[Any]:
     """One crash criterion of the Monte Carlo summary (desksim/mc/summary.py ``crash_summary``) as a
     table row: what, rule, runs meeting it / runs, share, interval, and the same among crashed runs."""
-
-    def part(d: dict[str, Any]) -> tuple[str, str, str]:
-        if not d.get("n"):
-            return "0/0", "–", ""
-        lo, hi = d.get("ci") or [None, None]
-        return f"{d['runs']}/{d['n']}", H.fmt(d.get("share")), f"[{H.fmt(lo)}, {H.fmt(hi)}]"
-
-    runs, share, ci = part(criterion)
-    g_runs, g_share, g_ci = part(criterion.get("given_fall_5pct") or {})
+    runs, share, ci = share_cells(criterion)
+    g_runs, g_share, g_ci = share_cells(criterion.get("given_fall_5pct") or {})
     rule = f"{criterion.get('column') or ''} {criterion.get('rule') or ''}".strip()
     return [criterion.get("what"), rule, runs, share, ci, f"{g_runs}: {g_share} {g_ci}".strip()]
 
