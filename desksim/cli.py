@@ -10,7 +10,10 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_BAD_INPUT = 2
 EXIT_RECONCILIATION = 3
@@ -297,6 +300,40 @@ def cmd_mc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mc_runs(folder: str) -> pd.DataFrame | str:
+    """A Monte Carlo folder's runs.parquet, or the one-line error saying why it cannot be read."""
+    import pandas as pd
+
+    path = Path(folder) / "runs.parquet"
+    if not path.is_file():
+        return f"{folder}: no runs.parquet (not a desksim mc folder)"
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        return f"{path}: cannot read Monte Carlo runs: {' '.join(str(exc).split())}"
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two Monte Carlo folders run by run (same run seeds) against the real-day realism targets."""
+    import json
+
+    from desksim.mc.compare import CompareError, compare_lines, paired_realism
+
+    frames = [_mc_runs(folder) for folder in (args.base, args.variant)]
+    for frame in frames:
+        if isinstance(frame, str):
+            return _fail(frame)
+    try:
+        result = paired_realism(*frames)  # type: ignore[arg-type]  # (strings returned above)
+    except CompareError as exc:
+        return _fail(str(exc))
+    print("\n".join(compare_lines(result, args.base, args.variant)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"comparison: {args.json}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from desksim.serve import options_from_args, run_server
 
@@ -365,6 +402,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mc.add_argument("--placement", default=None, help="with --runtime ray: default or core")
     mc.set_defaults(func=cmd_mc)
+
+    cmp_ = sub.add_parser(
+        "compare", help="two Monte Carlo folders run by run (same --seed) against the real-day realism targets"
+    )
+    cmp_.add_argument("base", help="Monte Carlo folder of the reference (desksim mc ... --out)")
+    cmp_.add_argument("variant", help="Monte Carlo folder of the change, run with the same --seed and --runs")
+    cmp_.add_argument("--json", default=None, metavar="FILE", help="also write the comparison as JSON")
+    cmp_.set_defaults(func=cmd_compare)
 
     srv = sub.add_parser("serve", help="FIX 4.4 exchange on loopback (desksim's own FIX session layer over TCP)")
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
