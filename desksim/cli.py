@@ -314,17 +314,17 @@ def _mc_runs(folder: str) -> pd.DataFrame | str:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Two Monte Carlo folders run by run (same run seeds) against the real-day realism targets."""
+    """Two Monte Carlo folders run by run (same run seeds): realism targets, crash criteria, outcomes."""
     import json
 
-    from desksim.mc.compare import CompareError, compare_lines, paired_realism
+    from desksim.mc.compare import CompareError, compare_lines, paired
 
     frames = [_mc_runs(folder) for folder in (args.base, args.variant)]
     for frame in frames:
         if isinstance(frame, str):
             return _fail(frame)
     try:
-        result = paired_realism(*frames)  # type: ignore[arg-type]  # (strings returned above)
+        result = paired(*frames)  # type: ignore[arg-type]  # (strings returned above)
     except CompareError as exc:
         return _fail(str(exc))
     print("\n".join(compare_lines(result, args.base, args.variant)))
@@ -404,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     mc.set_defaults(func=cmd_mc)
 
     cmp_ = sub.add_parser(
-        "compare", help="two Monte Carlo folders run by run (same --seed) against the real-day realism targets"
+        "compare", help="two Monte Carlo folders run by run (same --seed): realism, crash criteria, desk outcomes"
     )
     cmp_.add_argument("base", help="Monte Carlo folder of the reference (desksim mc ... --out)")
     cmp_.add_argument("variant", help="Monte Carlo folder of the change, run with the same --seed and --runs")

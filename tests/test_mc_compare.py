@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from desksim.cli import main
-from desksim.mc.compare import CompareError, compare_lines, mcnemar_p, pair_runs, paired_realism
+from desksim.mc.compare import CompareError, compare_lines, mcnemar_p, pair_runs, paired
 
 
 def _runs(seeds, acf1, kurtosis=None):
@@ -48,11 +48,11 @@ def test_mcnemar_exact_two_sided():
     assert mcnemar_p(3, 3) == 1.0
 
 
-def test_paired_realism_hand_computed():
+def test_paired_hand_computed():
     # acf1 range -0.1..0.1: base in range on runs 1 and 4, variant on 1, 2, 3
     base = _runs([1, 2, 3, 4], [0.05, 0.15, -0.2, 0.0], kurtosis=[3.0, 3.0, 3.0, 3.0])
     variant = _runs([1, 2, 3, 4], [0.02, 0.05, -0.05, 0.12], kurtosis=[3.0, 7.0, 3.0, np.nan])
-    out = paired_realism(base, variant)
+    out = paired(base, variant)
     assert out["pairs"] == 4
     a = out["targets"]["acf1_1m"]
     assert a["in_range"] == [2, 3] and (a["gained"], a["lost"]) == (2, 1)
@@ -89,7 +89,7 @@ def test_every_target_counts_runs_meeting_all_of_them():
 
     base = frame(range(8), [True, True, False, False, False, False, False, False])
     variant = frame(range(8), [True, False, True, True, True, True, True, True])
-    out = paired_realism(base, variant)
+    out = paired(base, variant)
     assert out["all"]["in_range"] == [2, 7] and (out["all"]["gained"], out["all"]["lost"]) == (6, 1)
     assert out["all"]["p_value"] == pytest.approx(mcnemar_p(6, 1)) == pytest.approx(2 * 8 / 128)
     assert all(d["in_range"] == [2, 7] for d in out["targets"].values())
@@ -98,11 +98,56 @@ def test_every_target_counts_runs_meeting_all_of_them():
 def test_compare_lines_show_counts_and_differences():
     base = _runs([1, 2, 3], [0.05, 0.15, 0.0])
     variant = _runs([1, 2, 3], [0.02, 0.05, 0.01])
-    lines = compare_lines(paired_realism(base, variant), "A", "B")
+    lines = compare_lines(paired(base, variant), "A", "B")
     assert lines[0] == "paired comparison over 3 runs with the same run seeds: B against A"
     row = next(line for line in lines if "acf1_1m" in line)
     assert "2 -> 3" in row and "+1/-0" in row and "+0.067 -> +0.027" in row and "-0.040 +-" in row
-    assert lines[-1].split()[:5] == ["every", "target", "0", "->", "0"]
+    every = next(line for line in lines if "every target" in line)
+    assert every.split()[:5] == ["every", "target", "0", "->", "0"]
+    # no crash measures in these frames: no run meets a criterion; no outcome column: no outcome rows
+    crash_rows = [line.split() for line in lines if line.strip().startswith(("fall_5pct_15m", "all_2010"))]
+    assert [row[:4] for row in crash_rows] == [["fall_5pct_15m", "0", "->", "0"], ["all_2010", "0", "->", "0"]]
+    assert not any(line.startswith("  outcomes") for line in lines)
+
+
+def test_crash_criteria_and_outcomes_run_by_run():
+    """The counterfactual: the same days under two rule sets, criteria gained and lost per run."""
+    base = _runs([1, 2, 3, 4], [0.0] * 4).assign(
+        fall_15m_pct=[8.0, 6.0, 2.0, 7.0],
+        crash_volume_ratio=[4.0, 1.0, 1.0, 5.0],
+        crash_depth_min_ratio=[0.1, 0.1, 0.9, 0.2],
+        crash_m2m_ratio=[1.5, 1.2, np.nan, 2.0],
+        recovered_20m_share=[0.6, 0.8, np.nan, 0.7],
+        desk_pnl_net=[-100.0, 50.0, 10.0, -30.0],
+        halts=[0, 0, 0, 0],
+    )
+    variant = _runs([1, 2, 3, 4], [0.0] * 4).assign(
+        fall_15m_pct=[4.0, 5.0, 2.0, 6.0],
+        crash_volume_ratio=[4.0, 3.5, 1.0, 5.0],
+        crash_depth_min_ratio=[0.1, 0.1, 0.9, 0.2],
+        crash_m2m_ratio=[1.5, 1.2, np.nan, 2.0],
+        recovered_20m_share=[0.6, 0.8, np.nan, 0.4],
+        desk_pnl_net=[-20.0, 40.0, 10.0, -10.0],
+        halts=[2, 1, 0, 1],
+    )
+    out = paired(base, variant)
+    crash = out["crash"]
+    assert crash["fall_5pct_15m"]["in_range"] == [3, 2] and (
+        crash["fall_5pct_15m"]["gained"],
+        crash["fall_5pct_15m"]["lost"],
+    ) == (0, 1)
+    assert crash["volume_3x"]["in_range"] == [2, 3]
+    # all five 2010 criteria: runs 1 and 4 in the base; in the variant run 1 fell only 4 % and run
+    # 4 recovered under half, while run 2 now meets all five
+    assert crash["all_2010"]["in_range"] == [2, 1] and (crash["all_2010"]["gained"], crash["all_2010"]["lost"]) == (
+        1,
+        2,
+    )
+    assert out["outcomes"]["fall_15m_pct"]["mean_diff"] == pytest.approx((-4 - 1 + 0 - 1) / 4)
+    assert out["outcomes"]["desk_pnl_net"]["mean"] == pytest.approx([-17.5, 5.0])
+    assert out["outcomes"]["halts"]["mean_diff"] == pytest.approx(1.0)
+    assert out["outcomes"]["recovered_20m_share"]["pairs"] == 3  # run 3 has no recovery figure
+    assert set(out["outcomes"]) == {"fall_15m_pct", "recovered_20m_share", "desk_pnl_net", "halts"}
 
 
 def test_cli_compare(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Paired comparison of two Monte Carlo experiments against the real-day realism targets.
+"""Paired comparison of two Monte Carlo experiments: realism targets, crash criteria, outcomes.
 
 A calibration change is judged on many seeds, not on the one that looks good: run the base and
 the variant with the same ``desksim mc --seed`` (so run k of both has the same run seed, hence
@@ -14,6 +14,13 @@ Per target of :data:`desksim.analytics.targets.TARGETS` (and "every target toget
   discordant pairs: could the change in the share be the luck of the draw?);
 - ``mean_diff`` and ``se``: the mean paired difference of the statistic (variant - base) and its
   standard error (sd of the differences / sqrt(pairs)).
+
+The same for the flash-crash criteria of :data:`desksim.mc.summary.CRASH_CRITERIA` (and all five
+2010 criteria together; a NaN measure does not meet its criterion), and the mean paired
+difference of the runs' outcome measures (:data:`OUTCOMES`: the worst fall, halts, the desk's
+P&L, worst position, limit breaches...). Two scenarios that differ only in their rules (the bundled
+``flash_crash`` and ``flash_crash_current``) run with the same seed make this the counterfactual
+run by run: the same day under the 2010 rules and under today's.
 """
 
 from __future__ import annotations
@@ -26,10 +33,25 @@ import pandas as pd
 from scipy import stats as sps
 
 from desksim.analytics.targets import TARGETS, Target
-from desksim.mc.summary import clean
+from desksim.mc.summary import CRASH_CRITERIA, clean, crash_flags
 
 #: the run-identity column two experiments are paired on
 PAIR_KEY = "run_seed"
+#: outcome columns of runs.parquet compared by their paired mean difference (when both have them)
+OUTCOMES: dict[str, str] = {
+    "fall_15m_pct": "worst fall within 15 min, % (prints)",
+    "vwap_fall_15m_pct": "worst fall within 15 min, % (minute VWAPs)",
+    "recovered_20m_share": "share of the fall recovered within 20 min",
+    "market_max_drawdown_pct": "intraday drawdown, %",
+    "halts": "trading halts",
+    "volume": "shares traded",
+    "desk_pnl_net": "desk P&L after fees",
+    "desk_max_drawdown": "desk P&L drawdown",
+    "desk_worst_position": "desk worst position, shares",
+    "risk_breaches": "risk limit breaches",
+    "desk_rejected_in_halts": "desk orders rejected in halts",
+    "kill_switch": "kill switch pulled (share of runs)",
+}
 
 
 class CompareError(ValueError):
@@ -83,7 +105,7 @@ def _flags_row(what: str, base_ok: np.ndarray, var_ok: np.ndarray) -> dict[str, 
     }
 
 
-def paired_realism(base: pd.DataFrame, variant: pd.DataFrame) -> dict[str, Any]:
+def paired(base: pd.DataFrame, variant: pd.DataFrame) -> dict[str, Any]:
     """The paired comparison of two experiments' ``runs.parquet`` frames (see the module doc)."""
     b, v = pair_runs(base, variant)
     targets: dict[str, Any] = {}
@@ -97,48 +119,76 @@ def paired_realism(base: pd.DataFrame, variant: pd.DataFrame) -> dict[str, Any]:
         both = np.isfinite(xb) & np.isfinite(xv)
         if not both.any():
             continue
-        d = xv[both] - xb[both]
         row = _flags_row(t.label, ok_b[both], ok_v[both])
-        row.update(
-            {
-                "range": t.text,
-                "mean": [clean(xb[both].mean()), clean(xv[both].mean())],
-                "mean_diff": clean(d.mean()),
-                "se": clean(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else None,
-            }
-        )
+        row.update({"range": t.text, **_difference(xb[both], xv[both])})
         targets[t.key] = row
+    crash: dict[str, Any] = {}
+    flags_b, flags_v = crash_flags(b), crash_flags(v)
+    for key, met_b in flags_b.items():
+        what = CRASH_CRITERIA[key][0] if key in CRASH_CRITERIA else "all five 2010 criteria together"
+        crash[key] = _flags_row(what, met_b, flags_v[key])
+    outcomes: dict[str, Any] = {}
+    for key, what in OUTCOMES.items():
+        if key not in b or key not in v:
+            continue
+        xb, xv = _numbers(b, key), _numbers(v, key)
+        both = np.isfinite(xb) & np.isfinite(xv)
+        if both.any():
+            outcomes[key] = {"what": what, "pairs": int(both.sum()), **_difference(xb[both], xv[both])}
     return {
         "pairs": len(b),
         "targets": targets,
         "all": _flags_row("every target together", every_b, every_v),
+        "crash": crash,
+        "outcomes": outcomes,
     }
 
 
+def _difference(xb: np.ndarray, xv: np.ndarray) -> dict[str, Any]:
+    d = xv - xb
+    return {
+        "mean": [clean(xb.mean()), clean(xv.mean())],
+        "mean_diff": clean(d.mean()),
+        "se": clean(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else None,
+    }
+
+
+def _num(x: float | None, sign: str = "+") -> str:
+    if x is None:
+        return "-"
+    return f"{x:{sign}.3f}" if abs(x) < 1000 else f"{x:{sign},.0f}"
+
+
+def _flags_cells(d: dict[str, Any]) -> str:
+    """``base -> variant  +gained/-lost  p`` of a :func:`_flags_row`."""
+    moved = f"+{d['gained']}/-{d['lost']}"
+    return f"{d['in_range'][0]:>3} -> {d['in_range'][1]:<3} {moved:<7} {d['p_value']:.3f}"
+
+
+def _diff_cells(d: dict[str, Any]) -> str:
+    """``mean base -> mean variant  difference +- se`` of a :func:`_difference`."""
+    means = f"{_num(d['mean'][0])} -> {_num(d['mean'][1])}"
+    return f"{means:<21} {_num(d['mean_diff'])} +- {_num(d['se'], '')}"
+
+
 def compare_lines(result: dict[str, Any], base_label: str = "base", variant_label: str = "variant") -> list[str]:
-    """The comparison as text lines (``desksim compare``)."""
-    n = result["pairs"]
+    """The comparison as text lines (``desksim compare``): realism targets, crash criteria, outcomes."""
     lines = [
-        f"paired comparison over {n} runs with the same run seeds: {variant_label} against {base_label}",
-        "  in range base -> variant (gained / lost pairs, exact McNemar p); statistic mean base -> variant, "
+        f"paired comparison over {result['pairs']} runs with the same run seeds: {variant_label} against {base_label}",
+        "  runs base -> variant (pairs gained / lost, exact McNemar p); mean base -> variant, "
         "paired difference +- standard error",
-        f"    {'statistic':<26} {'range':<13} {'in range':<11} {'+/-':<7} {'p':<6} {'mean':<19} difference",
     ]
-
-    def num(x: float | None) -> str:
-        return "-" if x is None else f"{x:+.3f}"
-
-    for key, d in result["targets"].items():
-        base_in, var_in = d["in_range"]
-        means = f"{num(d['mean'][0])} -> {num(d['mean'][1])}"
-        diff = f"{num(d['mean_diff'])} +- {'-' if d['se'] is None else format(d['se'], '.3f')}"
-        lines.append(
-            f"    {key:<26} {d['range']:<13} {base_in:>3} -> {var_in:<3} "
-            f"{'+' + str(d['gained']) + '/-' + str(d['lost']):<7} {d['p_value']:<6.3f} {means:<19} {diff}"
-        )
-    a = result["all"]
-    lines.append(
-        f"    {'every target':<26} {'':<13} {a['in_range'][0]:>3} -> {a['in_range'][1]:<3} "
-        f"{'+' + str(a['gained']) + '/-' + str(a['lost']):<7} {a['p_value']:.3f}"
-    )
-    return lines
+    if result["targets"]:
+        lines.append(f"  realism against real days   {'range':<13} {'in range':<11} {'+/-':<7} {'p':<6} mean")
+        for key, d in result["targets"].items():
+            lines.append(f"    {key:<26}{d['range']:<13} {_flags_cells(d)}  {_diff_cells(d)}")
+        lines.append(f"    {'every target':<26}{'':<13} {_flags_cells(result['all'])}")
+    if result["crash"]:
+        lines.append(f"  crash criteria (runs meeting each){'':<6} {'runs':<11} {'+/-':<7} p")
+        for key, d in result["crash"].items():
+            lines.append(f"    {key:<37} {_flags_cells(d)}")
+    if result["outcomes"]:
+        lines.append(f"  outcomes{'':<32}mean")
+        for key, d in result["outcomes"].items():
+            lines.append(f"    {key:<37} {_diff_cells(d)}")
+    return [line.rstrip() for line in lines]
