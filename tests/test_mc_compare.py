@@ -55,7 +55,7 @@ def test_paired_hand_computed():
     out = paired(base, variant)
     assert out["pairs"] == 4
     a = out["targets"]["acf1_1m"]
-    assert a["in_range"] == [2, 3] and (a["gained"], a["lost"]) == (2, 1)
+    assert a["met"] == [2, 3] and (a["gained"], a["lost"]) == (2, 1)
     assert a["p_value"] == pytest.approx(1.0)  # 2 of 3 discordant pairs: no evidence
     diffs = np.array([-0.03, -0.10, 0.15, 0.12])
     assert a["mean_diff"] == pytest.approx(diffs.mean())
@@ -63,11 +63,11 @@ def test_paired_hand_computed():
     assert a["mean"] == pytest.approx([0.0, 0.035])
     # a statistic one side could not compute leaves the pair out of that target
     k = out["targets"]["kurtosis_1m"]
-    assert k["pairs"] == 3 and k["in_range"] == [3, 2] and (k["gained"], k["lost"]) == (0, 1)
+    assert k["pairs"] == 3 and k["met"] == [3, 2] and (k["gained"], k["lost"]) == (0, 1)
     assert k["mean_diff"] == pytest.approx(4 / 3)
     # targets neither frame has are not reported; a missing statistic never meets "every target"
     assert set(out["targets"]) == {"acf1_1m", "kurtosis_1m"}
-    assert out["all"]["in_range"] == [0, 0]
+    assert out["all"]["met"] == [0, 0]
 
 
 def test_every_target_counts_runs_meeting_all_of_them():
@@ -90,9 +90,9 @@ def test_every_target_counts_runs_meeting_all_of_them():
     base = frame(range(8), [True, True, False, False, False, False, False, False])
     variant = frame(range(8), [True, False, True, True, True, True, True, True])
     out = paired(base, variant)
-    assert out["all"]["in_range"] == [2, 7] and (out["all"]["gained"], out["all"]["lost"]) == (6, 1)
+    assert out["all"]["met"] == [2, 7] and (out["all"]["gained"], out["all"]["lost"]) == (6, 1)
     assert out["all"]["p_value"] == pytest.approx(mcnemar_p(6, 1)) == pytest.approx(2 * 8 / 128)
-    assert all(d["in_range"] == [2, 7] for d in out["targets"].values())
+    assert all(d["met"] == [2, 7] for d in out["targets"].values())
 
 
 def test_compare_lines_show_counts_and_differences():
@@ -132,14 +132,14 @@ def test_crash_criteria_and_outcomes_run_by_run():
     )
     out = paired(base, variant)
     crash = out["crash"]
-    assert crash["fall_5pct_15m"]["in_range"] == [3, 2] and (
+    assert crash["fall_5pct_15m"]["met"] == [3, 2] and (
         crash["fall_5pct_15m"]["gained"],
         crash["fall_5pct_15m"]["lost"],
     ) == (0, 1)
-    assert crash["volume_3x"]["in_range"] == [2, 3]
+    assert crash["volume_3x"]["met"] == [2, 3]
     # all five 2010 criteria: runs 1 and 4 in the base; in the variant run 1 fell only 4 % and run
     # 4 recovered under half, while run 2 now meets all five
-    assert crash["all_2010"]["in_range"] == [2, 1] and (crash["all_2010"]["gained"], crash["all_2010"]["lost"]) == (
+    assert crash["all_2010"]["met"] == [2, 1] and (crash["all_2010"]["gained"], crash["all_2010"]["lost"]) == (
         1,
         2,
     )

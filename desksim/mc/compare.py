@@ -8,7 +8,7 @@ statistic too small to see in two separate shares is measured with its standard 
 
 Per target of :data:`desksim.analytics.targets.TARGETS` (and "every target together"):
 
-- ``in_range``: runs in range, base and variant (over the pairs where both could compute it);
+- ``met``: runs in range, base and variant (over the pairs where both could compute it);
 - ``gained`` / ``lost``: pairs in range only in the variant / only in the base;
 - ``p_value``: exact two-sided McNemar test of gained against lost (a binomial test on the
   discordant pairs: could the change in the share be the luck of the draw?);
@@ -98,7 +98,7 @@ def _flags_row(what: str, base_ok: np.ndarray, var_ok: np.ndarray) -> dict[str, 
     return {
         "what": what,
         "pairs": int(base_ok.size),
-        "in_range": [int(base_ok.sum()), int(var_ok.sum())],
+        "met": [int(base_ok.sum()), int(var_ok.sum())],
         "gained": gained,
         "lost": lost,
         "p_value": clean(mcnemar_p(gained, lost)),
@@ -162,7 +162,7 @@ def _num(x: float | None, sign: str = "+") -> str:
 def _flags_cells(d: dict[str, Any]) -> str:
     """``base -> variant  +gained/-lost  p`` of a :func:`_flags_row`."""
     moved = f"+{d['gained']}/-{d['lost']}"
-    return f"{d['in_range'][0]:>3} -> {d['in_range'][1]:<3} {moved:<7} {d['p_value']:.3f}"
+    return f"{d['met'][0]:>3} -> {d['met'][1]:<3} {moved:<7} {d['p_value']:.3f}"
 
 
 def _diff_cells(d: dict[str, Any]) -> str:
