@@ -40,6 +40,15 @@ def test_experiments_that_cannot_be_paired_are_refused(base, variant, says):
         pair_runs(base, variant)
 
 
+def test_a_tiny_p_value_prints_as_below_a_thousandth():
+    base = _runs(range(12), [0.0] * 12)
+    variant = _runs(range(12), [0.5] * 12)  # every run leaves the range: 12 pairs lost, p = 2 / 4096
+    out = paired(base, variant)
+    assert out["targets"]["acf1_1m"]["p_value"] == pytest.approx(2 / 4096)
+    row = next(line for line in compare_lines(out) if "acf1_1m" in line)
+    assert "12 -> 0   +0/-12  <0.001" in row
+
+
 def test_mcnemar_exact_two_sided():
     assert mcnemar_p(0, 0) == 1.0
     assert mcnemar_p(0, 6) == pytest.approx(2 / 64)  # all six discordant pairs one way: 2 * 0.5^6
@@ -147,6 +156,15 @@ def test_crash_criteria_and_outcomes_run_by_run():
     assert out["outcomes"]["desk_pnl_net"]["mean"] == pytest.approx([-17.5, 5.0])
     assert out["outcomes"]["halts"]["mean_diff"] == pytest.approx(1.0)
     assert out["outcomes"]["recovered_20m_share"]["pairs"] == 3  # run 3 has no recovery figure
+    lines = compare_lines(out)
+    assert next(line for line in lines if "depth_below_quarter" in line).split()[:6] == [
+        "depth_below_quarter",
+        "3",
+        "->",
+        "3",
+        "+0/-0",
+        "1.000",
+    ]
     assert set(out["outcomes"]) == {"fall_15m_pct", "recovered_20m_share", "desk_pnl_net", "halts"}
 
 

@@ -162,7 +162,8 @@ def _num(x: float | None, sign: str = "+") -> str:
 def _flags_cells(d: dict[str, Any]) -> str:
     """``base -> variant  +gained/-lost  p`` of a :func:`_flags_row`."""
     moved = f"+{d['gained']}/-{d['lost']}"
-    return f"{d['met'][0]:>3} -> {d['met'][1]:<3} {moved:<7} {d['p_value']:.3f}"
+    p = "<0.001" if d["p_value"] < 0.001 else f"{d['p_value']:.3f}"
+    return f"{d['met'][0]:>3} -> {d['met'][1]:<3} {moved:<7} {p}"
 
 
 def _diff_cells(d: dict[str, Any]) -> str:
