@@ -37,6 +37,7 @@ from sim.kernel import Kernel  # noqa: E402
 from sim.network import LinkSpec, Network, NetworkSpec  # noqa: E402
 from sim.record import Recorder  # noqa: E402
 from sim.rng import RandomStreams  # noqa: E402
+from sim.runtime.local import local_kernel  # noqa: E402
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +81,7 @@ def handler_times(
     if duration_s is not None:
         scenario = api.shorten(scenario, duration_s)
     assembly = build(scenario, Recorder(), seed)
-    kernel = Kernel(Network(assembly.network), RandomStreams(seed), assembly.start_ns)
-    for actor in assembly.actors:
-        kernel.add(actor)
+    kernel = local_kernel(assembly.actors, assembly.network, seed, assembly.start_ns)  # as a local run has it
     acc: dict[tuple[str, str], list[int]] = {}
     clock = time.perf_counter_ns
     for actor, table in zip(kernel.actors, kernel._dispatch, strict=True):

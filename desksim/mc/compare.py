@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from desksim.analytics.targets import TARGETS, Target
-from desksim.mc.summary import CRASH_CRITERIA, clean, crash_flags
+from desksim.analytics.targets import TARGETS
+from desksim.mc.summary import CRASH_CRITERIA, clean, column_values, crash_flags, target_met
 
 #: the run-identity column two experiments are paired on
 PAIR_KEY = "run_seed"
@@ -82,16 +82,6 @@ def mcnemar_p(gained: int, lost: int) -> float:
     return 1.0 if n == 0 else float(sps.binomtest(gained, n, 0.5).pvalue)
 
 
-def _numbers(runs: pd.DataFrame, key: str) -> np.ndarray:
-    if key not in runs:
-        return np.full(len(runs), np.nan)
-    return pd.to_numeric(runs[key], errors="coerce").to_numpy(dtype=np.float64)
-
-
-def _met(target: Target, values: np.ndarray) -> np.ndarray:
-    return np.array([target.check(float(x)) is True for x in values], dtype=bool)
-
-
 def _flags_row(what: str, base_ok: np.ndarray, var_ok: np.ndarray) -> dict[str, Any]:
     gained = int((var_ok & ~base_ok).sum())
     lost = int((base_ok & ~var_ok).sum())
@@ -112,8 +102,8 @@ def paired(base: pd.DataFrame, variant: pd.DataFrame) -> dict[str, Any]:
     every_b = np.ones(len(b), dtype=bool)
     every_v = np.ones(len(v), dtype=bool)
     for t in TARGETS:
-        xb, xv = _numbers(b, t.key), _numbers(v, t.key)
-        ok_b, ok_v = _met(t, xb), _met(t, xv)
+        xb, xv = column_values(b, t.key), column_values(v, t.key)
+        ok_b, ok_v = target_met(t, xb), target_met(t, xv)
         every_b &= ok_b
         every_v &= ok_v
         both = np.isfinite(xb) & np.isfinite(xv)
@@ -131,7 +121,7 @@ def paired(base: pd.DataFrame, variant: pd.DataFrame) -> dict[str, Any]:
     for key, what in OUTCOMES.items():
         if key not in b or key not in v:
             continue
-        xb, xv = _numbers(b, key), _numbers(v, key)
+        xb, xv = column_values(b, key), column_values(v, key)
         both = np.isfinite(xb) & np.isfinite(xv)
         if both.any():
             outcomes[key] = {"what": what, "pairs": int(both.sum()), **_difference(xb[both], xv[both])}

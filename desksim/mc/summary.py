@@ -27,7 +27,7 @@ import pandas as pd
 from actors import riskstats
 from desksim.analytics import crash as C
 from desksim.analytics.anatomy import ROLES
-from desksim.analytics.targets import TARGETS
+from desksim.analytics.targets import TARGETS, Target
 from desksim.mc.metrics import REALISM_CHECKS, metrics_digest
 from desksim.mc.plan import Plan
 from sim.rng import name_key
@@ -200,14 +200,23 @@ def share_cell(d: dict[str, Any]) -> str:
     return f"{d['runs']:>3}/{d['n']:<3} {d['share']:>6.1%} [{lo:>5.1%}, {hi:>5.1%}]"
 
 
+def column_values(runs: pd.DataFrame, column: str) -> np.ndarray:
+    """A column of ``runs`` as floats (anything not a number: NaN; a missing column: all NaN)."""
+    if column not in runs:
+        return np.full(len(runs), np.nan)
+    return pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def target_met(target: Target, values: np.ndarray) -> np.ndarray:
+    """Which ``values`` lie in the real-day ``target``'s range (NaN: not met)."""
+    return np.array([target.check(float(x)) is True for x in values], dtype=bool)
+
+
 def crash_flags(runs: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per criterion of :data:`CRASH_CRITERIA` (and ``all_2010``), which runs meet it (NaN: no)."""
     out: dict[str, np.ndarray] = {}
     for key, (_what, column, op, threshold) in CRASH_CRITERIA.items():
-        if column in runs:
-            v = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=np.float64)
-        else:
-            v = np.full(len(runs), np.nan)
+        v = column_values(runs, column)
         with np.errstate(invalid="ignore"):
             met = {">=": v >= threshold, ">": v > threshold, "<": v < threshold}[op]
         out[key] = met & ~np.isnan(v)
@@ -264,9 +273,8 @@ def realism_targets(runs: pd.DataFrame, seed: int, samples: int = SHARE_SAMPLES)
     for t in TARGETS:
         if t.key not in runs:
             continue
-        v = pd.to_numeric(runs[t.key], errors="coerce").to_numpy(dtype=np.float64)
-        graded = v[np.isfinite(v)]
-        met = np.array([t.check(float(x)) is True for x in graded], dtype=bool)
+        v = column_values(runs, t.key)
+        met = target_met(t, v[np.isfinite(v)])
         out[t.key] = {
             "what": t.label,
             "range": t.text,

@@ -20,13 +20,19 @@ class RuntimeStats:
     wakeups: int
 
 
+def local_kernel(actors: Sequence[Actor], network: NetworkSpec, seed: int, start_ns: int) -> Kernel:
+    """The kernel of a local run: ``actors`` registered in order (ids follow that order), not started."""
+    kernel = Kernel(Network(network), RandomStreams(seed), start_ns)
+    for actor in actors:
+        kernel.add(actor)
+    return kernel
+
+
 def run_local(
     actors: Sequence[Actor], network: NetworkSpec, seed: int, start_ns: int, end_ns: int
 ) -> tuple[Kernel, RuntimeStats]:
     """Register ``actors`` in order (ids follow that order), run from start to end."""
-    kernel = Kernel(Network(network), RandomStreams(seed), start_ns)
-    for actor in actors:
-        kernel.add(actor)
+    kernel = local_kernel(actors, network, seed, start_ns)
     # Everything that exists now (modules, the scenario, the actors) lives through the run: frozen,
     # the collector's full passes during the run skip it (a good part of their cost). The run's
     # own objects are collected as usual; everything goes back to the collector after the run.
