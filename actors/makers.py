@@ -27,6 +27,7 @@ from actors.messages import (
 from actors.registry import agent_kind
 from actors.rolling import RollingRange
 from actors.trader import OpenOrder, Trader
+from actors.world import Fundamental
 from sim.actor import Wakeup, handles
 from sim.clock import MS, SECOND
 
@@ -69,6 +70,11 @@ class GuardParams:
       has fallen to ``toxic_imbalance`` × ``toxic_resume`` or the volume below the minimum.
     * stale data (``stale_ms`` > 0): a market-data message that arrives more than ``stale_ms``
       after its exchange timestamp pulls the quotes; the first fresh one brings them back.
+    * fair value (``fair_weight`` > 0): the quote centre leans on the world's fundamental (a
+      public fair value such as the index future), so prices move by quote revision, not only by
+      trades against stale quotes. ``fair_pause_ticks`` > 0: a data-integrity pause (as some
+      firms took on 6 May 2010) when the book centre strays that far from the fair value; back
+      after ``fair_pause_s``, trusting the book, its fair weight ramping back over ``fair_recover_s``.
     """
 
     hard_inventory: PositiveInt | None = None
@@ -87,6 +93,17 @@ class GuardParams:
     # a book wider than this (ticks) is no anchor (a thin book's mid can sit at a stub quote):
     # the last trade, kept inside the touch, is used instead
     anchor_max_spread_ticks: PositiveInt = 20
+    # a fair-value anchor (a public fair value: the index future, the ETF, the sector): the quote
+    # centre is (1 - fair_weight) x the book's anchor + fair_weight x the world's fundamental as
+    # it was fair_delay_ms ago, and the inventory skew comes on top;
+    fair_weight: Fraction = 0.0  # 0: the book alone
+    fair_delay_ms: NonNegativeFloat = 0.0  # the fundamental as it was this long ago
+    # a data-integrity pause: at a requote, a book centre more than this many ticks from the fair
+    # value pulls every quote for fair_pause_s (0: off)
+    fair_pause_ticks: NonNegativeInt = 0
+    fair_pause_s: PositiveFloat = 60.0  # how long a pause lasts
+    # after a pause the maker trusts the book: its fair_weight ramps back from 0 over this long
+    fair_recover_s: NonNegativeFloat = 0.0
 
 
 class MakerGuard:
@@ -95,8 +112,8 @@ class MakerGuard:
     Mixed into a :class:`Trader` whose ``p`` is a :class:`GuardParams`; the maker calls
     ``_guard_trade`` / ``_guard_quote`` on market data, ``_guard_fill`` after its fills and
     ``_guard_order_done`` when an order ends, and implements ``_pull_quotes`` and ``requote``.
-    Public state: ``guard_out`` (None, "toxic", "stale" or "loss"), counters
-    ``toxic_withdrawals``, ``stale_withdrawals``, ``loss_stops``, ``unload_orders``.
+    Public state: ``guard_out`` (None, "toxic", "stale", "loss" or "fair"), counters
+    ``toxic_withdrawals``, ``stale_withdrawals``, ``loss_stops``, ``fair_pauses``, ``unload_orders``.
     """
 
     p: GuardParams
@@ -104,8 +121,12 @@ class MakerGuard:
     cash: int
     open_orders: dict[int, OpenOrder]
 
-    def _guard_init(self) -> None:
+    def _guard_init(self, fundamental: Fundamental | None = None) -> None:
         p = self.p
+        if (p.fair_weight > 0 or p.fair_pause_ticks) and fundamental is None:
+            raise ValueError(f"{self.name}: fair_weight and fair_pause_ticks need the world's fundamental")  # type: ignore[attr-defined]
+        self.fundamental = fundamental
+        self._fair_delay_ns = int(p.fair_delay_ms * MS)
         self.guard_out: str | None = None
         self._guard_gen = 0
         self._flow: deque[tuple[int, int]] = deque()  # (time, signed aggressor qty)
@@ -126,8 +147,43 @@ class MakerGuard:
         self.toxic_withdrawals = 0
         self.stale_withdrawals = 0
         self.loss_stops = 0
+        self.fair_pauses = 0
+        self._fair_armed = True
+        self._fair_back_ns = -(1 << 62)  # when the last data-integrity pause ended
+        self._fair_recover_ns = int(p.fair_recover_s * SECOND)
+        self._fair_any = p.fair_weight > 0 or p.fair_pause_ticks > 0  # one test on the requote path
         self.unload_orders = 0
         self.unloaded_qty = 0
+
+    def fair2(self, book2: int) -> int:
+        """The quote centre in half ticks: the book's ``book2`` blended with the fair value."""
+        w = self.p.fair_weight
+        if not w:
+            return book2
+        now = self.kernel.now  # type: ignore[attr-defined]
+        since = now - self._fair_back_ns
+        if since < self._fair_recover_ns:
+            w *= since / self._fair_recover_ns
+        fair = self.fundamental.value_at(now - self._fair_delay_ns)  # type: ignore[union-attr]
+        return round((1.0 - w) * book2 + w * 2.0 * fair)
+
+    def _fair_out(self, book2: int) -> bool:
+        """The data-integrity pause: True (and out) when the book centre ``book2`` (half ticks) is
+        more than ``fair_pause_ticks`` from the fair value. One pause per excursion: after it the
+        maker quotes again, and only a book back within the limit re-arms the check."""
+        limit = self.p.fair_pause_ticks
+        if not limit:
+            return False
+        fair = self.fundamental.value_at(self.kernel.now - self._fair_delay_ns)  # type: ignore[union-attr,attr-defined]
+        if abs(book2 / 2 - fair) <= limit:
+            self._fair_armed = True
+            return False
+        if not self._fair_armed:
+            return False
+        self._fair_armed = False
+        self.fair_pauses += 1
+        self._go_out("fair", int(self.p.fair_pause_s * SECOND))
+        return True
 
     # -- hooks the maker implements ---------------------------------------------------------------
     def _pull_quotes(self) -> None:
@@ -227,6 +283,9 @@ class MakerGuard:
                 return
             self._come_back()
         elif reason == "loss":
+            self._come_back()
+        elif reason == "fair":
+            self._fair_back_ns = self.now  # type: ignore[attr-defined]
             self._come_back()
 
     # -- limits ---------------------------------------------------------------------------------
@@ -371,7 +430,7 @@ class ScenarioQuoteControl:
         self.resume()
 
 
-@agent_kind("ladder_maker", LadderParams)
+@agent_kind("ladder_maker", LadderParams, world=("fundamental",))
 class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
     """Quotes ``levels`` prices each side around a centre, skewed against inventory.
 
@@ -397,6 +456,8 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         open_ns: int,
         close_ns: int,
         location: str = "default",
+        *,
+        fundamental: Fundamental | None = None,
     ) -> None:
         super().__init__(name, symbol, location=location)
         self.p = params
@@ -416,7 +477,7 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         self._last_requote = -(1 << 62)
         self._requote_pending = False
         self._quoted2 = self.centre2  # the centre of the ladder as last quoted
-        self._guard_init()
+        self._guard_init(fundamental)
 
     def on_start(self) -> None:
         super().on_start()
@@ -458,10 +519,14 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         now = self.kernel.now  # type: ignore[union-attr]
         if not self.quoting or self.guard_out is not None or not (self.open_ns <= now < self.close_ns):
             return
+        c2 = self.quote_centre2()
+        if self._fair_any:
+            if self._fair_out(self.centre2):
+                return
+            c2 += self.fair2(self.centre2) - self.centre2
         self._last_requote = now
         p = self.p
         self._quoted2 = self.centre2
-        c2 = self.quote_centre2()
         # level i: floor(c - h - i*s) on the bid, ceil(c + h + i*s) on the ask (c in half ticks;
         # h and s are whole ticks, so each side is an arithmetic progression of step s)
         n, step = p.levels, p.spacing_ticks
@@ -659,7 +724,7 @@ class ASParams(GuardParams):
     max_half_spread_ticks: PositiveFloat = 50.0
 
 
-@agent_kind("as_maker", ASParams)
+@agent_kind("as_maker", ASParams, world=("fundamental",))
 class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
     """Avellaneda–Stoikov (2008) market maker: one post-only bid and ask, skewed against inventory.
 
@@ -704,6 +769,8 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
         open_ns: int,
         close_ns: int,
         location: str = "default",
+        *,
+        fundamental: Fundamental | None = None,
     ) -> None:
         super().__init__(name, symbol, location=location)
         p = self.p = params
@@ -742,7 +809,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
         self._kf_open: dict[str, tuple[int, int]] = {}  # side -> (depth, since ns)
         self._kf_last = open_ns
         self._k_fit: float | None = None
-        self._guard_init()
+        self._guard_init(fundamental)
 
     def on_start(self) -> None:
         super().on_start()
@@ -918,11 +985,16 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
         now = self.kernel.now  # type: ignore[union-attr]
         if not self.quoting or self.guard_out is not None or not (self.open_ns <= now < self.close_ns):
             return
+        mid2 = self.mid2
+        if self._fair_any:
+            if self._fair_out(mid2):
+                return
+            mid2 = self.fair2(mid2)
         self._last_requote = now
         self.requotes += 1
         p = self.p
         position = self.position
-        bid, ask = self.quotes(self.mid2 / 2, position / p.lot_size, self.sigma_horizon, self.k, self.tau)
+        bid, ask = self.quotes(mid2 / 2, position / p.lot_size, self.sigma_horizon, self.k, self.tau)
         if self.ext_ask is not None and bid >= self.ext_ask:
             bid = self.ext_ask - 1
         if self.ext_bid is not None and ask <= self.ext_bid:

@@ -104,7 +104,9 @@ def _default(value: Any) -> str:
 
 def fields(cls: type) -> list[tuple[str, str, str, str, str]]:
     """(name, type, default, unit, description) of each field of a pydantic model or dataclass."""
-    notes = _comments(cls)
+    notes: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # an inherited field keeps the comment of the class that declares it
+        notes.update(_comments(klass) if klass.__module__ != "builtins" else {})
     rows = []
     if isinstance(cls, type) and issubclass(cls, BaseModel):
         for name, field in cls.model_fields.items():

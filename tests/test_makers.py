@@ -421,3 +421,177 @@ def test_rolling_horizon_keeps_inventory_aversion_at_the_close():
         m.kernel = SimpleNamespace(now=CLOSE - SECOND)  # type: ignore[assignment]
     assert rolling.tau == 1.0
     assert fading.tau == pytest.approx(1 / 300)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fair-value anchor: the quote centre blends the book with the world's fundamental
+# ---------------------------------------------------------------------------------------------
+
+
+class StepFundamental:
+    """A fundamental at ``before`` until ``at_ns``, then at ``after`` (ticks)."""
+
+    def __init__(self, before, after, at_ns):
+        self.before, self.after, self.at_ns = before, after, at_ns
+
+    def value_at(self, t_ns):
+        return self.after if t_ns >= self.at_ns else self.before
+
+
+def fair_as(fundamental, **params):
+    base = {"gamma": 1e-6, "size": 100, "refresh_ms": 200.0, "max_half_spread_ticks": 3.0}
+    return AvellanedaStoikovMaker(
+        "as", SYMBOL, ASParams(**{**base, **params}), REF, OPEN, CLOSE, fundamental=fundamental
+    )
+
+
+def quoted(exchange, maker):
+    bids = [p for side, p, _ in resting(exchange, maker) if side == "B"]
+    asks = [p for side, p, _ in resting(exchange, maker) if side == "S"]
+    return max(bids), min(asks)
+
+
+def test_fair_weight_centres_the_as_maker_on_the_fundamental_seen_with_its_delay():
+    jump = OPEN + 2 * SECOND
+    maker = fair_as(StepFundamental(REF + 40, REF + 80, jump), fair_weight=1.0, fair_delay_ms=500.0)
+    kernel, exchange, _ = market(maker, [])
+    kernel.advance(jump - 10 * MS)
+    bid, ask = quoted(exchange, maker)
+    assert bid < REF + 40 < ask and ask - bid <= 6  # on the fundamental, not the book's REF
+    kernel.advance(jump + 300 * MS)  # the jump is not seen yet: 500 ms delay
+    assert quoted(exchange, maker) == (bid, ask)
+    kernel.advance(jump + 900 * MS)  # seen at the next refresh after the delay
+    assert quoted(exchange, maker) == (bid + 40, ask + 40)
+    kernel.stop()
+
+
+def test_fair_weight_blends_book_and_fundamental():
+    maker_half = fair_as(StepFundamental(REF + 40, REF + 40, 0), fair_weight=0.5)
+    kernel, exchange, _ = market(maker_half, [])
+    kernel.advance(OPEN + SECOND)
+    bid, ask = quoted(exchange, maker_half)
+    assert bid < REF + 20 < ask and ask - bid <= 6  # halfway between the book (REF) and 40 ticks up
+    kernel.stop()
+
+
+def test_fair_weight_zero_leaves_quotes_on_the_book_and_needs_no_fundamental():
+    plain = fair_as(None)
+    kernel, exchange, _ = market(plain, [])
+    kernel.advance(OPEN + SECOND)
+    bid, ask = quoted(exchange, plain)
+    assert bid < REF < ask
+    kernel.stop()
+    with pytest.raises(ValueError, match="need the world"):
+        fair_as(None, fair_weight=0.5)
+    with pytest.raises(ValueError, match="need the world"):
+        fair_as(None, fair_pause_ticks=10)
+
+
+def test_fair_weight_centres_the_ladder_and_keeps_its_full_inventory_skew():
+    maker = LadderMaker(
+        "mm",
+        SYMBOL,
+        LadderParams(
+            levels=2, size=100, refresh_ms=200.0, withdraw_vol_ticks=0, fair_weight=1.0, skew_ticks_per_lot=1.0
+        ),
+        REF,
+        OPEN,
+        CLOSE,
+        fundamental=StepFundamental(REF - 30, REF - 30, 0),
+    )
+    t_fill = OPEN + SECOND
+    kernel, exchange, _ = market(maker, [(t_fill, lambda s: s.submit("S", 100, None, tif="IOC"))])
+    kernel.advance(t_fill - 10 * MS)
+    assert quoted(exchange, maker) == (REF - 32, REF - 28)  # half spread 2 around the fundamental
+    kernel.advance(t_fill + 500 * MS)
+    assert maker.position == 100
+    assert quoted(exchange, maker) == (REF - 33, REF - 29)  # one lot long: one tick lower
+    kernel.stop()
+
+
+def test_fair_pause_pulls_quotes_once_per_excursion_then_trust_in_fair_value_ramps_back():
+    jump = OPEN + 2 * SECOND
+    maker = fair_as(
+        StepFundamental(REF, REF + 40, jump),
+        fair_weight=1.0,
+        fair_pause_ticks=10,
+        fair_pause_s=3.0,
+        fair_recover_s=10.0,
+    )
+    kernel, exchange, _ = market(maker, [])
+    kernel.advance(jump - 10 * MS)
+    bid, ask = quoted(exchange, maker)
+    assert bid < REF < ask and maker.fair_pauses == 0
+    # the fair value jumps 40 ticks away from the book (the reference price: nobody else quotes)
+    kernel.advance(jump + 300 * MS)
+    assert resting(exchange, maker) == [] and maker.guard_out == "fair" and maker.fair_pauses == 1
+    # back after the pause, trusting the book: quotes around the book, not the fair value, and
+    # no second pause though the book is still 40 ticks away
+    back = jump + 3 * SECOND
+    kernel.advance(back + 300 * MS)
+    bid1, ask1 = quoted(exchange, maker)
+    assert maker.guard_out is None and maker.fair_pauses == 1
+    assert bid1 < REF + 5 and ask1 > REF - 5
+    # half way through the recovery the centre is about half way; at the end on the fair value
+    kernel.advance(back + 5 * SECOND + 100 * MS)
+    bid2, ask2 = quoted(exchange, maker)
+    assert REF + 15 < (bid2 + ask2) / 2 < REF + 25
+    kernel.advance(back + 10 * SECOND + 300 * MS)
+    bid3, ask3 = quoted(exchange, maker)
+    assert bid3 < REF + 40 < ask3 and maker.fair_pauses == 1
+    kernel.stop()
+
+
+def test_fair_pause_off_by_default_and_the_ladder_pauses_too():
+    jump = OPEN + 2 * SECOND
+    never = fair_as(StepFundamental(REF, REF + 40, jump), fair_weight=0.2)
+    kernel, exchange, _ = market(never, [])
+    kernel.advance(jump + SECOND)
+    assert never.fair_pauses == 0 and never.guard_out is None and len(resting(exchange, never)) == 2
+    kernel.stop()
+    ladder_maker = LadderMaker(
+        "mm",
+        SYMBOL,
+        LadderParams(levels=2, size=100, refresh_ms=200.0, withdraw_vol_ticks=0, fair_pause_ticks=10, fair_pause_s=5.0),
+        REF,
+        OPEN,
+        CLOSE,
+        fundamental=StepFundamental(REF, REF - 30, jump),
+    )
+    kernel, exchange, _ = market(ladder_maker, [])
+    kernel.advance(jump - 10 * MS)
+    assert len(resting(exchange, ladder_maker)) == 4
+    kernel.advance(jump + 300 * MS)
+    assert resting(exchange, ladder_maker) == [] and ladder_maker.fair_pauses == 1
+    kernel.advance(jump + 5 * SECOND + 300 * MS)
+    assert len(resting(exchange, ladder_maker)) == 4 and ladder_maker.fair_pauses == 1
+    kernel.stop()
+
+
+def test_the_fair_value_flash_crash_example_loads_runs_and_its_book_follows_the_fundamental():
+    """docs/examples/flash_crash_fair.yaml (the candidate the docs measure): its makers quote around
+    the world's fundamental, so the mid follows the fair value within a few ticks, and its
+    program is the faithful one."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from desksim import api
+    from desksim.assembly import make_world
+    from scenarios.schema import load
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "flash_crash_fair.yaml"
+    scenario = load(path)
+    makers = [g for g in scenario.agents if g.kind in ("as_maker", "ladder_maker")]
+    assert makers and all(g.params.fair_weight > 0 for g in makers)
+    (program,) = [g for g in scenario.agents if g.kind == "program"]
+    assert (program.params.pace, program.params.pov, program.params.through_ticks) == ("trailing", 0.09, None)
+    res = api.run(path, seed=1, duration_s=600)
+    quotes = res.quotes.dropna(subset=["bid", "ask"])
+    quotes = quotes[quotes.time_ns >= scenario.session.open_ns + 60 * SECOND]
+    fundamental = make_world(scenario, 1).fundamental
+    gap = [
+        (b + a) / 2 - fundamental.value_at(int(t))
+        for t, b, a in zip(quotes.time_ns, quotes.bid, quotes.ask, strict=True)
+    ]
+    assert len(gap) > 1000 and abs(float(np.median(gap))) < 3 and float(np.percentile(np.abs(gap), 90)) < 10

@@ -57,3 +57,14 @@ def test_the_example_written_from_the_reference_alone_runs() -> None:
     res = api.run(ROOT / "docs" / "examples" / "my_first.yaml", duration_s=120)
     assert res.summary["trades"] > 0
     assert res.summary["reconciliation"]["breaks"] == []
+
+
+def test_an_inherited_field_keeps_the_comment_of_the_class_that_declares_it():
+    """as_maker's parameters inherit the guards' (GuardParams): their comments come along (they
+    were blank before the reference read every class of the MRO)."""
+    by_topic = topics()
+    for kind in ("as_maker", "ladder_maker"):
+        table = "\n".join(by_topic[kind])
+        assert "| anchor_max_spread_ticks | integer | `20` | ticks | a book wider than this" in table
+        assert "| fair_pause_s | number | `60.0` | seconds | how long a pause lasts |" in table
+    assert "| jitter_us | number | `0` | microseconds | plus a uniform draw in [0, jitter_us] |" in markdown()
