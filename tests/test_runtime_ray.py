@@ -187,6 +187,14 @@ def test_baseline_same_digest(ray_session, seed, placement):
     assert_same_run(shortened("baseline", 90), seed, placement)
 
 
+@pytest.mark.parametrize("seed", [2, 3])
+def test_fair_value_makers_same_digest(ray_session, seed):
+    """Makers that quote around the world's fundamental (docs/examples/flash_crash_fair.yaml) read
+    it in their own Ray processes: the same world there, the same run."""
+    scenario = api.shorten(load(ROOT / "docs" / "examples" / "flash_crash_fair.yaml"), 120)
+    assert_same_run(scenario, seed, CORE)
+
+
 BUNDLED = sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
 STRESS = [name for name in BUNDLED if load(name).events]  # every bundled scenario with a timeline
 LEAD_S, MAX_DURATION_S, CONDITION_S, TAIL_S = 15.0, 10.0, 45.0, 5.0
