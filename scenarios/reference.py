@@ -8,6 +8,7 @@ prints one topic (:func:`topics`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import re
 import typing
@@ -66,6 +67,7 @@ def _type_name(tp: Any) -> str:
     return str(tp).replace("typing.", "")
 
 
+@functools.cache  # a class's source does not change within a process; parsing it is most of the cost
 def _comments(cls: type) -> dict[str, str]:
     """Field name -> the comment beside (or just above) it in the class's source."""
     try:
@@ -102,11 +104,15 @@ def _default(value: Any) -> str:
     return f"`{value}`"
 
 
+_FOREIGN = frozenset({"builtins", "pydantic", "typing", "abc"})  # bases with no scenario fields to read
+
+
 def fields(cls: type) -> list[tuple[str, str, str, str, str]]:
     """(name, type, default, unit, description) of each field of a pydantic model or dataclass."""
     notes: dict[str, str] = {}
     for klass in reversed(cls.__mro__):  # an inherited field keeps the comment of the class that declares it
-        notes.update(_comments(klass) if klass.__module__ != "builtins" else {})
+        if klass.__module__.partition(".")[0] not in _FOREIGN:
+            notes.update(_comments(klass))
     rows = []
     if isinstance(cls, type) and issubclass(cls, BaseModel):
         for name, field in cls.model_fields.items():
