@@ -123,7 +123,8 @@ class MakerGuard:
 
     def _guard_init(self, fundamental: Fundamental | None = None) -> None:
         p = self.p
-        if (p.fair_weight > 0 or p.fair_pause_ticks) and fundamental is None:
+        self._fair_any = p.fair_weight > 0 or p.fair_pause_ticks > 0  # one test on the requote path
+        if self._fair_any and fundamental is None:
             raise ValueError(f"{self.name}: fair_weight and fair_pause_ticks need the world's fundamental")  # type: ignore[attr-defined]
         self.fundamental = fundamental
         self._fair_delay_ns = int(p.fair_delay_ms * MS)
@@ -151,39 +152,33 @@ class MakerGuard:
         self._fair_armed = True
         self._fair_back_ns = -(1 << 62)  # when the last data-integrity pause ended
         self._fair_recover_ns = int(p.fair_recover_s * SECOND)
-        self._fair_any = p.fair_weight > 0 or p.fair_pause_ticks > 0  # one test on the requote path
         self.unload_orders = 0
         self.unloaded_qty = 0
 
-    def fair2(self, book2: int) -> int:
-        """The quote centre in half ticks: the book's ``book2`` blended with the fair value."""
-        w = self.p.fair_weight
+    def fair_centre2(self, book2: int) -> int | None:
+        """The quote centre in half ticks: the book's ``book2`` blended with the fair value, or
+        None when the data-integrity pause starts now (the book centre more than
+        ``fair_pause_ticks`` from the fair value; one pause per excursion: after it the maker
+        quotes again, and only a book back within the limit re-arms the check)."""
+        p = self.p
+        now = self.kernel.now  # type: ignore[attr-defined]
+        fair = self.fundamental.value_at(now - self._fair_delay_ns)  # type: ignore[union-attr]
+        limit = p.fair_pause_ticks
+        if limit:
+            if abs(book2 / 2 - fair) <= limit:
+                self._fair_armed = True
+            elif self._fair_armed:
+                self._fair_armed = False
+                self.fair_pauses += 1
+                self._go_out("fair", int(p.fair_pause_s * SECOND))
+                return None
+        w = p.fair_weight
         if not w:
             return book2
-        now = self.kernel.now  # type: ignore[attr-defined]
         since = now - self._fair_back_ns
         if since < self._fair_recover_ns:
             w *= since / self._fair_recover_ns
-        fair = self.fundamental.value_at(now - self._fair_delay_ns)  # type: ignore[union-attr]
         return round((1.0 - w) * book2 + w * 2.0 * fair)
-
-    def _fair_out(self, book2: int) -> bool:
-        """The data-integrity pause: True (and out) when the book centre ``book2`` (half ticks) is
-        more than ``fair_pause_ticks`` from the fair value. One pause per excursion: after it the
-        maker quotes again, and only a book back within the limit re-arms the check."""
-        limit = self.p.fair_pause_ticks
-        if not limit:
-            return False
-        fair = self.fundamental.value_at(self.kernel.now - self._fair_delay_ns)  # type: ignore[union-attr,attr-defined]
-        if abs(book2 / 2 - fair) <= limit:
-            self._fair_armed = True
-            return False
-        if not self._fair_armed:
-            return False
-        self._fair_armed = False
-        self.fair_pauses += 1
-        self._go_out("fair", int(self.p.fair_pause_s * SECOND))
-        return True
 
     # -- hooks the maker implements ---------------------------------------------------------------
     def _pull_quotes(self) -> None:
@@ -521,9 +516,10 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
             return
         c2 = self.quote_centre2()
         if self._fair_any:
-            if self._fair_out(self.centre2):
+            centre2 = self.fair_centre2(self.centre2)
+            if centre2 is None:
                 return
-            c2 += self.fair2(self.centre2) - self.centre2
+            c2 += centre2 - self.centre2
         self._last_requote = now
         p = self.p
         self._quoted2 = self.centre2
@@ -987,9 +983,10 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
             return
         mid2 = self.mid2
         if self._fair_any:
-            if self._fair_out(mid2):
+            centre2 = self.fair_centre2(mid2)
+            if centre2 is None:
                 return
-            mid2 = self.fair2(mid2)
+            mid2 = centre2
         self._last_requote = now
         self.requotes += 1
         p = self.p
