@@ -75,6 +75,11 @@ class GuardParams:
       trades against stale quotes. ``fair_pause_ticks`` > 0: a data-integrity pause (as some
       firms took on 6 May 2010) when the book centre strays that far from the fair value; back
       after ``fair_pause_s``, trusting the book, its fair weight ramping back over ``fair_recover_s``.
+    * learning from order flow (``flow_impact_ticks`` > 0, with a fair value): the fair value is
+      moved toward the recent aggressor-signed flow of others when it is more one-sided than
+      balanced flow would be (:class:`FlowImpact`); ``flow_size_ticks`` shrinks the quotes as it
+      moves and ``flow_aside_ticks`` pulls them past a point: a sale that persists lowers the
+      makers' quotes and their size, not a script.
     """
 
     hard_inventory: PositiveInt | None = None
@@ -104,6 +109,83 @@ class GuardParams:
     fair_pause_s: PositiveFloat = 60.0  # how long a pause lasts
     # after a pause the maker trusts the book: its fair_weight ramps back from 0 over this long
     fair_recover_s: NonNegativeFloat = 0.0
+    # learning from order flow (needs fair_weight > 0; see FlowImpact): the maker's value is the
+    # fair value moved toward the order flow by flow_impact_ticks per standard deviation that the
+    # aggressor-signed volume of others (its own unloads left out), weighted with a half-life of
+    # flow_impact_half_life_s, is one-sided beyond flow_impact_dead_zone standard deviations.
+    # One-sided flow that persists is taken for informed flow (Kyle 1985): the quotes move away
+    # from it (0: off)
+    flow_impact_ticks: NonNegativeFloat = 0.0
+    flow_impact_half_life_s: PositiveFloat = 300.0  # the memory of the weighted flow
+    # standard deviations of one-sidedness that ordinary flow reaches, and that move nothing
+    flow_impact_dead_zone: NonNegativeFloat = 3.0
+    flow_impact_warmup_qty: NonNegativeInt = 10_000  # weighted shares traded before the flow counts
+    # and the quoted size shrinks with that move: size x (1 - |move| / flow_size_ticks) to the
+    # nearest lot of 100 shares, at least one (0: off) ...
+    flow_size_ticks: NonNegativeFloat = 0.0
+    # ... and the maker stands aside (no quotes) while |move| >= flow_aside_ticks (0: never)
+    flow_aside_ticks: NonNegativeFloat = 0.0
+
+
+class FlowImpact:
+    """How far the recent order flow is from balanced, and the value offset it gives.
+
+    Each trade adds its aggressor-signed quantity ``q`` to ``net`` and ``q**2`` to ``sq``, both
+    exponentially weighted with a half-life of ``half_life_ns``. Under balanced flow (each trade's
+    side a fair coin) ``net`` has mean 0 and variance ``sq``, so ``z = net / sqrt(sq)`` is how many
+    standard deviations the flow is one-sided, at any volume. The offset is ``ticks`` per
+    standard deviation beyond ``±dead_zone``, toward the flow, as in Kyle (1985), where the price
+    moves by the net order flow over the noise traders' standard deviation times the value's
+    uncertainty. None while the weighted volume is under ``min_volume`` (the first trades).
+    """
+
+    __slots__ = ("dead_zone", "min_volume", "net", "rate", "sq", "t", "ticks", "total")
+
+    def __init__(self, ticks: float, half_life_ns: int, dead_zone: float = 0.0, min_volume: float = 0.0) -> None:
+        self.ticks = ticks
+        self.dead_zone = dead_zone
+        self.min_volume = min_volume
+        self.rate = math.log(2.0) / half_life_ns
+        self.net = 0.0
+        self.total = 0.0
+        self.sq = 0.0
+        self.t = 0
+
+    def _decay(self, now: int) -> None:
+        if now > self.t:
+            f = math.exp(-self.rate * (now - self.t))
+            self.net *= f
+            self.total *= f
+            self.sq *= f * f
+            self.t = now
+
+    def add(self, now: int, signed_qty: int) -> None:
+        self._decay(now)
+        self.net += signed_qty
+        self.total += abs(signed_qty)
+        self.sq += signed_qty * signed_qty
+
+    def remove(self, now: int, signed_qty: int) -> None:
+        """Take back a trade added before (the maker's own, known from its fill)."""
+        self._decay(now)
+        self.net -= signed_qty
+        self.total = max(0.0, self.total - abs(signed_qty))
+        self.sq = max(0.0, self.sq - signed_qty * signed_qty)
+
+    def z(self, now: int) -> float:
+        """The weighted net flow in standard deviations of balanced flow (0 under the minimum volume)."""
+        self._decay(now)
+        if self.total <= 0 or self.total < self.min_volume:
+            return 0.0
+        return self.net / math.sqrt(self.sq)
+
+    def offset(self, now: int) -> float:
+        """The value offset in ticks at ``now``: toward the flow, beyond the dead zone."""
+        z = self.z(now)
+        excess = abs(z) - self.dead_zone
+        if excess <= 0:
+            return 0.0
+        return self.ticks * excess if z > 0 else -self.ticks * excess
 
 
 class MakerGuard:
@@ -126,6 +208,16 @@ class MakerGuard:
         self._fair_any = p.fair_weight > 0 or p.fair_pause_ticks > 0  # one test on the requote path
         if self._fair_any and fundamental is None:
             raise ValueError(f"{self.name}: fair_weight and fair_pause_ticks need the world's fundamental")  # type: ignore[attr-defined]
+        self._impact: FlowImpact | None = None
+        if p.flow_impact_ticks > 0:
+            if not p.fair_weight:
+                raise ValueError(f"{self.name}: flow_impact_ticks moves the fair value: it needs fair_weight > 0")  # type: ignore[attr-defined]
+            self._impact = FlowImpact(
+                p.flow_impact_ticks,
+                int(p.flow_impact_half_life_s * SECOND),
+                p.flow_impact_dead_zone,
+                p.flow_impact_warmup_qty,
+            )
         self.fundamental = fundamental
         self._fair_delay_ns = int(p.fair_delay_ms * MS)
         self.guard_out: str | None = None
@@ -142,6 +234,7 @@ class MakerGuard:
         self.mark_price: int | None = None
         self._loss_ref = 0
         self._unload_id: int | None = None
+        self._unload_buys = False
         self._unload_retry = False
         self._unload_hit = False
         self.unloading = False
@@ -178,7 +271,27 @@ class MakerGuard:
         since = now - self._fair_back_ns
         if since < self._fair_recover_ns:
             w *= since / self._fair_recover_ns
+        impact = self._impact
+        if impact is not None:
+            fair += impact.offset(now)
         return round((1.0 - w) * book2 + w * 2.0 * fair)
+
+    def quote_size(self, size: int) -> int:
+        """``size`` cut by the order-flow move of the value: to the nearest lot of ``size`` x (1 -
+        |move| / ``flow_size_ticks``) but at least one, and 0 (no quote) once |move| reaches
+        ``flow_aside_ticks``."""
+        impact = self._impact
+        if impact is None:
+            return size
+        p = self.p
+        move = abs(impact.offset(self.kernel.now))  # type: ignore[attr-defined]
+        if p.flow_aside_ticks and move >= p.flow_aside_ticks:
+            return 0
+        if not p.flow_size_ticks or not move:
+            return size
+        keep = 1.0 - move / p.flow_size_ticks
+        lot = min(size, 100)
+        return max(lot, round(size * keep / lot) * lot)
 
     # -- hooks the maker implements ---------------------------------------------------------------
     def _pull_quotes(self) -> None:
@@ -239,6 +352,9 @@ class MakerGuard:
                 if imb > p.toxic_imbalance and total >= p.toxic_min_volume:
                     self.toxic_withdrawals += 1
                     self._go_out("toxic", int(p.guard_cooldown_s * SECOND))
+        impact = self._impact
+        if impact is not None:
+            impact.add(self.now, qty if aggressor == "B" else -qty)  # type: ignore[attr-defined]
         if self._stale_ns and self._stale_check(time_ns):
             return True
         return self.guard_out is not None
@@ -288,6 +404,8 @@ class MakerGuard:
         if order_id == self._unload_id:
             self.unloaded_qty += qty
             self._unload_hit = True
+            if self._impact is not None:  # its own unload is not news to it
+                self._impact.remove(self.now, qty if self._unload_buys else -qty)  # type: ignore[attr-defined]
         p = self.p
         if p.max_loss is not None:
             self._check_loss()
@@ -330,6 +448,7 @@ class MakerGuard:
             self.unloading = False
             return
         sell = pos > 0
+        self._unload_buys = not sell
         far = self.pub_bid if sell else self.pub_ask
         anchor = far if far is not None else self.mark_price
         qty = min(p.unload_clip, excess)
@@ -528,18 +647,20 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         n, step = p.levels, p.spacing_ticks
         bid0 = (c2 - 2 * p.half_spread_ticks) // 2
         ask0 = -((-(c2 + 2 * p.half_spread_ticks)) // 2)
-        size = p.size
+        size = p.size if self._impact is None else self.quote_size(p.size)
+        shrink = size < p.size
+        aside = not size  # the order flow has moved the value so far that the maker stands aside
         open_orders = self.open_orders
         slots = self.slots
         pos = self.position  # orders sent below change neither the position nor unloading
         unloading = self.unloading
         # blocked: a fill on this side would add to the inventory while unloading, or the
         # inventory is at its limit on this side
-        if (pos > 0 and unloading) or pos >= p.max_inventory:
+        if aside or (pos > 0 and unloading) or pos >= p.max_inventory:
             bids = range(0)
         else:
             bids = range(bid0, max(0, bid0 - n * step), -step)  # the positive prices only
-        if (pos < 0 and unloading) or pos <= -p.max_inventory:
+        if aside or (pos < 0 and unloading) or pos <= -p.max_inventory:
             asks = range(0)
         else:
             asks = range(ask0, ask0 + n * step, step)
@@ -557,6 +678,8 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
             for price in wanted:
                 key = (side, price)
                 if key in slots:
+                    if shrink and open_orders[slots[key]].leaves_qty > size:
+                        self.replace(slots[key], qty=size, price=price)
                     continue
                 if spare:
                     oid = spare.pop()
@@ -1014,12 +1137,12 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
         buy = side == "B"
         oid = self.bid_id if buy else self.ask_id
         order = self.open_orders.get(oid) if oid is not None else None
-        if price is None:
+        size = self.p.size if self._impact is None else self.quote_size(self.p.size)
+        if price is None or not size:
             if order is not None:
                 self.cancel(order.order_id)
             self._set_id(side, None)
             return
-        size = self.p.size
         if order is None:
             self._set_id(side, self.submit(side, size, price, post_only=True))
             self._sent[side] = (price, size)

@@ -22,7 +22,7 @@ import pytest
 from desksim import api
 from desksim.assembly import build
 from desksim.ray_run import run_ray
-from scenarios.schema import Scenario, load
+from scenarios.schema import Scenario, load, read_yaml
 from sim.actor import Actor, Wakeup, handles
 from sim.clock import SECOND, format_clock
 from sim.network import LinkSpec, NetworkSpec
@@ -192,6 +192,19 @@ def test_fair_value_makers_same_digest(ray_session, seed):
     """Makers that quote around the world's fundamental (docs/examples/flash_crash_fair.yaml) read
     it in their own Ray processes: the same world there, the same run."""
     scenario = api.shorten(load(ROOT / "docs" / "examples" / "flash_crash_fair.yaml"), 120)
+    assert_same_run(scenario, seed, CORE)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_flow_learning_makers_same_digest(ray_session, seed):
+    """Makers that learn from the order flow (docs/examples/flash_crash_flow.yaml), here with no
+    dead zone and no warm-up so that every print moves their value: the weighted flow is built
+    from the same prints in the same order in their Ray processes, so the run is the same."""
+    example = ROOT / "docs" / "examples" / "flash_crash_flow.yaml"
+    makers = [i for i, agent in enumerate(read_yaml(example)["agents"]) if "flow_impact_ticks" in agent["params"]]
+    keys = ("flow_impact_dead_zone", "flow_impact_warmup_qty")
+    overrides = {f"agents.{i}.params.{k}": 0 for i in makers for k in keys}
+    scenario = api.shorten(load(example, overrides), 120)
     assert_same_run(scenario, seed, CORE)
 
 
