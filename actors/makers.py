@@ -136,7 +136,7 @@ class FlowImpact:
     standard deviations the flow is one-sided, at any volume. The offset is ``ticks`` per
     standard deviation beyond ``±dead_zone``, toward the flow, as in Kyle (1985), where the price
     moves by the net order flow over the noise traders' standard deviation times the value's
-    uncertainty. None while the weighted volume is under ``min_volume`` (the first trades).
+    uncertainty. No offset while the weighted volume is under ``min_volume`` (the first trades).
     """
 
     __slots__ = ("dead_zone", "min_volume", "net", "rate", "sq", "t", "ticks", "total")
