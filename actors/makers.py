@@ -218,6 +218,7 @@ class MakerGuard:
                 p.flow_impact_dead_zone,
                 p.flow_impact_warmup_qty,
             )
+        self._flow_move = 0.0  # |the order flow's move of the value| at the last requote, ticks
         self.fundamental = fundamental
         self._fair_delay_ns = int(p.fair_delay_ms * MS)
         self.guard_out: str | None = None
@@ -234,7 +235,6 @@ class MakerGuard:
         self.mark_price: int | None = None
         self._loss_ref = 0
         self._unload_id: int | None = None
-        self._unload_buys = False
         self._unload_retry = False
         self._unload_hit = False
         self.unloading = False
@@ -273,21 +273,21 @@ class MakerGuard:
             w *= since / self._fair_recover_ns
         impact = self._impact
         if impact is not None:
-            fair += impact.offset(now)
+            offset = impact.offset(now)
+            self._flow_move = abs(offset)
+            fair += offset
         return round((1.0 - w) * book2 + w * 2.0 * fair)
 
     def quote_size(self, size: int) -> int:
-        """``size`` cut by the order-flow move of the value: to the nearest lot of ``size`` x (1 -
-        |move| / ``flow_size_ticks``) but at least one, and 0 (no quote) once |move| reaches
+        """``size`` cut by the order flow's move of the value at this requote (``fair_centre2``
+        computes it; the maker calls this only when it is not 0): to the nearest lot of ``size`` x
+        (1 - |move| / ``flow_size_ticks``) but at least one, and 0 (no quote) once |move| reaches
         ``flow_aside_ticks``."""
-        impact = self._impact
-        if impact is None:
-            return size
         p = self.p
-        move = abs(impact.offset(self.kernel.now))  # type: ignore[attr-defined]
+        move = self._flow_move
         if p.flow_aside_ticks and move >= p.flow_aside_ticks:
             return 0
-        if not p.flow_size_ticks or not move:
+        if not p.flow_size_ticks:
             return size
         keep = 1.0 - move / p.flow_size_ticks
         lot = min(size, 100)
@@ -400,12 +400,12 @@ class MakerGuard:
             self._come_back()
 
     # -- limits ---------------------------------------------------------------------------------
-    def _guard_fill(self, order_id: int, qty: int) -> None:
+    def _guard_fill(self, order_id: int, qty: int, side: str) -> None:
         if order_id == self._unload_id:
             self.unloaded_qty += qty
             self._unload_hit = True
             if self._impact is not None:  # its own unload is not news to it
-                self._impact.remove(self.now, qty if self._unload_buys else -qty)  # type: ignore[attr-defined]
+                self._impact.remove(self.now, qty if side == "B" else -qty)  # type: ignore[attr-defined]
         p = self.p
         if p.max_loss is not None:
             self._check_loss()
@@ -448,7 +448,6 @@ class MakerGuard:
             self.unloading = False
             return
         sell = pos > 0
-        self._unload_buys = not sell
         far = self.pub_bid if sell else self.pub_ask
         anchor = far if far is not None else self.mark_price
         qty = min(p.unload_clip, excess)
@@ -647,7 +646,7 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
         n, step = p.levels, p.spacing_ticks
         bid0 = (c2 - 2 * p.half_spread_ticks) // 2
         ask0 = -((-(c2 + 2 * p.half_spread_ticks)) // 2)
-        size = p.size if self._impact is None else self.quote_size(p.size)
+        size = self.quote_size(p.size) if self._flow_move else p.size
         shrink = size < p.size
         aside = not size  # the order flow has moved the value so far that the maker stands aside
         open_orders = self.open_orders
@@ -779,7 +778,7 @@ class LadderMaker(MakerGuard, ScenarioQuoteControl, Trader):
             self._market_data()
 
     def on_filled(self, msg: OrderFilled, side: str) -> None:
-        self._guard_fill(msg.order_id, msg.qty)
+        self._guard_fill(msg.order_id, msg.qty, side)
         if msg.leaves_qty == 0:
             self._guard_order_done(msg.order_id)
             self.requote()
@@ -1137,7 +1136,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
         buy = side == "B"
         oid = self.bid_id if buy else self.ask_id
         order = self.open_orders.get(oid) if oid is not None else None
-        size = self.p.size if self._impact is None else self.quote_size(self.p.size)
+        size = self.quote_size(self.p.size) if self._flow_move else self.p.size
         if price is None or not size:
             if order is not None:
                 self.cancel(order.order_id)
@@ -1249,7 +1248,7 @@ class AvellanedaStoikovMaker(MakerGuard, ScenarioQuoteControl, Trader):
             self._kf_fill("S")
         if msg.leaves_qty == 0:
             self._forget(oid)
-        self._guard_fill(oid, msg.qty)
+        self._guard_fill(oid, msg.qty, side)
         if msg.leaves_qty == 0:
             self._guard_order_done(oid)
         self.requote()
