@@ -447,7 +447,7 @@ def test_book_machine_long():
     run_state_machine_as_test(
         BookMachine,
         settings=settings(
-            max_examples=1500,
+            max_examples=1000,  # 1500 until 2026-12-06: 75 s of a CI run near its 20-minute budget
             stateful_step_count=120,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
