@@ -761,12 +761,11 @@ def test_flow_learning_example_crashes_with_the_program_and_not_without(tmp_path
     import pandas as pd
 
     from desksim import api
-    from desksim.analytics.anatomy import maker_names
-    from desksim.analytics.crash import crash_metrics
+    from desksim.analytics.anatomy import measures_of
     from desksim.mc.summary import crash_flags
     from scenarios.schema import load
     from scenarios.variants import write_without_action
-    from sim.clock import MINUTE, parse_clock
+    from sim.clock import MINUTE, SECOND, parse_clock
 
     path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "flash_crash_flow.yaml"
     scenario = load(path)
@@ -774,28 +773,28 @@ def test_flow_learning_example_crashes_with_the_program_and_not_without(tmp_path
     assert makers and all(g.params.flow_impact_ticks > 0 and g.params.fair_weight > 0 for g in makers)
     (program,) = [g for g in scenario.agents if g.kind == "program"]
     assert (program.params.pace, program.params.pov, program.params.through_ticks) == ("trailing", 0.09, None)
-    start = parse_clock("11:00") // MINUTE
-    duration_s = 2.25 * 3600
-    open_ns = scenario.session.open_ns
-    end_ns = open_ns + int(duration_s * 1e9)
+    (go,) = [e for e in scenario.events if e.do == "start_program"]
+    start = parse_clock(go.at) // MINUTE
+    program_s = (parse_clock(go.at) - scenario.session.open_ns) / SECOND
 
     def run(source):
-        """The level's fall and how far below the half hour before it ends, the crash measures
-        and which crash criteria (desksim/mc/summary.py) they meet."""
-        result = api.run(source, seed=2, duration_s=duration_s)
+        """The level's fall and how far below the half hour before it ends, the run's crash measures
+        (its summary's worst fall, as a Monte Carlo row has them) and which crash criteria
+        (desksim/mc/summary.py) they meet."""
+        result = api.run(source, seed=2, duration_s=2.25 * 3600)
         trades = result.trades
         minute = trades.time_ns // MINUTE
         vwap = (trades.price * trades.qty).groupby(minute).sum() / trades.qty.groupby(minute).sum()
         before = vwap[(vwap.index >= start - 30) & (vwap.index < start)].mean()
         low = vwap[(vwap.index >= start) & (vwap.index < start + 30)].min()
         back = vwap[vwap.index >= start + 30].max()
-        crash = crash_metrics(trades, result.quotes, open_ns, end_ns, maker_names(load(source)))
+        crash = measures_of(result.summary["worst_fall"])
         met = {k: bool(v[0]) for k, v in crash_flags(pd.DataFrame([crash])).items()}
         return 100 * (1 - low / before), 100 * (1 - back / before), crash, met
 
     fall, after, crash, met = run(path)
     assert fall > 3.0 and after < 1.0
-    assert crash["fall_15m_start_s"] >= 80 * 60  # the program's fall (11:00 is 90 minutes in), not an earlier one
+    assert crash["fall_15m_start_s"] >= program_s - 10 * 60  # the program's fall, not an earlier one
     assert met["all_2010"], met
     quiet, _, _, calm = run(write_without_action(path, "start_program", tmp_path))
     assert quiet < 1.0 and not calm["fall_3pct_15m"]
