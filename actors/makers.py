@@ -36,6 +36,7 @@ COOLDOWN = "cooldown"
 REQUOTE = "requote"
 GUARD = "guard"  # (GUARD, generation): a guard's cool-down is over, check whether to come back
 UNLOAD = "unload"  # retry an unload whose marketable order found nothing to trade with
+HOLD = "hold"  # an inventory held at or beyond hold_inventory may have been held for hold_s
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -60,6 +61,12 @@ class GuardParams:
       marketable IOC orders of at most ``unload_clip`` shares, ``unload_through_ticks`` through
       the far touch, down to ``unload_to`` × ``hard_inventory``. This is what makes hot-potato
       volume: makers passing inventory to each other at worse and worse prices.
+    * ``hold_inventory`` (shares) with ``hold_s``: an inventory of at least ``hold_inventory``
+      on one side, held that long without once falling under it, is unloaded the same way down
+      to ``unload_to`` × ``hold_inventory``. A maker quoting both sides turns such a position
+      over in ordinary trading; one that keeps buying from a one-sided seller does not, and
+      passes it on to the other makers, who then hold it (the hot potato of 6 May 2010, as
+      the CFTC-SEC report describes the HFTs' aggressive selling of the contracts they bought).
     * ``max_loss`` (ticks × shares; 500_000 = $5,000 at a $0.01 tick): when the marked-to-mid
       P&L since the last (re)start falls below ``−max_loss`` it pulls its quotes, unloads to
       flat, and stays out for ``loss_cooldown_s``; it then comes back with the P&L reference reset.
@@ -87,6 +94,10 @@ class GuardParams:
     unload_clip: PositiveInt = 500
     unload_through_ticks: NonNegativeInt = 3
     unload_retry_ms: PositiveFloat = 250.0
+    # an inventory (shares) held at or beyond this on one side for hold_s without once falling
+    # under it is unloaded to unload_to x hold_inventory (None: off)
+    hold_inventory: PositiveInt | None = None
+    hold_s: PositiveFloat = 10.0
     max_loss: PositiveInt | None = None
     loss_cooldown_s: PositiveFloat = 300.0
     toxic_imbalance: Fraction = 0.0
@@ -247,6 +258,12 @@ class MakerGuard:
         self._fair_recover_ns = int(p.fair_recover_s * SECOND)
         self.unload_orders = 0
         self.unloaded_qty = 0
+        self._hold_ns = int(p.hold_s * SECOND)
+        self._hold_sign = 0  # the side (+1 long, -1 short) held at or beyond hold_inventory, 0: none
+        self._hold_since = 0  # since when, ns
+        self._hold_timer = False  # a HOLD wake-up is pending
+        self._hold_unloading = False  # the current unload is a holding-time one
+        self.hold_unloads = 0
 
     def fair_centre2(self, book2: int) -> int | None:
         """The quote centre in half ticks: the book's ``book2`` blended with the fair value, or
@@ -412,8 +429,38 @@ class MakerGuard:
         hard = p.hard_inventory
         if hard is not None and abs(self.position) >= hard:
             self.unloading = True
+        if p.hold_inventory is not None:
+            self._hold_track()
         if self.unloading:
             self._unload()
+
+    def _hold_track(self) -> None:
+        """Note when the position reached ``hold_inventory`` on its side (or fell back under it)."""
+        pos = self.position
+        sign = (pos > 0) - (pos < 0) if abs(pos) >= self.p.hold_inventory else 0  # type: ignore[operator]
+        if sign == self._hold_sign:
+            return
+        self._hold_sign = sign
+        if sign:
+            self._hold_since = self.now  # type: ignore[attr-defined]
+            if not self._hold_timer:
+                self._hold_timer = True
+                self.wake_in(self._hold_ns, HOLD)  # type: ignore[attr-defined]
+
+    def _hold_wake(self) -> None:
+        """Unload a position held at or beyond ``hold_inventory`` for ``hold_s``; else wait on."""
+        self._hold_timer = False
+        if not self._hold_sign:
+            return
+        due = self._hold_since + self._hold_ns
+        if self.now < due:  # type: ignore[attr-defined]
+            self._hold_timer = True
+            self.wake_at(due, HOLD)  # type: ignore[attr-defined]
+            return
+        self.hold_unloads += 1
+        self._hold_unloading = True
+        self.unloading = True
+        self._unload()
 
     def _check_loss(self) -> None:
         p = self.p
@@ -442,10 +489,16 @@ class MakerGuard:
         p = self.p
         pos = self.position
         hard = p.hard_inventory
-        target = 0 if self.guard_out == "loss" or hard is None else int(hard * p.unload_to)
+        if self.guard_out == "loss":
+            target = 0
+        elif self._hold_unloading:
+            target = int(p.hold_inventory * p.unload_to)  # type: ignore[operator]
+        else:
+            target = 0 if hard is None else int(hard * p.unload_to)
         excess = abs(pos) - target
         if excess <= 0:
             self.unloading = False
+            self._hold_unloading = False
             return
         sell = pos > 0
         far = self.pub_bid if sell else self.pub_ask
@@ -484,6 +537,9 @@ class MakerGuard:
         """The unload retry and the throttled requote timers; True if ``tag`` was one of them."""
         if tag == UNLOAD:
             self._unload_wake()
+            return True
+        if tag == HOLD:
+            self._hold_wake()
             return True
         if tag == REQUOTE:
             self._requote_pending = False

@@ -40,8 +40,10 @@ UNITS = (
 
 
 def unit_of(name: str) -> str:
+    """The unit a field's name ends in, or carries before a qualifier (``latency_us_sd``); "min"
+    inside a name is a minimum (``toxic_min_volume``), never minutes."""
     for suffix, unit in UNITS:
-        if name.endswith(suffix) or f"{suffix}_" in name:
+        if name.endswith(suffix) or (suffix != "_min" and f"{suffix}_" in name):
             return unit
     return ""
 

@@ -343,6 +343,49 @@ def test_ladder_unloads_with_marketable_orders_when_its_inventory_limit_is_hit()
     kernel.stop()
 
 
+def test_an_inventory_held_past_hold_s_is_unloaded_and_one_turned_over_is_not():
+    """hold_inventory/hold_s: 400 shares bought at once are held for 2 s, then unloaded to half
+    of 300; a position that falls under 300 in between starts the clock again."""
+    maker = guarded_ladder(
+        levels=5, hold_inventory=300, hold_s=2.0, unload_to=0.5, unload_clip=100, max_inventory=10_000
+    )
+    t0 = OPEN + SECOND
+
+    def patient_bid_and_sweep(s):  # someone to unload to far below, then 400 shares into the ladder's bids
+        s.submit("B", 5_000, REF - 30)
+        s.submit("S", 400, REF - 20, tif="IOC")
+
+    def buy(qty):
+        return lambda s: s.submit("B", qty, REF + 20, tif="IOC")
+
+    def sell(qty):
+        return lambda s: s.submit("S", qty, REF - 20, tif="IOC")
+
+    kernel, _, recorder = market(maker, [(t0, patient_bid_and_sweep)])
+    kernel.advance(t0 + 1_900 * MS)
+    assert maker.position == 400 and maker.unload_orders == 0 and maker.hold_unloads == 0
+    kernel.advance(t0 + 3_500 * MS)
+    assert maker.hold_unloads == 1 and not maker.unloading
+    assert 0 < maker.position <= 150
+    trades = recorder.tables["trades"].frame()
+    sold = trades[(trades["taker"] == "mm") & (trades["aggressor_side"] == "S")]
+    assert sold["qty"].sum() == maker.unloaded_qty == 400 - maker.position
+    kernel.stop()
+
+    turned = guarded_ladder(
+        levels=5, hold_inventory=300, hold_s=2.0, unload_to=0.5, unload_clip=100, max_inventory=10_000
+    )
+    events = [(t0, patient_bid_and_sweep), (t0 + SECOND, buy(200)), (t0 + 1_500 * MS, sell(200))]
+    kernel, _, _ = market(turned, events)
+    kernel.advance(t0 + 1_100 * MS)
+    assert turned.position == 200  # under 300: the clock stops
+    kernel.advance(t0 + 3_000 * MS)  # 2 s after the first sweep, 1.5 s after it went back to 400
+    assert turned.position == 400 and turned.hold_unloads == 0 and turned.unload_orders == 0
+    kernel.advance(t0 + 5_000 * MS)
+    assert turned.hold_unloads == 1 and 0 < turned.position <= 150
+    kernel.stop()
+
+
 def test_ladder_withdraws_on_a_toxic_flow_burst_and_comes_back():
     maker = guarded_ladder(toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300, guard_cooldown_s=1.0)
     t0 = OPEN + SECOND

@@ -6,7 +6,7 @@ from actors import registry
 from actors.background import NoiseParams
 from desksim.cli import main
 from scenarios import schema
-from scenarios.reference import markdown, topics
+from scenarios.reference import markdown, topics, unit_of
 
 ROOT = Path(__file__).resolve().parents[1]
 REGENERATE = ".venv/bin/python -m scenarios.reference > docs/scenarios.md"
@@ -68,3 +68,9 @@ def test_an_inherited_field_keeps_the_comment_of_the_class_that_declares_it():
         assert "| anchor_max_spread_ticks | integer | `20` | ticks | a book wider than this" in table
         assert "| fair_pause_s | number | `60.0` | seconds | how long a pause lasts |" in table
     assert "| jitter_us | number | `0` | microseconds | plus a uniform draw in [0, jitter_us] |" in markdown()
+
+
+def test_units_come_from_the_name_and_min_inside_a_name_is_a_minimum():
+    assert unit_of("half_life_min") == "minutes" and unit_of("latency_us") == "microseconds"
+    assert unit_of("toxic_min_volume") == "" and unit_of("k_min_fills") == ""  # were "minutes"
+    assert unit_of("hold_s") == "seconds"
