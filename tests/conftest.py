@@ -141,3 +141,38 @@ def loopback_cluster():
         import shutil
 
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# `make test` runs the suite on two pytest-xdist workers (`-n 2 --dist loadgroup`). The tests that
+# start Ray (a local session, Monte Carlo workers, a loopback cluster) share one group, so one
+# worker runs them one after another: two Ray sessions never compete for the machine's two CPUs,
+# and no Ray test waits on another's cluster. The group is the longest unit of work, so under
+# xdist it is collected first: it starts at once and the other worker takes everything else.
+# A new test that starts Ray belongs in one of these modules or uses one of these fixtures.
+RAY_MODULES = frozenset(
+    {"test_runtime_ray.py", "test_risk_placement.py", "test_runtime_cluster.py", "test_montecarlo.py"}
+)
+RAY_FIXTURES = frozenset({"ray_session", "loopback_cluster"})
+RAY_TESTS = frozenset({"test_mc_warns_when_workers_exceed_the_cpus"})  # `desksim mc --workers 2`
+
+
+def starts_ray(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return item.path.name in RAY_MODULES or not RAY_FIXTURES.isdisjoint(fixtures) or item.originalname in RAY_TESTS  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    ray = [item for item in items if starts_ray(item)]
+    for item in ray:
+        item.add_marker(pytest.mark.xdist_group("ray"))
+    if getattr(config.option, "numprocesses", None):
+        chosen = {id(item) for item in ray}
+        items[:] = ray + [item for item in items if id(item) not in chosen]
+
+
+# No test asserts a speed (benchmarks/ measures it): Hypothesis's default 200 ms deadline per
+# example would make a property fail on a loaded machine (two xdist workers, Ray), not on a bug.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("desksim", deadline=None)
+settings.load_profile("desksim")

@@ -257,11 +257,12 @@ def test_every_stress_scenario_same_digest_past_its_events(ray_session, name, se
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [77])  # the seed that differed
 def test_baseline_morning_same_digest(ray_session, seed):
-    """Issue 13 item 1: the baseline's first two hours, the opening rush included, on Ray and
-    locally (seed 77's full day differed: the world depended on BLAS threads, which
+    """Issue 13 item 1: the baseline's first hour, the opening rush included, on Ray and locally
+    (seed 77's full day differed: the world depended on BLAS threads, which
     test_world_does_not_depend_on_the_machine checks directly; the full day, 1.4M messages,
-    took 2.5 minutes here: `benchmarks/bench_runtime.py --duration 0` compares it)."""
-    scenario = api.shorten(load("baseline"), 7200)
+    took 2.5 minutes here: `benchmarks/bench_runtime.py --duration 0` compares it. Two hours
+    until 2026-12-06: 69 s of a CI run over its 20-minute budget)."""
+    scenario = api.shorten(load("baseline"), 3600)
     local = api.run_scenario(scenario, seed)
     dist = run_ray(scenario, seed)
     assert local.summary["messages_delivered"] > 200_000
