@@ -241,8 +241,10 @@ def early(name: str) -> Scenario:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "seed, placement",
-    [(1, "default"), (2, "default"), (1, "core")],
-    ids=["seed1-default", "seed2-default", "seed1-core"],
+    # each seed and each placement once (until 2026-12-06 also seed 2 on the default placement: a
+    # third of the Ray group's time, which is the critical path of a two-worker CI run)
+    [(1, "default"), (2, "core")],
+    ids=["seed1-default", "seed2-core"],
 )
 @pytest.mark.parametrize("name", STRESS)
 def test_every_stress_scenario_same_digest_past_its_events(ray_session, name, seed, placement):
@@ -257,15 +259,15 @@ def test_every_stress_scenario_same_digest_past_its_events(ray_session, name, se
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [77])  # the seed that differed
 def test_baseline_morning_same_digest(ray_session, seed):
-    """Issue 13 item 1: the baseline's first hour, the opening rush included, on Ray and locally
+    """Issue 13 item 1: the baseline's first half hour, the opening rush, on Ray and locally
     (seed 77's full day differed: the world depended on BLAS threads, which
     test_world_does_not_depend_on_the_machine checks directly; the full day, 1.4M messages,
     took 2.5 minutes here: `benchmarks/bench_runtime.py --duration 0` compares it. Two hours
-    until 2026-12-06: 69 s of a CI run over its 20-minute budget)."""
-    scenario = api.shorten(load("baseline"), 3600)
+    until 2026-12-06: 69 s of a CI run over its 20-minute budget; 196,426 messages now)."""
+    scenario = api.shorten(load("baseline"), 1800)
     local = api.run_scenario(scenario, seed)
     dist = run_ray(scenario, seed)
-    assert local.summary["messages_delivered"] > 200_000
+    assert local.summary["messages_delivered"] > 150_000
     assert dist.summary["digest"] == local.summary["digest"]
 
 
