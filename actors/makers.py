@@ -460,6 +460,11 @@ class MakerGuard:
         self.hold_unloads += 1
         self._hold_unloading = True
         self.unloading = True
+        # the clock starts again: a position still at or beyond the level hold_s from now (an
+        # unload to the level itself, unload_to = 1, then more bought) is unloaded again
+        self._hold_since = self.now  # type: ignore[attr-defined]
+        self._hold_timer = True
+        self.wake_in(self._hold_ns, HOLD)  # type: ignore[attr-defined]
         self._unload()
 
     def _check_loss(self) -> None:

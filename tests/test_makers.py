@@ -386,6 +386,30 @@ def test_an_inventory_held_past_hold_s_is_unloaded_and_one_turned_over_is_not():
     kernel.stop()
 
 
+def test_a_position_held_at_the_level_after_a_hold_unload_is_unloaded_again():
+    """unload_to = 1 unloads to the level itself, where the position is still held: 100 more
+    shares bought after the first unload go 2 s later, not never."""
+    maker = guarded_ladder(
+        levels=5, hold_inventory=300, hold_s=2.0, unload_to=1.0, unload_clip=100, max_inventory=10_000
+    )
+    t0 = OPEN + SECOND
+
+    def patient_bid_and_sweep(s):
+        s.submit("B", 5_000, REF - 30)
+        s.submit("S", 400, REF - 20, tif="IOC")
+
+    kernel, _, _ = market(
+        maker, [(t0, patient_bid_and_sweep), (t0 + 2_500 * MS, lambda s: s.submit("S", 100, REF - 20, tif="IOC"))]
+    )
+    kernel.advance(t0 + 2_400 * MS)
+    assert maker.hold_unloads == 1 and maker.position == 300
+    kernel.advance(t0 + 3_000 * MS)
+    assert maker.position == 400  # bought 100 more, still held since the first unload
+    kernel.advance(t0 + 4_500 * MS)
+    assert maker.hold_unloads == 2 and maker.position == 300
+    kernel.stop()
+
+
 def test_ladder_withdraws_on_a_toxic_flow_burst_and_comes_back():
     maker = guarded_ladder(toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300, guard_cooldown_s=1.0)
     t0 = OPEN + SECOND
