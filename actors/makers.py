@@ -436,16 +436,23 @@ class MakerGuard:
 
     def _hold_track(self) -> None:
         """Note when the position reached ``hold_inventory`` on its side (or fell back under it)."""
+        level = self.p.hold_inventory
+        assert level is not None
         pos = self.position
-        sign = (pos > 0) - (pos < 0) if abs(pos) >= self.p.hold_inventory else 0  # type: ignore[operator]
+        sign = (pos > 0) - (pos < 0) if abs(pos) >= level else 0
         if sign == self._hold_sign:
             return
         self._hold_sign = sign
         if sign:
-            self._hold_since = self.now  # type: ignore[attr-defined]
-            if not self._hold_timer:
-                self._hold_timer = True
-                self.wake_in(self._hold_ns, HOLD)  # type: ignore[attr-defined]
+            self._hold_start()
+        # else: a pending HOLD wake-up finds no side held and lapses
+
+    def _hold_start(self) -> None:
+        """Start the holding clock now; one HOLD wake-up at a time (a pending one checks the due time)."""
+        self._hold_since = now = self.now  # type: ignore[attr-defined]
+        if not self._hold_timer:
+            self._hold_timer = True
+            self.wake_at(now + self._hold_ns, HOLD)  # type: ignore[attr-defined]
 
     def _hold_wake(self) -> None:
         """Unload a position held at or beyond ``hold_inventory`` for ``hold_s``; else wait on."""
@@ -462,9 +469,7 @@ class MakerGuard:
         self.unloading = True
         # the clock starts again: a position still at or beyond the level hold_s from now (an
         # unload to the level itself, unload_to = 1, then more bought) is unloaded again
-        self._hold_since = self.now  # type: ignore[attr-defined]
-        self._hold_timer = True
-        self.wake_in(self._hold_ns, HOLD)  # type: ignore[attr-defined]
+        self._hold_start()
         self._unload()
 
     def _check_loss(self) -> None:
@@ -496,8 +501,8 @@ class MakerGuard:
         hard = p.hard_inventory
         if self.guard_out == "loss":
             target = 0
-        elif self._hold_unloading:
-            target = int(p.hold_inventory * p.unload_to)  # type: ignore[operator]
+        elif self._hold_unloading and p.hold_inventory is not None:
+            target = int(p.hold_inventory * p.unload_to)
         else:
             target = 0 if hard is None else int(hard * p.unload_to)
         excess = abs(pos) - target

@@ -325,15 +325,33 @@ def test_ladder_quotes_around_the_mid_not_the_last_trade():
     kernel.stop()
 
 
+def patient_bid_then_sweep(qty):
+    """A patient bid 30 ticks under the reference (someone for the maker to unload to), then a
+    ``qty``-share sell sweep into the ladder's bids."""
+
+    def act(s):
+        s.submit("B", 5_000, REF - 30)
+        s.submit("S", qty, REF - 20, tif="IOC")
+
+    return act
+
+
+def ioc(side, qty):
+    """A marketable IOC of ``qty`` shares, 20 ticks through the reference."""
+    return lambda s: s.submit(side, qty, REF + 20 if side == "B" else REF - 20, tif="IOC")
+
+
+def holding_ladder(unload_to):
+    """A five-level ladder that unloads a position of 300+ shares held for 2 s."""
+    return guarded_ladder(
+        levels=5, hold_inventory=300, hold_s=2.0, unload_to=unload_to, unload_clip=100, max_inventory=10_000
+    )
+
+
 def test_ladder_unloads_with_marketable_orders_when_its_inventory_limit_is_hit():
     maker = guarded_ladder(levels=5, hard_inventory=400, unload_to=0.5, unload_clip=100, max_inventory=10_000)
     t0 = OPEN + SECOND
-
-    def plan_sell(s):  # a patient bid below the ladder (someone to unload to), then a 500-share sweep
-        s.submit("B", 5_000, REF - 30)
-        s.submit("S", 500, REF - 20, tif="IOC")
-
-    kernel, _, recorder = market(maker, [(t0, plan_sell)])
+    kernel, _, recorder = market(maker, [(t0, patient_bid_then_sweep(500))])
     kernel.advance(t0 + SECOND)
     assert maker.unload_orders >= 3 and not maker.unloading
     assert 0 < maker.position <= 200  # down to half the hard limit
@@ -346,22 +364,9 @@ def test_ladder_unloads_with_marketable_orders_when_its_inventory_limit_is_hit()
 def test_an_inventory_held_past_hold_s_is_unloaded_and_one_turned_over_is_not():
     """hold_inventory/hold_s: 400 shares bought at once are held for 2 s, then unloaded to half
     of 300; a position that falls under 300 in between starts the clock again."""
-    maker = guarded_ladder(
-        levels=5, hold_inventory=300, hold_s=2.0, unload_to=0.5, unload_clip=100, max_inventory=10_000
-    )
+    maker = holding_ladder(unload_to=0.5)
     t0 = OPEN + SECOND
-
-    def patient_bid_and_sweep(s):  # someone to unload to far below, then 400 shares into the ladder's bids
-        s.submit("B", 5_000, REF - 30)
-        s.submit("S", 400, REF - 20, tif="IOC")
-
-    def buy(qty):
-        return lambda s: s.submit("B", qty, REF + 20, tif="IOC")
-
-    def sell(qty):
-        return lambda s: s.submit("S", qty, REF - 20, tif="IOC")
-
-    kernel, _, recorder = market(maker, [(t0, patient_bid_and_sweep)])
+    kernel, _, recorder = market(maker, [(t0, patient_bid_then_sweep(400))])
     kernel.advance(t0 + 1_900 * MS)
     assert maker.position == 400 and maker.unload_orders == 0 and maker.hold_unloads == 0
     kernel.advance(t0 + 3_500 * MS)
@@ -372,10 +377,8 @@ def test_an_inventory_held_past_hold_s_is_unloaded_and_one_turned_over_is_not():
     assert sold["qty"].sum() == maker.unloaded_qty == 400 - maker.position
     kernel.stop()
 
-    turned = guarded_ladder(
-        levels=5, hold_inventory=300, hold_s=2.0, unload_to=0.5, unload_clip=100, max_inventory=10_000
-    )
-    events = [(t0, patient_bid_and_sweep), (t0 + SECOND, buy(200)), (t0 + 1_500 * MS, sell(200))]
+    turned = holding_ladder(unload_to=0.5)
+    events = [(t0, patient_bid_then_sweep(400)), (t0 + SECOND, ioc("B", 200)), (t0 + 1_500 * MS, ioc("S", 200))]
     kernel, _, _ = market(turned, events)
     kernel.advance(t0 + 1_100 * MS)
     assert turned.position == 200  # under 300: the clock stops
@@ -389,18 +392,9 @@ def test_an_inventory_held_past_hold_s_is_unloaded_and_one_turned_over_is_not():
 def test_a_position_held_at_the_level_after_a_hold_unload_is_unloaded_again():
     """unload_to = 1 unloads to the level itself, where the position is still held: 100 more
     shares bought after the first unload go 2 s later, not never."""
-    maker = guarded_ladder(
-        levels=5, hold_inventory=300, hold_s=2.0, unload_to=1.0, unload_clip=100, max_inventory=10_000
-    )
+    maker = holding_ladder(unload_to=1.0)
     t0 = OPEN + SECOND
-
-    def patient_bid_and_sweep(s):
-        s.submit("B", 5_000, REF - 30)
-        s.submit("S", 400, REF - 20, tif="IOC")
-
-    kernel, _, _ = market(
-        maker, [(t0, patient_bid_and_sweep), (t0 + 2_500 * MS, lambda s: s.submit("S", 100, REF - 20, tif="IOC"))]
-    )
+    kernel, _, _ = market(maker, [(t0, patient_bid_then_sweep(400)), (t0 + 2_500 * MS, ioc("S", 100))])
     kernel.advance(t0 + 2_400 * MS)
     assert maker.hold_unloads == 1 and maker.position == 300
     kernel.advance(t0 + 3_000 * MS)
