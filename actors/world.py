@@ -35,7 +35,6 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import ConfigDict, Field, with_config
-from scipy.signal import lfilter
 
 from sim import detmath
 from sim.clock import SECOND
@@ -58,11 +57,17 @@ def _grid(start_ns: int, end_ns: int, grid_s: float) -> tuple[int, int]:
 
 
 def _ar1(a: float, innovations: np.ndarray, y0: float) -> np.ndarray:
-    """``y[k] = a * y[k-1] + innovations[k]`` with ``y[-1] = y0`` (C loop via ``lfilter``)."""
-    if len(innovations) == 0:
-        return np.empty(0)
-    out, _ = lfilter([1.0], [1.0, -a], innovations, zi=[a * y0])
-    return out
+    """``y[k] = a * y[k-1] + innovations[k]`` with ``y[-1] = y0``.
+
+    A plain loop of IEEE double operations: the same bits as ``scipy.signal.lfilter([1], [1, -a])``
+    (which it replaced), without the second of scipy.signal's import in every process that builds
+    a world (each Ray partition does)."""
+    out = []
+    a, y = float(a), float(y0)
+    for x in innovations.tolist():
+        y = a * y + x
+        out.append(y)
+    return np.array(out, dtype=float)
 
 
 def _stationary_ar1(a: float, sd: float, z: np.ndarray) -> np.ndarray:

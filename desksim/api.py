@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from desksim.extras import actor_extras
 from desksim.output import write_run
 from desksim.runner import (
     VERSION,
     RunResult,
-    actor_extras,
     reconciliation,
     run_scenario,
     shorten,

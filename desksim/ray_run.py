@@ -53,7 +53,8 @@ def run_ray(
     ``placement`` section (and that to the ``default`` preset). Extra summary keys: ``windows``,
     ``messages_per_window`` and ``ray`` (placement, lookahead, transport, set-up time, calls).
     """
-    from desksim.runner import actor_extras, summarise
+    from desksim.extras import actor_extras
+    from desksim.runner import summarise
 
     seed = scenario.seed if seed is None else int(seed)
     if placement is None:

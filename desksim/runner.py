@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +14,7 @@ from desksim.analytics.anatomy import maker_names, worst_fall_section
 from desksim.analytics.desk_outcome import desk_outcome
 from desksim.analytics.realism import realism
 from desksim.assembly import build
+from desksim.extras import _jsonable, actor_extras
 from scenarios.schema import Scenario
 from sim.clock import SECOND, format_clock
 from sim.record import Recorder
@@ -67,23 +67,6 @@ def run_scenario(scenario: Scenario, seed: int | None = None, *, source: str = "
         actors=len(assembly.actors),
         extras=actor_extras(assembly),
     )
-
-
-def actor_extras(assembly: Any, owns: Callable[[Any], bool] = lambda _actor: True) -> dict[str, Any]:
-    """What the summary reads from live actors (desk, OMS, risk officer), as plain picklable data.
-
-    ``owns`` says which actors live in this process (the Ray runtime calls it per partition)."""
-    out: dict[str, Any] = {}
-    desk, oms, risk = assembly.desk, assembly.oms, assembly.risk
-    if desk is not None and owns(desk):
-        out["desk"] = _jsonable(desk.summary())
-        out["desk_frames"] = desk.frames()
-    if oms is not None and owns(oms):
-        out["oms"] = _jsonable(oms.snapshot())
-    if risk is not None and owns(risk):
-        out["risk"] = _jsonable(risk.summary())
-        out["risk_snapshot"] = _jsonable(risk.snapshot())
-    return out
 
 
 def summarise(
@@ -318,17 +301,6 @@ def reconciliation(
         "breaks": rows,
         "legs": legs,
     }
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types (dict keys as strings, numpy scalars as Python numbers)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):
-        return value.item()
-    return value
 
 
 def _price_stats(trades: pd.DataFrame, tick: float) -> dict[str, float | None]:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~0.5 s to import: paid only by whoever asks for frames
+    import pandas as pd
 
 CHUNK = 4096
 
@@ -49,6 +50,8 @@ class Table:
         return tail.hexdigest()
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame.from_records(self.rows, columns=list(self.columns))
 
     def __len__(self) -> int:

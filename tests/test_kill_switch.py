@@ -20,8 +20,9 @@ import pytest
 from actors.messages import owner_of
 from desksim import api
 from desksim.assembly import build
+from desksim.extras import actor_extras
 from desksim.report import write_report
-from desksim.runner import actor_extras, summarise
+from desksim.runner import summarise
 from scenarios.schema import load
 from sim.clock import MS, SECOND
 from sim.kernel import Kernel
