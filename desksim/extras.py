@@ -1,7 +1,8 @@
 """What a run reads from its live actors at the end, as plain picklable data.
 
 Kept apart from :mod:`desksim.runner` (pandas, the analytics): every Ray partition process
-imports this at the end of a run, and it should not pay for the summary's imports.
+imports this module when it unpickles its constructor's arguments, so it must not pay for the
+summary's imports (tests/test_startup.py).
 """
 
 from __future__ import annotations
