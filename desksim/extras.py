@@ -18,22 +18,22 @@ def actor_extras(assembly: Any, owns: Callable[[Any], bool] = lambda _actor: Tru
     out: dict[str, Any] = {}
     desk, oms, risk = assembly.desk, assembly.oms, assembly.risk
     if desk is not None and owns(desk):
-        out["desk"] = _jsonable(desk.summary())
+        out["desk"] = jsonable(desk.summary())
         out["desk_frames"] = desk.frames()
     if oms is not None and owns(oms):
-        out["oms"] = _jsonable(oms.snapshot())
+        out["oms"] = jsonable(oms.snapshot())
     if risk is not None and owns(risk):
-        out["risk"] = _jsonable(risk.summary())
-        out["risk_snapshot"] = _jsonable(risk.snapshot())
+        out["risk"] = jsonable(risk.summary())
+        out["risk_snapshot"] = jsonable(risk.snapshot())
     return out
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Plain JSON types (dict keys as strings, numpy scalars as Python numbers)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if hasattr(value, "item"):
         return value.item()
     return value

@@ -14,7 +14,7 @@ from desksim.analytics.anatomy import maker_names, worst_fall_section
 from desksim.analytics.desk_outcome import desk_outcome
 from desksim.analytics.realism import realism
 from desksim.assembly import build
-from desksim.extras import _jsonable, actor_extras
+from desksim.extras import actor_extras, jsonable
 from scenarios.schema import Scenario
 from sim.clock import SECOND, format_clock
 from sim.record import Recorder
@@ -289,7 +289,7 @@ def reconciliation(
     }
     gateway_orders = orders[orders["owner"] == "gateway"] if len(orders) else orders
     fills = fills_from_orders_table(gateway_orders, lambda _oid: account, symbol=symbol)
-    rows = [_jsonable({**dataclasses.asdict(b), "legs": b.legs}) for b in reconcile(oms_view, fills, risk_snapshot)]
+    rows = [jsonable({**dataclasses.asdict(b), "legs": b.legs}) for b in reconcile(oms_view, fills, risk_snapshot)]
     if risk_snapshot is None and scenario.desk is not None and scenario.desk.risk is not None:
         missing = {"account": account, "symbol": "", "what": "missing", "oms": 0, "risk": 0, "exchange": 0}
         rows.insert(0, {**missing, "legs": [OFFICER_LEG], "detail": "no snapshot from the risk officer"})

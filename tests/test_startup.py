@@ -1,6 +1,6 @@
-"""What a process that only runs actors imports: every Ray partition (7 per run by default) and
-every Monte Carlo worker pays its imports at start-up, so the build path stays free of pandas and
-scipy (together about 2 s of CPU per process here, most of a Ray run's set-up before 2026-12-07)."""
+"""What a process that only runs actors imports: every Ray partition (7 per run by default) pays
+its imports at start-up, so the build path stays free of pandas and scipy (together about 2 s of
+CPU per process here, most of a Ray run's set-up before 2026-12-07)."""
 
 from __future__ import annotations
 
