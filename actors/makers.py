@@ -86,7 +86,11 @@ class GuardParams:
       moved toward the recent aggressor-signed flow of others when it is more one-sided than
       balanced flow would be (:class:`FlowImpact`); ``flow_size_ticks`` shrinks the quotes as it
       moves and ``flow_aside_ticks`` pulls them past a point: a sale that persists lowers the
-      makers' quotes and their size, not a script.
+      makers' quotes and their size, not a script. ``flow_unload_ticks``: once the flow has
+      moved the value that far, a position on the side the flow is against (long in a sale,
+      short in a purchase) is unloaded to flat the same way while the maker goes on quoting:
+      it keeps buying from the seller and passes each lot on at once (the HFTs' "hot potato"
+      of 6 May 2010: inventory handed from maker to maker, volume that grows with the sale).
     """
 
     hard_inventory: PositiveInt | None = None
@@ -131,11 +135,16 @@ class GuardParams:
     # standard deviations of one-sidedness that ordinary flow reaches, and that move nothing
     flow_impact_dead_zone: NonNegativeFloat = 3.0
     flow_impact_warmup_qty: NonNegativeInt = 10_000  # weighted shares traded before the flow counts
+    flow_impact_max_ticks: NonNegativeFloat = 0.0  # the flow moves the value at most this far (0: no bound)
     # and the quoted size shrinks with that move: size x (1 - |move| / flow_size_ticks) to the
     # nearest lot of 100 shares, at least one (0: off) ...
     flow_size_ticks: NonNegativeFloat = 0.0
     # ... and the maker stands aside (no quotes) while |move| >= flow_aside_ticks (0: never)
     flow_aside_ticks: NonNegativeFloat = 0.0
+    # while |move| >= flow_unload_ticks a position against the flow is unloaded to flat (0: never)
+    flow_unload_ticks: NonNegativeFloat = 0.0
+    # ... but not while the move is at flow_impact_max_ticks: a value at its bound is not running
+    flow_unload_hold_at_max: bool = False
 
 
 class FlowImpact:
@@ -147,13 +156,17 @@ class FlowImpact:
     standard deviations the flow is one-sided, at any volume. The offset is ``ticks`` per
     standard deviation beyond ``±dead_zone``, toward the flow, as in Kyle (1985), where the price
     moves by the net order flow over the noise traders' standard deviation times the value's
-    uncertainty. No offset while the weighted volume is under ``min_volume`` (the first trades).
+    uncertainty. No offset while the weighted volume is under ``min_volume`` (the first trades);
+    never more than ``max_ticks`` either way (0: no bound).
     """
 
-    __slots__ = ("dead_zone", "min_volume", "net", "rate", "sq", "t", "ticks", "total")
+    __slots__ = ("dead_zone", "max_ticks", "min_volume", "net", "rate", "sq", "t", "ticks", "total")
 
-    def __init__(self, ticks: float, half_life_ns: int, dead_zone: float = 0.0, min_volume: float = 0.0) -> None:
+    def __init__(
+        self, ticks: float, half_life_ns: int, dead_zone: float = 0.0, min_volume: float = 0.0, max_ticks: float = 0.0
+    ) -> None:
         self.ticks = ticks
+        self.max_ticks = max_ticks
         self.dead_zone = dead_zone
         self.min_volume = min_volume
         self.rate = math.log(2.0) / half_life_ns
@@ -196,7 +209,10 @@ class FlowImpact:
         excess = abs(z) - self.dead_zone
         if excess <= 0:
             return 0.0
-        return self.ticks * excess if z > 0 else -self.ticks * excess
+        move = self.ticks * excess
+        if self.max_ticks and move > self.max_ticks:
+            move = self.max_ticks
+        return move if z > 0 else -move
 
 
 class MakerGuard:
@@ -206,7 +222,8 @@ class MakerGuard:
     ``_guard_trade`` / ``_guard_quote`` on market data, ``_guard_fill`` after its fills and
     ``_guard_order_done`` when an order ends, and implements ``_pull_quotes`` and ``requote``.
     Public state: ``guard_out`` (None, "toxic", "stale", "loss" or "fair"), counters
-    ``toxic_withdrawals``, ``stale_withdrawals``, ``loss_stops``, ``fair_pauses``, ``unload_orders``.
+    ``toxic_withdrawals``, ``stale_withdrawals``, ``loss_stops``, ``fair_pauses``, ``unload_orders``,
+    ``flow_unloads``.
     """
 
     p: GuardParams
@@ -228,7 +245,13 @@ class MakerGuard:
                 int(p.flow_impact_half_life_s * SECOND),
                 p.flow_impact_dead_zone,
                 p.flow_impact_warmup_qty,
+                p.flow_impact_max_ticks,
             )
+        elif p.flow_unload_ticks > 0:
+            raise ValueError(f"{self.name}: flow_unload_ticks needs flow_impact_ticks > 0")  # type: ignore[attr-defined]
+        self._flow_unload = p.flow_unload_ticks if self._impact is not None else 0.0
+        self._flow_unloading = False  # the current unload is against the flow (to flat)
+        self.flow_unloads = 0
         self._flow_move = 0.0  # |the order flow's move of the value| at the last requote, ticks
         self.fundamental = fundamental
         self._fair_delay_ns = int(p.fair_delay_ms * MS)
@@ -372,6 +395,8 @@ class MakerGuard:
         impact = self._impact
         if impact is not None:
             impact.add(self.now, qty if aggressor == "B" else -qty)  # type: ignore[attr-defined]
+            if self._flow_unload and self.position:
+                self._flow_unload_check()
         if self._stale_ns and self._stale_check(time_ns):
             return True
         return self.guard_out is not None
@@ -431,7 +456,28 @@ class MakerGuard:
             self.unloading = True
         if p.hold_inventory is not None:
             self._hold_track()
+        if self._flow_unload and self.position:
+            self._flow_unload_check()
         if self.unloading:
+            self._unload()
+
+    def _flow_unload_check(self) -> None:
+        """Start unloading to flat when the flow has moved the value ``flow_unload_ticks`` or more
+        and the position is on the side the flow is against."""
+        if self._flow_unloading:
+            return
+        impact = self._impact
+        assert impact is not None
+        offset = impact.offset(self.now)  # type: ignore[attr-defined]
+        if -self._flow_unload < offset < self._flow_unload:
+            return
+        if self.p.flow_unload_hold_at_max and impact.max_ticks and abs(offset) >= impact.max_ticks:
+            return  # the value is pinned at its bound, no longer running from the flow: hold
+        pos = self.position
+        if (offset < 0 < pos) or (pos < 0 < offset):
+            self.flow_unloads += 1
+            self._flow_unloading = True
+            self.unloading = True
             self._unload()
 
     def _hold_track(self) -> None:
@@ -499,7 +545,7 @@ class MakerGuard:
         p = self.p
         pos = self.position
         hard = p.hard_inventory
-        if self.guard_out == "loss":
+        if self.guard_out == "loss" or self._flow_unloading:
             target = 0
         elif self._hold_unloading and p.hold_inventory is not None:
             target = int(p.hold_inventory * p.unload_to)
@@ -509,6 +555,7 @@ class MakerGuard:
         if excess <= 0:
             self.unloading = False
             self._hold_unloading = False
+            self._flow_unloading = False
             return
         sell = pos > 0
         far = self.pub_bid if sell else self.pub_ask

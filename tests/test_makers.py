@@ -684,6 +684,13 @@ def test_flow_impact_counts_standard_deviations_of_the_net_flow_beyond_the_dead_
     assert impact.offset(OPEN + SECOND) == 0.0  # time does not run back
     impact.remove(OPEN + 2 * SECOND, 1000)  # taken back (the maker's own): the sales count again
     assert impact.offset(OPEN + 2 * SECOND) == pytest.approx(100.0 * (z + 1.0))
+    capped = FlowImpact(ticks=100.0, half_life_ns=2 * SECOND, dead_zone=1.0, max_ticks=120.0)
+    capped.add(OPEN, 100)
+    for _ in range(9):
+        capped.add(OPEN, -100)
+    assert capped.offset(OPEN) == -120.0  # 153 ticks down, bounded at 120
+    capped.add(OPEN, 1000)
+    assert capped.offset(OPEN) == 0.0  # balanced again: the bound only clips
 
 
 def sell_flow(qty):
@@ -748,6 +755,63 @@ def test_flow_impact_moves_the_as_makers_value_with_one_sided_flow_and_back_when
     bid, ask = quoted(exchange, aside)
     assert bid < REF < ask and {q for _, _, q in resting(exchange, aside)} == {400}
     kernel.stop()
+
+
+def patient_then(flow):
+    """A patient bid of 5,000 shares 100 ticks under the reference (someone for the maker to
+    unload to), then ``flow``."""
+
+    def act(s):
+        s.submit("B", 5_000, REF - 100)
+        flow(s)
+
+    return act
+
+
+def test_flow_unload_passes_a_position_against_the_flow_on_and_keeps_quoting():
+    """flow_unload_ticks: bought 400 from a seller whose flow moved the value 69 ticks down (>= 60),
+    the maker sells them on at once, to flat, and still quotes both sides; without the rule, or with
+    a move short of it, it keeps the 400, and with flow_unload_hold_at_max too while the move is at
+    its bound (flow_impact_max_ticks); a position *with* the flow (short in a sale) is kept."""
+    t_flow = OPEN + 2 * SECOND
+    plan = [(t_flow, patient_then(sell_flow(900)))]
+    bounded = {"flow_impact_max_ticks": 65.0}  # the 69 ticks held at 65, still >= 60
+    cases = (
+        (60.0, 0, {}),
+        (0.0, 400, {}),
+        (80.0, 400, {}),
+        (60.0, 0, bounded),
+        (60.0, 400, {**bounded, "flow_unload_hold_at_max": True}),  # at its bound the value is not running
+    )
+    for unload_ticks, kept, extra in cases:
+        maker = flow_as(flow_unload_ticks=unload_ticks, unload_through_ticks=150, unload_clip=100, **extra)
+        kernel, exchange, recorder = market(maker, plan)
+        kernel.advance(t_flow + SECOND)
+        assert maker.position == kept, unload_ticks
+        assert maker.flow_unloads == (1 if kept == 0 else 0)
+        assert maker.unloaded_qty == 400 - kept and not maker.unloading
+        if kept == 0:
+            trades = recorder.tables["trades"].frame()
+            sold = trades[(trades["taker"] == "as") & (trades["aggressor_side"] == "S")]
+            assert sold["qty"].sum() == 400 and len(sold) == 4  # in clips of 100
+            bid, ask = quoted(exchange, maker)  # quoting on, around the moved value (69 or 65 ticks down)
+            assert bid < REF + max(-65.0 if extra else -1e9, 50.0 * -1000 / math.sqrt(400**2 + 600**2)) < ask
+        kernel.stop()
+    # the side rule on its own: with the flow's move at 69 ticks down a short is with the flow
+    # and kept, a long is against it and goes
+    maker = flow_as(flow_unload_ticks=60.0)
+    kernel, _, _ = market(maker, plan)
+    kernel.advance(t_flow + SECOND)
+    kernel.stop()
+    assert maker._impact.offset(maker.now) <= -60 and maker.flow_unloads == 1 and maker.position == 0
+    maker.position = -400
+    maker._flow_unload_check()
+    assert maker.flow_unloads == 1 and not maker.unloading
+    maker.position = 400
+    maker._flow_unload_check()
+    assert maker.flow_unloads == 2 and maker.unloading
+    with pytest.raises(ValueError, match="flow_impact_ticks"):
+        fair_as(StepFundamental(REF, REF, 0), fair_weight=1.0, flow_unload_ticks=10.0)
 
 
 def test_flow_impact_is_off_by_default_needs_a_fair_value_and_shrinks_the_ladders_resting_levels():
