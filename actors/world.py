@@ -59,13 +59,17 @@ def _grid(start_ns: int, end_ns: int, grid_s: float) -> tuple[int, int]:
 def _ar1(a: float, innovations: np.ndarray, y0: float) -> np.ndarray:
     """``y[k] = a * y[k-1] + innovations[k]`` with ``y[-1] = y0``.
 
-    A plain loop of IEEE double operations: the same bits as ``scipy.signal.lfilter([1], [1, -a])``
-    (which it replaced), without the second of scipy.signal's import in every process that builds
-    a world (each Ray partition does)."""
+    A plain loop of IEEE double operations: the same bits as ``scipy.signal.lfilter([1], [1, -a],
+    zi=[a * y0])`` (which it replaced), without the second of scipy.signal's import in every process
+    that builds a world (each Ray partition does). It does lfilter's own operations in its order
+    (direct form II transposed: ``y = z + 1 * x``, then ``z = x * 0 - y * (-a)``), so even the signs
+    of zeros agree, which ``a * y + x`` does not (``a = -0.0, x = -0.0``)."""
     out = []
-    a, y = float(a), float(y0)
+    neg_a = -float(a)
+    z = float(a) * float(y0)
     for x in innovations.tolist():
-        y = a * y + x
+        y = z + 1.0 * x
+        z = x * 0.0 - y * neg_a
         out.append(y)
     return np.array(out, dtype=float)
 

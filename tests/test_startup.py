@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -36,6 +36,7 @@ def test_the_extract_a_partition_unpickles_lives_outside_the_runner():
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 
 
+@example(a=-0.0, innovations=np.array([0.0, -0.0]), y0=0.0)  # signed zeros: found by CI, failed before
 @given(
     a=st.floats(min_value=-0.9999, max_value=0.9999, allow_nan=False),
     innovations=arrays(np.float64, st.integers(0, 300), elements=finite),
