@@ -249,7 +249,7 @@ class MakerGuard:
             )
         elif p.flow_unload_ticks > 0:
             raise ValueError(f"{self.name}: flow_unload_ticks needs flow_impact_ticks > 0")  # type: ignore[attr-defined]
-        self._flow_unload = p.flow_unload_ticks if self._impact is not None else 0.0
+        self._flow_unload = p.flow_unload_ticks  # (0 without a flow impact: checked above)
         self._flow_unloading = False  # the current unload is against the flow (to flat)
         self.flow_unloads = 0
         self._flow_move = 0.0  # |the order flow's move of the value| at the last requote, ticks
