@@ -117,7 +117,9 @@ HALTED_REASON = "trading halted"
 TO_AUCTION = "to auction"  # halted: the order is kept for the reopening auction
 REPRICED = "repriced"  # a limit beyond the band, repriced to it (outside_band="reprice")
 MARKET = "market"  # a market order, an IOC limit at the band / collar it may not trade through
-Terms = tuple[Any, str, str]  # (price, tif, REPRICED | MARKET | "") handed to the book
+STOPPED = "stopped"  # a limit order capped at the stop logic's floor / cap (it would trade through)
+STOPPED_MARKET = "stopped market"  # a market order, an IOC limit at the stop logic's floor / cap
+Terms = tuple[Any, str, str]  # (price, tif, REPRICED | MARKET | STOPPED | STOPPED_MARKET | "") for the book
 
 
 class Exchange(Actor):
@@ -216,6 +218,8 @@ class Exchange(Actor):
         top = self._publish(book, events, msg.side)
         if g is not None:
             self._update(book, g, events, top)
+            if mark is STOPPED or mark is STOPPED_MARKET:
+                self._stop_logic(book, g, msg, price, events)
         sb = self._stops.get(msg.symbol)
         if sb is not None and sb.prints:
             self._run_stops(book, g, sb)
@@ -286,7 +290,7 @@ class Exchange(Actor):
             and ((g.buy_lo <= price <= g.buy_hi) if msg.side == "B" else (g.sell_lo <= price <= g.sell_hi))
         ):
             return price, msg.tif, ""
-        return _screen(g, msg)
+        return _screen(g, msg, self.now)
 
     def _admit_cancel(self, book: OrderBook | None, oid: Any, src: int) -> str | None:
         """A cancel is always allowed for the order's owner, halted or not."""
@@ -310,7 +314,7 @@ class Exchange(Actor):
             and price > 0
             and book.open_order(msg.order_id) is not None  # type: ignore[union-attr]
         ):
-            return g.check_replace(side, price)
+            return g.check_replace(side, price, self.now)
         return None
 
     def _refuse(self, order_id: int, src: int, reason: str, cancel: bool = False) -> None:
@@ -433,11 +437,13 @@ class Exchange(Actor):
             events = [OrderCanceled(oid, qty, first.reason)]  # type: ignore[union-attr]
         elif first.__class__ is OrderAccepted:
             del events[0]
-            if mark is MARKET:
+            if mark is MARKET or mark is STOPPED_MARKET:
                 _market_rest(events, oid)
         top = self._publish(book, events, side)
         if g is not None:
             self._update(book, g, events, top)
+            if mark is STOPPED or mark is STOPPED_MARKET:
+                self._stop_logic(book, g, msg, price, events)
 
     # -- market data requests ---------------------------------------------------------------------
     @handles(SubscribeMarketData)
@@ -472,8 +478,10 @@ class Exchange(Actor):
         detail = msg.tif + ("/post_only" if msg.post_only else "")
         if mark is REPRICED:
             detail += "/repriced"
+        elif mark is STOPPED or mark is STOPPED_MARKET:
+            detail += "/stop_logic"
         self.orders.append((self.now, oid, owner, "submit", msg.side, msg.price, msg.qty, msg.qty, detail))
-        if mark is MARKET:
+        if mark is MARKET or mark is STOPPED_MARKET:
             _market_rest(events, oid)
 
     def _publish(self, book: OrderBook, events: list[Any], aggressor_side: str | None) -> Top | None:
@@ -516,6 +524,23 @@ class Exchange(Actor):
         sb = self._stops.get(symbol)
         if sb:  # a print the symbol's stop orders have to see (``_run_stops``)
             sb.prints.append(fill.price)
+
+    def _stop_logic(self, book: OrderBook, g: Safeguards, msg: SubmitOrder, stop: int, events: list[Any]) -> None:
+        """An order capped at the stop logic's ``stop`` price, after its step 4: when it still has
+        quantity and the book still holds an order it would have taken beyond ``stop`` (a bid
+        from its own price up to the floor, for a sell), the symbol pauses (reserved state)."""
+        oid = msg.order_id
+        filled = sum(e.qty for e in events if e.__class__ is OrderFilled and e.order_id == oid)
+        if filled >= msg.qty or g.halted:
+            return
+        if msg.side == "B":
+            best = book.best_ask()
+            through = best is not None and stop < best[0] <= (msg.price or BIG)
+        else:
+            best = book.best_bid()
+            through = best is not None and (msg.price or 1) <= best[0] < stop
+        if through:
+            self._status(g, [g.stop_logic_halt(self.now)])
 
     # -- step 4: safeguard update -----------------------------------------------------------------
     def _update(self, book: OrderBook, g: Safeguards, events: list[Any], top: Top | None) -> None:
@@ -853,11 +878,12 @@ class Exchange(Actor):
 
 
 # -- admission helpers (pure: they read the safeguards and the book, change nothing) -------------------
-def _screen(g: Safeguards, msg: SubmitOrder) -> Terms | str:
+def _screen(g: Safeguards, msg: SubmitOrder, now: int) -> Terms | str:
     """The slow path of a new order's admission: halted (``TO_AUCTION``), the collar and the
     bands (a refusal reason, or a limit repriced to the band), a market order capped at the band /
-    collar it may not trade through (an IOC limit there). Malformed orders go to the book as they
-    are: the book rejects them."""
+    collar it may not trade through (an IOC limit there), then the stop logic's floor / cap at
+    ``now`` (``STOPPED`` / ``STOPPED_MARKET``: capped there). Malformed orders go to the book as
+    they are: the book rejects them."""
     side, price, tif = msg.side, msg.price, msg.tif
     valid = (side == "B" or side == "S") and (price is None or (type(price) is int and price > 0))
     if valid and g.halted:
@@ -867,6 +893,10 @@ def _screen(g: Safeguards, msg: SubmitOrder) -> Terms | str:
     reason, px = g.check_order(side, price)
     if reason is not None:
         return reason
+    if g.stop_logic and not msg.post_only:
+        stop = g.stop_logic_cap(side, px, now)
+        if stop is not None:
+            return (stop, "IOC", STOPPED_MARKET) if price is None and tif == "DAY" else (stop, tif, STOPPED)
     if price is None and px is not None:
         return px, ("IOC" if tif == "DAY" else tif), MARKET
     return px, tif, (REPRICED if px != price else "")

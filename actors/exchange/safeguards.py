@@ -77,6 +77,22 @@ what the rules leave to the venue or what this simulator simplifies):
   leaves the symbol halted to the close. Regulatory halts and circuit-breaker halts reopen by the
   auction without collars (*choice*). ``extend_auction`` decides; ``auction_collar`` /
   ``extensions`` are published with the indicative price during the pause.
+* **Stop logic** (``stop_logic_pct``; 0, the default, turns it off): a momentary pause of the
+  kind CME Globex has run since 2003 (its "Stop Logic Functionality"; the pause that ended the
+  E-mini's fall on 6 May 2010 at 14:45:28 CT was one, 5 seconds). No incoming sell may trade
+  more than ``stop_logic_pct`` below the highest trade of the last ``stop_logic_window_s``
+  seconds (the *floor*; the last trade when none is that recent), no incoming buy more than that
+  above the lowest (the *cap*): the rule stops a fall driven by sales and a spike driven by
+  purchases, not a sale that hits a bid resting high. An incoming
+  order that would trade through it (a sell priced below the floor or a market sell, with a bid
+  at or above its own price: ``stop_logic_cap``) is capped there -- a limit order at the floor, a
+  market order an IOC limit at the floor whose rest is canceled with reason ``"market"`` (*choice*:
+  Globex rests it at its protection price) -- and when, after matching, it still has quantity and
+  such a bid is left, the symbol enters the reserved state: a trading pause (``PAUSED``, reason
+  ``"stop logic"``) of ``stop_logic_pause_s`` (5) seconds, then the reopening auction without
+  collars (the exchange decides, ``stop_logic_halt``). A replace that would trade through is
+  refused with ``"stop logic"``. After a reopening that crosses, the auction price is the only
+  price in the window. Post-only orders never take, so they are not screened.
 * **Halted** (pause or circuit breaker): nothing matches. New DAY orders (limit or market) are
   accepted for the reopening auction, IOC/FOK orders and replaces are refused with
   ``"trading halted"``, cancels work. See actors/exchange/auction.py for the auction.
@@ -92,6 +108,7 @@ from typing import Annotated, Any, Literal
 from pydantic import ConfigDict, Field, with_config
 
 from actors.messages import LimitStateEntered, LimitStateExited, TradingHalted, TradingResumed
+from actors.rolling import RollingRange
 from actors.units import DEFAULT_TICK_SIZE
 from sim.clock import MINUTE as MINUTE_NS
 from sim.clock import SECOND as SECOND_NS
@@ -105,6 +122,7 @@ __all__ = [
     "OPEN",
     "PAUSED",
     "REOPENING",
+    "STOP_LOGIC",
     "SafeguardParams",
     "Safeguards",
     "StatusEvent",
@@ -115,6 +133,7 @@ BIG = 1 << 62  # "no bound" for prices and times
 
 OPEN = "open"  # continuous trading
 LIMIT = "limit"  # continuous trading in a LULD limit state
+STOP_LOGIC = "stop logic"  # the reason of a stop-logic pause, and of a replace refused by it
 PAUSED = "paused"  # LULD trading pause
 HALTED = "halted"  # market-wide circuit breaker halt
 
@@ -165,6 +184,9 @@ class SafeguardParams:
     auction_collars: bool = True  # LULD reopening: collars around the band that paused, extensions
     auction_extension_min: PositiveFloat = 5.0  # an extension of the pause when outside the collars
     auction_info_interval_s: PositiveFloat = 1.0  # indicative price / imbalance feed during a halt
+    stop_logic_pct: Percent = 0.0  # no sale this far below the window's high, no purchase above its low (0 = off)
+    stop_logic_window_s: NonNegativeFloat = 1.0  # the look-back of that high / low (0: the last trade)
+    stop_logic_pause_s: PositiveFloat = 5.0  # the reserved state before its reopening auction
 
 
 #: ``rules:`` regimes of a scenario: what each changes in the exchange's SafeguardParams.
@@ -263,6 +285,8 @@ class Safeguards:
         self.collar_hi = BIG
         self.buy_lo = self.sell_lo = 0
         self.buy_hi = self.sell_hi = BIG
+        self.market_buy_cap = BIG  # a market order's caps (bands, collar), without the stop logic's
+        self.market_sell_floor = 0
         self.bands_changed = False
         self.auction_due = False
         self.limit_band: str | None = None
@@ -287,6 +311,13 @@ class Safeguards:
         self._update_hbp = _bp(p.reference_update_pct)
         self._collar_hbp = _bp(p.collar_pct)
         self.previous_close = previous_close or p.previous_close or reference_price
+        self.stop_logic = p.stop_logic_pct > 0
+        self.sl_floor = 0  # stop logic: no sell may trade below this, no buy above sl_cap
+        self.sl_cap = BIG
+        self._sl_hbp = _bp(p.stop_logic_pct)
+        self._sl_window_ns = round(p.stop_logic_window_s * SECOND_NS)
+        self._sl_range = RollingRange(self._sl_window_ns)  # the window's high and low
+        self._sl_last: int | None = None  # the last print
         self.mwcb_triggered: set[int] = set()
         self.cb_price = 0  # a trade at or below this triggers the next circuit-breaker level
         self._set_cb()
@@ -332,13 +363,16 @@ class Safeguards:
             return
         if self._aggressive:  # resting away from the touch is always allowed
             self.buy_lo, self.sell_hi = 0, BIG
-            self.buy_hi = min(self.upper, self.buy_cap)
-            self.sell_lo = max(self.lower, self.sell_floor)
-            return
-        self.buy_lo = self.collar_lo
-        self.buy_hi = min(self.upper, self.collar_hi)
-        self.sell_lo = max(self.lower, self.collar_lo)
-        self.sell_hi = self.collar_hi
+            self.market_buy_cap = min(self.upper, self.buy_cap)
+            self.market_sell_floor = max(self.lower, self.sell_floor)
+        else:
+            self.buy_lo = self.collar_lo
+            self.sell_hi = self.collar_hi
+            self.market_buy_cap = min(self.upper, self.collar_hi)
+            self.market_sell_floor = max(self.lower, self.collar_lo)
+        # a price through the stop-logic floor / cap takes the slow path (``stop_logic_cap``)
+        self.buy_hi = min(self.market_buy_cap, self.sl_cap)
+        self.sell_lo = max(self.market_sell_floor, self.sl_floor)
 
     @property
     def buy_cap(self) -> int:
@@ -437,7 +471,7 @@ class Safeguards:
         there is none)."""
         buy = side == "B"
         if price is None:
-            cap = self.buy_hi if buy else self.sell_lo
+            cap = self.market_buy_cap if buy else self.market_sell_floor
             return None, (cap if 0 < cap < BIG else None)
         if self._collar_refuses(buy, price):
             return "price collar", None
@@ -452,13 +486,55 @@ class Safeguards:
             return price > self.buy_cap if buy else price < self.sell_floor
         return price < self.collar_lo or price > self.collar_hi
 
-    def check_replace(self, side: str | None, price: int) -> str | None:
-        """Reason to refuse a replace to ``price`` (collar or band), or None."""
+    def check_replace(self, side: str | None, price: int, now: int | None = None) -> str | None:
+        """Reason to refuse a replace to ``price`` (collar, band, or trading through the stop
+        logic's floor / cap at ``now``), or None."""
         if self._collar_refuses(side == "B", price):
             return "price collar"
         if (side == "B" and price > self.upper) or (side == "S" and price < self.lower):
             return "price band"
+        if self.stop_logic and now is not None and side is not None and self.stop_logic_cap(side, price, now):
+            return STOP_LOGIC
         return None
+
+    # -- stop logic ---------------------------------------------------------------------------
+    def stop_logic_cap(self, side: str, price: int | None, now: int) -> int | None:
+        """The floor (a sell) or cap (a buy) an order priced ``price`` (None: market) at ``now``
+        would trade through, or None when it would not: its price lies beyond it and the other
+        side of the book holds an order it would take (a bid at or above a sell's price)."""
+        if not self.stop_logic:
+            return None
+        self._sl_expire(now)
+        if side == "B":
+            ask = self.best_ask
+            cap = self.sl_cap
+            return cap if ask is not None and (price is None or price > cap) and ask <= (price or BIG) else None
+        bid = self.best_bid
+        floor = self.sl_floor
+        return floor if bid is not None and (price is None or price < floor) and bid >= (price or 1) else None
+
+    def stop_logic_halt(self, now: int) -> TradingHalted:
+        """The reserved state: a ``stop_logic_pause_s`` pause, then the reopening auction."""
+        return self._halt(now, PAUSED, STOP_LOGIC, now + round(self.params.stop_logic_pause_s * SECOND_NS))
+
+    def _sl_note(self, price: int, now: int) -> None:
+        """A print enters the stop logic's window."""
+        self._sl_range.add(now, price)
+        self._sl_last = price
+        self._sl_expire(now)
+
+    def _sl_expire(self, now: int) -> None:
+        """The floor and cap at ``now``: from the window's high and low, or from the last print
+        when it is older than the window (then so is every other)."""
+        last = self._sl_last
+        if last is None:
+            return
+        top, bottom = self._sl_range.high_low(now) or (last, last)
+        floor = max(top - max(1, _pct_of(top, self._sl_hbp)), 1)
+        cap = bottom + max(1, _pct_of(bottom, self._sl_hbp))
+        if floor != self.sl_floor or cap != self.sl_cap:
+            self.sl_floor, self.sl_cap = floor, cap
+            self._set_fast_path()
 
     # -- market events ------------------------------------------------------------------------
     def on_trade(self, price: int, now: int) -> Sequence[StatusEvent]:
@@ -470,6 +546,8 @@ class Safeguards:
         while w[0][0] <= cutoff:
             total -= w.popleft()[1]
         self._sum = total
+        if self.stop_logic:
+            self._sl_note(price, now)
         n = len(w)
         mean = (2 * total + n) // (2 * n)
         if self.reference is None:
@@ -605,6 +683,9 @@ class Safeguards:
         price = auction_price if auction_qty else None
         events: list[StatusEvent] = [TradingResumed(self.symbol, now, price, auction_qty)]
         if auction_qty and auction_price is not None:
+            if self.stop_logic:
+                self._sl_range = RollingRange(self._sl_window_ns)
+                self._sl_note(auction_price, now)
             self._window.clear()
             self._window.append((now, auction_price))
             self._sum = auction_price
