@@ -90,7 +90,8 @@ class GuardParams:
       moved the value that far, a position on the side the flow is against (long in a sale,
       short in a purchase) is unloaded to flat the same way while the maker goes on quoting:
       it keeps buying from the seller and passes each lot on at once (the HFTs' "hot potato"
-      of 6 May 2010: inventory handed from maker to maker, volume that grows with the sale).
+      of 6 May 2010: inventory handed from maker to maker, volume that grows with the sale);
+      with ``flow_unload_either_side`` a position on either side is (the maker gets flat).
     """
 
     hard_inventory: PositiveInt | None = None
@@ -145,6 +146,8 @@ class GuardParams:
     flow_unload_ticks: NonNegativeFloat = 0.0
     # ... but not while the move is at flow_impact_max_ticks: a value at its bound is not running
     flow_unload_hold_at_max: bool = False
+    # ... a position on either side, not only against the flow: the maker gets flat whichever way
+    flow_unload_either_side: bool = False
 
 
 class FlowImpact:
@@ -379,6 +382,8 @@ class MakerGuard:
         p = self.p
         if self.pub_bid is None or self.pub_ask is None:
             self.mark_price = price
+        if aggressor != "B" and aggressor != "S":  # an auction print: no side, no flow to learn from
+            return self._guard_after_trade(time_ns)
         if p.toxic_imbalance > 0:
             signed = qty if aggressor == "B" else -qty
             self._flow.append((time_ns, signed))
@@ -397,6 +402,10 @@ class MakerGuard:
             impact.add(self.now, qty if aggressor == "B" else -qty)  # type: ignore[attr-defined]
             if self._flow_unload and self.position:
                 self._flow_unload_check()
+        return self._guard_after_trade(time_ns)
+
+    def _guard_after_trade(self, time_ns: int) -> bool:
+        """The stale-data check after a print; True when the maker is (now) out."""
         if self._stale_ns and self._stale_check(time_ns):
             return True
         return self.guard_out is not None
@@ -463,7 +472,8 @@ class MakerGuard:
 
     def _flow_unload_check(self) -> None:
         """Start unloading to flat when the flow has moved the value ``flow_unload_ticks`` or more
-        and the position is on the side the flow is against."""
+        and the position is on the side the flow is against (either side with
+        ``flow_unload_either_side``)."""
         if self._flow_unloading:
             return
         impact = self._impact
@@ -474,7 +484,7 @@ class MakerGuard:
         if self.p.flow_unload_hold_at_max and impact.max_ticks and abs(offset) >= impact.max_ticks:
             return  # the value is pinned at its bound, no longer running from the flow: hold
         pos = self.position
-        if (offset < 0 < pos) or (pos < 0 < offset):
+        if self.p.flow_unload_either_side or (offset < 0 < pos) or (pos < 0 < offset):
             self.flow_unloads += 1
             self._flow_unloading = True
             self.unloading = True

@@ -813,6 +813,15 @@ def test_flow_unload_passes_a_position_against_the_flow_on_and_keeps_quoting():
     maker.position = 400
     maker._flow_unload_check()
     assert maker.flow_unloads == 2 and maker.unloading
+    # flow_unload_either_side: the short goes too (the maker gets flat whichever way)
+    either = flow_as(flow_unload_ticks=60.0, flow_unload_either_side=True)
+    kernel, _, _ = market(either, plan)
+    kernel.advance(t_flow + SECOND)
+    kernel.stop()
+    assert either.flow_unloads == 1 and either.position == 0
+    either.position = -400
+    either._flow_unload_check()
+    assert either.flow_unloads == 2 and either.unloading
     with pytest.raises(ValueError, match="flow_impact_ticks"):
         fair_as(StepFundamental(REF, REF, 0), fair_weight=1.0, flow_unload_ticks=10.0)
 
@@ -872,6 +881,22 @@ def test_a_makers_own_unloads_are_not_news_to_its_flow_impact():
     # the others' flow only: 400 and 600 sold (the unload's 300 would make it -1300 / sqrt(610,000))
     assert maker._impact.z(kernel.now) == pytest.approx(-1000 / math.sqrt(400**2 + 600**2), rel=1e-3)
     kernel.stop()
+
+
+def test_auction_prints_are_not_one_sided_flow():
+    """A reopening auction's print (aggressor side "A") has no buyer- or seller-initiated side: it
+    moves neither the toxic-flow window nor the flow impact. (They counted it as a sale: after
+    every pause the makers' values fell by the auction's volume.)"""
+    maker = flow_as(toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300)
+    maker.quoting = False  # guard state only; nothing is sent
+    clock = SimpleNamespace(now=OPEN + SECOND, schedule=lambda *a: None)
+    maker.kernel = clock  # type: ignore[assignment]
+    maker.on_trade(TradePrinted(SYMBOL, REF, 5_000, "A", clock.now), 0)
+    assert maker._impact.z(clock.now) == 0.0 and maker.imbalance(clock.now) == (0.0, 0)
+    assert maker.guard_out is None and maker.toxic_withdrawals == 0
+    maker.on_trade(TradePrinted(SYMBOL, REF, 500, "S", clock.now), 0)  # a sale still counts
+    assert maker._impact.z(clock.now) == pytest.approx(-1.0)
+    assert maker.guard_out == "toxic"
 
 
 @pytest.mark.slow
