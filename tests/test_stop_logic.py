@@ -5,6 +5,7 @@ hypothesis property over random order streams."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -71,11 +72,12 @@ def _ladder(t):
     )
 
 
-def test_market_sell_stops_at_the_floor_then_five_second_pause_and_reopening_auction():
+@pytest.mark.parametrize("tif", ["DAY", "IOC"])
+def test_market_sell_stops_at_the_floor_then_five_second_pause_and_reopening_auction(tif):
     t_sell = T0 + 100 * MS
     bids = _ladder(T0)
     first = Scripted("first", [(T0 + 50 * MS, sub(1, "S", 100, 10_000))])  # prints 10_000: floor 9_900
-    seller = Scripted("seller", [(t_sell, sub(1, "S", 500, None))])
+    seller = Scripted("seller", [(t_sell, sub(1, "S", 500, None, tif))])
     halt_t = t_sell + LAT
     reopen_t = halt_t + 5 * SECOND
     late = Scripted(

@@ -896,7 +896,7 @@ def _screen(g: Safeguards, msg: SubmitOrder, now: int) -> Terms | str:
     if g.stop_logic and not msg.post_only:
         stop = g.stop_logic_cap(side, px, now)
         if stop is not None:
-            return (stop, "IOC", STOPPED_MARKET) if price is None and tif == "DAY" else (stop, tif, STOPPED)
+            return (stop, ("IOC" if tif == "DAY" else tif), STOPPED_MARKET) if price is None else (stop, tif, STOPPED)
     if price is None and px is not None:
         return px, ("IOC" if tif == "DAY" else tif), MARKET
     return px, tif, (REPRICED if px != price else "")
