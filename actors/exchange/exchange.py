@@ -219,7 +219,7 @@ class Exchange(Actor):
         if g is not None:
             self._update(book, g, events, top)
             if mark is STOPPED or mark is STOPPED_MARKET:
-                self._stop_logic(book, g, msg, price, events)
+                self._stop_logic(g, msg, price, events)
         sb = self._stops.get(msg.symbol)
         if sb is not None and sb.prints:
             self._run_stops(book, g, sb)
@@ -443,7 +443,7 @@ class Exchange(Actor):
         if g is not None:
             self._update(book, g, events, top)
             if mark is STOPPED or mark is STOPPED_MARKET:
-                self._stop_logic(book, g, msg, price, events)
+                self._stop_logic(g, msg, price, events)
 
     # -- market data requests ---------------------------------------------------------------------
     @handles(SubscribeMarketData)
@@ -525,22 +525,15 @@ class Exchange(Actor):
         if sb:  # a print the symbol's stop orders have to see (``_run_stops``)
             sb.prints.append(fill.price)
 
-    def _stop_logic(self, book: OrderBook, g: Safeguards, msg: SubmitOrder, stop: int, events: list[Any]) -> None:
-        """An order capped at the stop logic's ``stop`` price, after its step 4: when it still has
-        quantity and the book still holds an order it would have taken beyond ``stop`` (a bid
-        from its own price up to the floor, for a sell), the symbol pauses (reserved state)."""
+    def _stop_logic(self, g: Safeguards, msg: SubmitOrder, stop: int, events: list[Any]) -> None:
+        """An order capped at the stop logic's ``stop`` price, after its step 4: with quantity left
+        it may pause the symbol (``Safeguards.stop_logic_pause``: the reserved state)."""
         oid = msg.order_id
-        filled = sum(e.qty for e in events if e.__class__ is OrderFilled and e.order_id == oid)
-        if filled >= msg.qty or g.halted:
+        if sum(e.qty for e in events if e.__class__ is OrderFilled and e.order_id == oid) >= msg.qty:
             return
-        if msg.side == "B":
-            best = book.best_ask()
-            through = best is not None and stop < best[0] <= (msg.price or BIG)
-        else:
-            best = book.best_bid()
-            through = best is not None and (msg.price or 1) <= best[0] < stop
-        if through:
-            self._status(g, [g.stop_logic_halt(self.now)])
+        halted = g.stop_logic_pause(msg.side, msg.price, stop, self.now)
+        if halted is not None:
+            self._status(g, [halted])
 
     # -- step 4: safeguard update -----------------------------------------------------------------
     def _update(self, book: OrderBook, g: Safeguards, events: list[Any], top: Top | None) -> None:

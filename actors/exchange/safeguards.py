@@ -90,7 +90,7 @@ what the rules leave to the venue or what this simulator simplifies):
   Globex rests it at its protection price) -- and when, after matching, it still has quantity and
   such a bid is left, the symbol enters the reserved state: a trading pause (``PAUSED``, reason
   ``"stop logic"``) of ``stop_logic_pause_s`` (5) seconds, then the reopening auction without
-  collars (the exchange decides, ``stop_logic_halt``). A replace that would trade through is
+  collars (``stop_logic_pause``). A replace that would trade through is
   refused with ``"stop logic"``. After a reopening that crosses, the auction price is the only
   price in the window. Post-only orders never take, so they are not screened.
 * **Halted** (pause or circuit breaker): nothing matches. New DAY orders (limit or market) are
@@ -505,17 +505,29 @@ class Safeguards:
         if not self.stop_logic:
             return None
         self._sl_expire(now)
+        if self._takes(side, price) is None:
+            return None
+        if side == "B":
+            return self.sl_cap if price is None or price > self.sl_cap else None
+        return self.sl_floor if price is None or price < self.sl_floor else None
+
+    def stop_logic_pause(self, side: str, price: int | None, stop: int, now: int) -> TradingHalted | None:
+        """After an order capped at ``stop`` matched and kept quantity: the reserved state (a
+        ``stop_logic_pause_s`` pause, then the reopening auction) when the book still holds an
+        order it would have taken beyond ``stop``; None when it does not."""
+        best = self._takes(side, price)
+        if self.halted or best is None or (best <= stop if side == "B" else best >= stop):
+            return None
+        return self._halt(now, PAUSED, STOP_LOGIC, now + round(self.params.stop_logic_pause_s * SECOND_NS))
+
+    def _takes(self, side: str, price: int | None) -> int | None:
+        """The best price on the other side of the book that an order priced ``price`` (None:
+        market) would take, or None."""
         if side == "B":
             ask = self.best_ask
-            cap = self.sl_cap
-            return cap if ask is not None and (price is None or price > cap) and ask <= (price or BIG) else None
+            return ask if ask is not None and ask <= (price or BIG) else None
         bid = self.best_bid
-        floor = self.sl_floor
-        return floor if bid is not None and (price is None or price < floor) and bid >= (price or 1) else None
-
-    def stop_logic_halt(self, now: int) -> TradingHalted:
-        """The reserved state: a ``stop_logic_pause_s`` pause, then the reopening auction."""
-        return self._halt(now, PAUSED, STOP_LOGIC, now + round(self.params.stop_logic_pause_s * SECOND_NS))
+        return bid if bid is not None and bid >= (price or 1) else None
 
     def _sl_note(self, price: int, now: int) -> None:
         """A print enters the stop logic's window."""
