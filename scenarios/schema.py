@@ -766,9 +766,16 @@ def _valid_fields(loc: tuple[Any, ...], root: Any) -> list[str]:
     return []
 
 
+#: top-level keys with this prefix are ignored (anchors for ``<<:`` merges live there)
+EXTENSION_PREFIX = "x-"
+
+
 def parse(data: Any, source: str = "<scenario>") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: a scenario must be a YAML mapping, got {type(data).__name__}")
+    # top-level keys that start with "x-" are the file's own (a home for YAML anchors that several
+    # agents merge with ``<<: *name``, as in Compose files): not part of the scenario
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith(EXTENSION_PREFIX))}
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:

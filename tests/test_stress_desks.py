@@ -1,6 +1,6 @@
 """Issue 16 item 7: every bundled stress scenario stresses our desk.
 
-Each of flash_crash, mm_withdrawal, latency_spike, vol_spike and halt_reopen has a strategy desk
+Each of flash_crash, flash_crash_faithful, mm_withdrawal, latency_spike, vol_spike and halt_reopen has a strategy desk
 trading through its OMS over FIX 4.4 with the independent risk officer watching, and the desk's
 account reconciles (OMS vs risk officer vs exchange, to the share and to the tick x share) on
 every seed tried, in runs that end ten minutes after the scenario's first timed event. The run
@@ -17,7 +17,7 @@ from desksim import api
 from desksim.analytics.desk_outcome import desk_outcome, halt_spans, rejected_in_halts
 from scenarios.schema import load
 
-STRESS_DESKS = ["flash_crash", "mm_withdrawal", "latency_spike", "vol_spike", "halt_reopen"]
+STRESS_DESKS = ["flash_crash", "flash_crash_faithful", "mm_withdrawal", "latency_spike", "vol_spike", "halt_reopen"]
 SEEDS = (1, 2, 3)
 NS = 10**9
 
