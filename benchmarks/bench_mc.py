@@ -1,13 +1,13 @@
 """Monte Carlo scaling: the same experiment on 1 and on 2 Ray workers, timed and compared.
 
-Runs ``desksim mc``'s engine (``desksim.montecarlo.monte_carlo``) on the bundled ``flash_crash``
+Runs ``desksim mc``'s engine (``desksim.montecarlo.monte_carlo``) on the bundled ``flash_crash_scripted``
 scenario (``quick`` if that scenario is not bundled) with ``--runs`` runs at ``--workers-list``
 worker counts (default 1 and 2), each into its own folder, and prints the wall time of each, the
 speed-up over the first, and whether every ``runs.parquet`` holds the same digests and metrics
 (all columns but the wall-clock ``wall_s``) and every ``summary.json`` the same figures (all but
 ``execution`` and the batch size). Wall time includes starting and stopping the local Ray (a few seconds).
 
-    python benchmarks/bench_mc.py                      # 200 runs of flash_crash, workers 1 and 2
+    python benchmarks/bench_mc.py                      # 200 runs of flash_crash_scripted, workers 1 and 2
     python benchmarks/bench_mc.py --runs 40 --duration 1800
 """
 
@@ -33,7 +33,7 @@ from scenarios import bundled  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default="flash_crash")
+    parser.add_argument("--scenario", default="flash_crash_scripted")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", type=float, default=None, help="simulate only the first N seconds of each run")

@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             m = s["crash"]["measures"].get(key, {})
             if m.get("n"):
                 print(f"  {key}: median {m['median']:.2f} %, p95 {m['p95']:.2f} %, max {m['max']:.2f} %")
+        m = s["crash"]["measures"].get("crash_one_sided_share", {})
+        if m.get("n"):  # a check on the criteria: a real large-cap book is never one-sided
+            print(f"  share of the crash with a one-sided book: median {m['median']:.3f}, p95 {m['p95']:.3f}")
         print(f"  (folder {root / label})")
     if len(results) > 1:
         keys = list(next(iter(results.values()))["criteria"])

@@ -10,7 +10,7 @@ windows whose ordinary net flow is already as one-sided as the program. A progra
 a standard deviation in size is what the market meets every few windows: no mechanism that
 answers it can stay quiet on ordinary days.
 
-    python benchmarks/program_signal.py                                    # flash_crash, seeds 1-3
+    python benchmarks/program_signal.py                                    # flash_crash_scripted, seeds 1-3
     python benchmarks/program_signal.py --scenario docs/examples/flash_crash_emergent.yaml --pov 0.09
     python benchmarks/program_signal.py --scenario baseline --pov 0.09 --from 10:00 --to 15:30 --seeds 1-5
 """
@@ -77,7 +77,7 @@ def program_terms(scenario: Scenario) -> tuple[float | None, bool]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scenario", default="flash_crash", help="bundled name or path (default flash_crash)")
+    parser.add_argument("--scenario", default="flash_crash_scripted", help="bundled name or path (default %(default)s)")
     parser.add_argument("--seeds", type=seed_list, default="1-3", help="seeds, e.g. 1-3,7 (default 1-3)")
     parser.add_argument(
         "--windows", type=window_lengths, default="10,20", help="window lengths in minutes (default 10,20)"

@@ -76,7 +76,7 @@ def monte_carlo(
 ) -> Any:
     """Monte Carlo on Ray: ``runs`` seeded runs of ``scenario``; returns ``MCResult(runs, summary)``.
 
-    ``mc = api.monte_carlo("flash_crash", runs=200, workers=2, seed=1)``; ``mc.runs`` has one row
+    ``mc = api.monte_carlo("flash_crash_scripted", runs=200, workers=2, seed=1)``; ``mc.runs`` has one row
     of metrics per run, ``mc.summary["var"]["99"]`` the 99% VaR. Options (``out``, ``batch_size``,
     ``address``, ``resume``, ``duration_s``, ``progress``, ``distributions``) are those of
     :func:`desksim.montecarlo.monte_carlo`; nothing is written unless ``out`` is given.

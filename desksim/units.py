@@ -84,6 +84,10 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("desk_outcome.kill.position_*", SHARES),
     # the worst 15-minute fall and who traded it (desksim/analytics/anatomy.py)
     ("worst_fall.recovered_20m_share", "fraction (0-1) of the fall won back within 20 minutes"),
+    (
+        "worst_fall.crash_one_sided_share",
+        "fraction (0-1) of the crash episode (the fall's start to 20 minutes after its trough) with no bid or no ask",
+    ),
     ("worst_fall.by_group.*.bought", SHARES),
     ("worst_fall.by_group.*.sold", SHARES),
     ("worst_fall.by_group.*.net", "shares (bought - sold: the group's position change over the phase)"),
@@ -254,7 +258,8 @@ def markdown() -> str:
         "",
         "`worst_fall` holds the crash measures of the run's row in a Monte Carlo `runs.parquet` (the worst",
         "15-minute fall of the prints, of the mid and of the 1-minute VWAPs, when it started and bottomed out",
-        "in seconds after the open, the share won back within 20 minutes and the three 2010 ratios; NaN is",
+        "in seconds after the open, the share won back within 20 minutes, the three 2010 ratios and the",
+        "share of the crash in a one-sided book, `crash_one_sided_share`, a check on the others; NaN is",
         "null, an infinite ratio is the string `inf`) and `by_group.<group>.<phase>`: for each participant",
         "group (the fee table's groups) and phase (`before`: the hour before the fall, `fall`, `recovery`: the",
         "20 minutes after its trough) the shares it `bought` and `sold`, its `net`, its `volume_share_pct` of",

@@ -152,7 +152,7 @@ def topics() -> dict[str, list[str]]:
         "A scenario is one YAML mapping. Unknown fields are errors; every error names its field path.",
         "Top-level keys that start with `x-` are the file's own and ignored: a home for YAML anchors",
         "that several agents merge (`x-guards: &guards {...}`, then `params: {<<: *guards, size: 300}`;",
-        "see scenarios/flash_crash_faithful.yaml).",
+        "see scenarios/flash_crash.yaml).",
         "",
         *_table(schema.Scenario),
     ]

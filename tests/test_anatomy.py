@@ -147,8 +147,8 @@ def test_summary_measures_equal_the_crash_measures_and_the_monte_carlo_row():
     from desksim.mc.metrics import run_metrics
     from scenarios.schema import load
 
-    scenario = load("flash_crash")
-    res = api.run("flash_crash", seed=3, duration_s=2400)
+    scenario = load("flash_crash_scripted")
+    res = api.run("flash_crash_scripted", seed=3, duration_s=2400)
     section = res.summary["worst_fall"]
     open_ns = scenario.session.open_ns
     direct = crash_metrics(res.trades, res.frames["quotes"], open_ns, open_ns + 2400 * 10**9, maker_names(scenario))

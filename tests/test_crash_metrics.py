@@ -66,6 +66,24 @@ def test_v_shaped_crash_known_numbers():
     assert math.isnan(m["mid_fall_15m_pct"]) is False and m["mid_fall_15m_pct"] == 0.0  # the quotes never move
 
 
+def test_one_sided_share_is_the_time_with_an_empty_side_from_the_fall_to_20_minutes_after_it():
+    """The crash episode of the v-shaped fall runs from its start (3600 s) to 20 minutes after its
+    trough (3900 + 1200 = 5100 s): 1,500 s. An empty bid for 100 s and an empty ask for 50 s in it
+    are 150 s one-sided; an empty book after 5100 s is outside it."""
+    tr, q = _v_trades(), _quotes()
+    s = q["time_ns"] // S
+    q.loc[(s >= 3700) & (s < 3800), ["bid", "bid_qty"]] = [np.nan, 0]
+    q.loc[(s >= 4000) & (s < 4050), ["ask", "ask_qty"]] = [np.nan, 0]
+    q.loc[(s >= 6000) & (s < 6100), ["bid", "bid_qty", "ask", "ask_qty"]] = [np.nan, 0, np.nan, 0]
+    assert C.crash_metrics(tr, _quotes(), 0, 7200 * S)["crash_one_sided_share"] == 0.0
+    assert C.crash_metrics(tr, q, 0, 7200 * S)["crash_one_sided_share"] == pytest.approx(150 / 1500)
+    # a run that stops at 4500 s: the episode is clipped to its 900 s
+    assert C.crash_metrics(tr, q, 0, 4500 * S)["crash_one_sided_share"] == pytest.approx(150 / 900)
+    flat = tr.assign(price=100.0)  # no fall, no episode
+    assert math.isnan(C.crash_metrics(flat, q, 0, 7200 * S)["crash_one_sided_share"])
+    assert math.isnan(C.crash_metrics(tr, None, 0, 7200 * S)["crash_one_sided_share"])
+
+
 def test_the_level_fall_reads_minute_vwaps():
     tr = _v_trades()
     m = C.crash_metrics(tr, None, 0, 7200 * S)
@@ -234,10 +252,10 @@ def test_crash_flags_and_summary():
 # --------------------------------------------------------------------------- the counterfactual scenario
 
 
-def test_flash_crash_current_is_flash_crash_under_todays_rules():
+def test_scripted_flash_crash_current_is_flash_crash_under_todays_rules():
     from scenarios.schema import load
 
-    base, current = load("flash_crash"), load("flash_crash_current")
+    base, current = load("flash_crash_scripted"), load("flash_crash_scripted_current")
     assert current.rules == "current"
     a = base.model_dump(exclude={"name", "description", "rules"})
     b = current.model_dump(exclude={"name", "description", "rules"})
@@ -248,18 +266,18 @@ def test_maker_names_of_a_scenario():
     from desksim.analytics.anatomy import maker_names
     from scenarios.schema import load
 
-    assert maker_names(load("flash_crash")) == ["mm-ladder", "mm-as"]
+    assert maker_names(load("flash_crash_scripted")) == ["mm-ladder", "mm-as"]
     assert maker_names(load("quick")) == ["mm"]
 
 
 def test_crash_columns_in_a_short_run():
-    """A real run gives every crash column (flash_crash's first 40 minutes: the program starts at
+    """A real run gives every crash column (flash_crash_scripted's first 40 minutes: the program starts at
     10:00; the measures are defined on any path with a fall)."""
     from desksim import api
     from desksim.mc.metrics import SCHEMA, run_metrics
 
-    res = api.run("flash_crash", seed=7, duration_s=40 * 60)
-    scenario = api.load("flash_crash")
+    res = api.run("flash_crash_scripted", seed=7, duration_s=40 * 60)
+    scenario = api.load("flash_crash_scripted")
     row = run_metrics(res, 0, 7, scenario.session.open_ns, scenario.tick_size)
     assert set(C.KEYS) <= set(SCHEMA.names) and set(C.KEYS) <= set(row)
     assert row["fall_15m_pct"] > 0 and math.isfinite(row["crash_volume_ratio"])

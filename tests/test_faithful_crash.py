@@ -1,13 +1,13 @@
-"""Issue 16: the faithful 2010 crash (scenarios/flash_crash_faithful.yaml and its counterfactual
-flash_crash_faithful_current.yaml).
+"""Issue 16: the faithful 2010 crash (scenarios/flash_crash.yaml and its counterfactual
+flash_crash_current.yaml).
 
 What the scenario promises and these tests hold it to:
 - the program is the 2010 Sell Algorithm's: 9 % of the trailing minute's volume, market orders, no
   price and no time limit, and it is the only scripted event (no maker withdrawal, no price set);
 - the counterfactual is the same file under today's rules;
-- a run that reaches the program's start trades it at that pace;
-- (slow) the level's fall is the program's: on a seed where the minute VWAPs fall 5 %, the same
-  seed without its program keeps its level, and under today's rules LULD limit states hold it.
+- (slow) the program trades at that pace from its start, and the level's fall is the program's:
+  on a seed where the minute VWAPs fall 5 %, the same seed without its program keeps its level,
+  and under today's rules LULD limit states hold it.
 
 The shares over many runs are measured by benchmarks/crash_shares.py (docs/architecture.md, "The
 faithful crash"), not asserted here: a test cannot run 100 days.
@@ -22,7 +22,7 @@ from scenarios.schema import ScenarioError, load, parse, read_yaml, resolve
 from scenarios.variants import write_without_action
 from sim.clock import MINUTE
 
-FAITHFUL, CURRENT = "flash_crash_faithful", "flash_crash_faithful_current"
+FAITHFUL, CURRENT = "flash_crash", "flash_crash_current"
 
 
 def _program(name: str):
@@ -69,20 +69,18 @@ def test_anchors_under_x_keys_are_the_files_own():
         parse({**data, "y-extra": 1})
 
 
-def test_the_program_trades_at_its_pace_from_eleven():
+def _assert_trades_at_its_pace(trades, open_ns: int) -> None:
     """Five minutes past 11:00: the seller has sold, only after 11:00, and no more than about 9 %
-    of the trailing volume (its clips are sized on the last minute's volume, so up to 9/91 of the
-    volume it leaves to others, plus one clip's rounding)."""
-    scenario = load(FAITHFUL)
+    of the volume (its clips are sized on the last minute's volume, so up to 9/91 of the volume it
+    leaves to others, plus one clip's rounding). Seed 1: 3,000 of 37,500 shares, 8.0 %. (Until
+    2026-12-07 a run of its own to 11:05 on seed 3, 9.4 %; 86 s of CI for what this run has.)"""
     start = 90 * MINUTE  # 11:00
-    res = api.run(FAITHFUL, seed=3, duration_s=(start + 5 * MINUTE) / 1e9)
-    t = res.trades
-    t = t.assign(rel=t["time_ns"] - scenario.session.open_ns)
-    sold = t[t["taker"] == "seller"]
-    assert len(sold) > 0 and sold["rel"].min() >= start
-    after = t[t["rel"] >= start]
-    share = sold["qty"].sum() / after["qty"].sum()
-    assert 0.06 < share < 0.12, share  # seed 3: 7,900 of 83,700 shares, 9.4 %
+    rel = trades["time_ns"] - open_ns
+    sold = trades[trades["taker"] == "seller"]
+    assert len(sold) > 0 and (sold["time_ns"] - open_ns).min() >= start
+    window = (rel >= start) & (rel < start + 5 * MINUTE)
+    share = trades.loc[window & (trades["taker"] == "seller"), "qty"].sum() / trades.loc[window, "qty"].sum()
+    assert 0.06 < share < 0.12, share
 
 
 @pytest.mark.slow
@@ -94,7 +92,9 @@ def test_a_crash_of_the_faithful_program_is_the_programs_and_todays_rules_hold_i
     this asserts. Under today's rules the same day's fall is held by LULD limit states (seed 1: 5
     of them, prints 6.9 % and VWAPs 2.4 % down against 20.5 % and 8.1 %)."""
     seed = 1
-    crash = api.run(FAITHFUL, seed=seed).summary["worst_fall"]
+    run = api.run(FAITHFUL, seed=seed)
+    _assert_trades_at_its_pace(run.trades, load(FAITHFUL).session.open_ns)
+    crash = run.summary["worst_fall"]
     calm = api.run(write_without_action(FAITHFUL, "start_program", tmp_path), seed=seed).summary["worst_fall"]
     assert crash["vwap_fall_15m_pct"] >= 5.0 and crash["fall_15m_start_s"] >= 90 * 60, crash
     assert crash["fall_15m_pct"] >= crash["vwap_fall_15m_pct"], crash

@@ -346,7 +346,7 @@ def test_flat_fields_only_for_a_flat_top_level():
 def test_fill_liquidity_is_a_valid_last_liquidity_ind(codec: Codec, liquidity: str, flag: str | None) -> None:
     """An auction fill carries no LastLiquidityInd (FIX 4.4 has no value for it). It used to be
     sent as ``851=auction``, which the dictionary refuses, so the desk's auction fills never reached
-    its OMS: flash_crash seed 5 broke reconciliation by 1,100 shares."""
+    its OMS: flash_crash_scripted seed 5 broke reconciliation by 1,100 shares."""
     er = codec.execution_report(
         order_id="1",
         exec_id="1",

@@ -71,7 +71,7 @@ def test_benchmark_prints_the_ratio_for_a_scenario_run_without_its_program() -> 
         check=True,
         timeout=600,
     ).stdout
-    assert "flash_crash without its program" in out
+    assert "flash_crash_scripted without its program" in out
     row = next(line.split() for line in out.splitlines() if line.strip().startswith("10 m"))
     windows = int(row[2])
     sd_net, program, ratio = (float(x.replace(",", "")) for x in row[3:6])

@@ -899,26 +899,16 @@ def test_auction_prints_are_not_one_sided_flow():
     assert maker.guard_out == "toxic"
 
 
-@pytest.mark.slow
-def test_flow_learning_example_crashes_with_the_program_and_not_without(tmp_path):
-    """docs/examples/flash_crash_flow.yaml: makers that learn from the order flow lower their value
-    while the faithful 9 % program sells, so the level (1-minute VWAPs) falls over 3 % below the
-    half hour before it within 30 minutes of its start, and recovers; without the program the same
-    market (same seed) moves under 1 %. (Seed 2: 6.5 % and 0.04 %; seed 1, measured, not run here:
-    5.8 % and 0.25 %.) On seed 2 the program's fall meets the five 2010 criteria of
-    desksim/analytics/crash.py (prints 9.1 % down, volume 6.3x the hour before, the touch at 0.17
-    of its depth, maker-to-maker share 3.4x, 99 % recovered); without it the prints fall under 3 %
-    (2.7 %)."""
+def test_flow_learning_example_loads_and_runs():
+    """docs/examples/flash_crash_flow.yaml, the work-in-progress market the bundled flash_crash grew
+    from: makers that learn from the order flow and the faithful 9 % program. It loads, assembles
+    and trades. (Until 2026-12-07 a slow test ran it twice to 11:45 on seed 2: 6.5 % down with the
+    program, 0.04 % without. The same claim is now tested on its successor, the bundled flash_crash,
+    in tests/test_faithful_crash.py; two minutes here keep the example from rotting.)"""
     from pathlib import Path
 
-    import pandas as pd
-
     from desksim import api
-    from desksim.analytics.anatomy import measures_of
-    from desksim.mc.summary import crash_flags
     from scenarios.schema import load
-    from scenarios.variants import write_without_action
-    from sim.clock import MINUTE, SECOND, parse_clock
 
     path = Path(__file__).resolve().parents[1] / "docs" / "examples" / "flash_crash_flow.yaml"
     scenario = load(path)
@@ -926,28 +916,5 @@ def test_flow_learning_example_crashes_with_the_program_and_not_without(tmp_path
     assert makers and all(g.params.flow_impact_ticks > 0 and g.params.fair_weight > 0 for g in makers)
     (program,) = [g for g in scenario.agents if g.kind == "program"]
     assert (program.params.pace, program.params.pov, program.params.through_ticks) == ("trailing", 0.09, None)
-    (go,) = [e for e in scenario.events if e.do == "start_program"]
-    start = parse_clock(go.at) // MINUTE
-    program_s = (parse_clock(go.at) - scenario.session.open_ns) / SECOND
-
-    def run(source):
-        """The level's fall and how far below the half hour before it ends, the run's crash measures
-        (its summary's worst fall, as a Monte Carlo row has them) and which crash criteria
-        (desksim/mc/summary.py) they meet."""
-        result = api.run(source, seed=2, duration_s=2.25 * 3600)
-        trades = result.trades
-        minute = trades.time_ns // MINUTE
-        vwap = (trades.price * trades.qty).groupby(minute).sum() / trades.qty.groupby(minute).sum()
-        before = vwap[(vwap.index >= start - 30) & (vwap.index < start)].mean()
-        low = vwap[(vwap.index >= start) & (vwap.index < start + 30)].min()
-        back = vwap[vwap.index >= start + 30].max()
-        crash = measures_of(result.summary["worst_fall"])
-        met = {k: bool(v[0]) for k, v in crash_flags(pd.DataFrame([crash])).items()}
-        return 100 * (1 - low / before), 100 * (1 - back / before), crash, met
-
-    fall, after, crash, met = run(path)
-    assert fall > 3.0 and after < 1.0
-    assert crash["fall_15m_start_s"] >= program_s - 10 * 60  # the program's fall, not an earlier one
-    assert met["all_2010"], met
-    quiet, _, _, calm = run(write_without_action(path, "start_program", tmp_path))
-    assert quiet < 1.0 and not calm["fall_3pct_15m"]
+    result = api.run(path, seed=2, duration_s=120)
+    assert len(result.trades) > 0 and set(result.trades["maker"]) & {g.name for g in makers}

@@ -202,7 +202,7 @@ def _runs_frame(n: int, desk_pnl: np.ndarray | None, mid_dd: np.ndarray) -> pd.D
 
 
 def test_without_a_desk_risk_figures_are_on_intraday_drawdowns():
-    """14.4: without a desk VaR/ES were on open-to-close returns (flash_crash: VaR 0.91 % while the
+    """14.4: without a desk VaR/ES were on open-to-close returns (flash_crash_scripted: VaR 0.91 % while the
     drawdowns averaged 4.4 %); now on the worst fall of the mid within each run, and the summary says so."""
     from desksim.montecarlo import Plan, summarize
 

@@ -63,10 +63,10 @@ def test_baseline_with_a_desk_trades_through_fix():
 # the market stress scenarios' desks reconcile on several seeds in tests/test_stress_desks.py (20 one-hour
 # runs of each of them would cost CI ~20 minutes)
 STRESS_DESKS = {
+    "flash_crash_scripted",
+    "flash_crash_scripted_current",
     "flash_crash",
     "flash_crash_current",
-    "flash_crash_faithful",
-    "flash_crash_faithful_current",
     "mm_withdrawal",
     "latency_spike",
     "vol_spike",

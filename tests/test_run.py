@@ -142,7 +142,7 @@ def _prefix(frames: dict[str, pd.DataFrame], end_ns: int) -> dict[str, pd.DataFr
     }
 
 
-FAST_PREFIX_CASES = {"quick", "baseline", "flash_crash"}  # the rest run in the slow suite
+FAST_PREFIX_CASES = {"quick", "baseline", "flash_crash_scripted"}  # the rest run in the slow suite
 SMALLER = {"crowd": 100}  # crowd's 20,000 traders cost a minute to build: at most 100 per group here
 
 
@@ -175,7 +175,7 @@ def test_duration_is_a_prefix_of_the_longer_run(name):
 def test_duration_keeps_the_session_close():
     """The close-time rules of a shortened run are those of the full day (LULD band doubling,
     the breaker cut-off): the shortened scenario still closes when the full one does."""
-    scenario = api.shorten(api.load("flash_crash"), 60)
-    full = api.load("flash_crash")
+    scenario = api.shorten(api.load("flash_crash_scripted"), 60)
+    full = api.load("flash_crash_scripted")
     assert scenario.session == full.session
     assert scenario.end_ns == full.session.open_ns + 60 * 10**9

@@ -209,7 +209,10 @@ def test_flow_learning_makers_same_digest(ray_session, seed):
 
 
 BUNDLED = sorted(p.stem for p in SCENARIOS.glob("*.yaml"))
-STRESS = [name for name in BUNDLED if load(name).events]  # every bundled scenario with a timeline
+# flash_crash_current is flash_crash under today's rules, the same 1,100 actors (40 s a run here);
+# today's rules on Ray are flash_crash_scripted_current's (LULD, the collar, the auction)
+SAME_ACTORS_AS = {"flash_crash_current": "flash_crash"}
+STRESS = [name for name in BUNDLED if load(name).events and name not in SAME_ACTORS_AS]  # every other timeline
 LEAD_S, MAX_DURATION_S, CONDITION_S, TAIL_S = 15.0, 10.0, 45.0, 5.0
 
 

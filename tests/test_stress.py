@@ -54,10 +54,10 @@ def _largest_fall_after_the_program(res):
     return fall, recovered, t[t["taker"] == "seller"]["qty"].sum()
 
 
-def test_flash_crash_current_falls_several_percent_pauses_and_recovers(runs):
+def test_scripted_flash_crash_current_falls_several_percent_pauses_and_recovers(runs):
     """Under today's rules: at least 3% down within 5 minutes of the program's start, half of the
     fall back within 30, and a LULD pause on the way."""
-    res = run(runs, "flash_crash_current", seed=5)
+    res = run(runs, "flash_crash_scripted_current", seed=5)
     fall, recovered, seller = _largest_fall_after_the_program(res)
     assert fall >= 0.03, f"largest 5-minute fall {fall:.2%}"
     assert recovered >= 0.5, f"recovered {recovered:.0%} of the fall within 30 minutes"
@@ -66,10 +66,10 @@ def test_flash_crash_current_falls_several_percent_pauses_and_recovers(runs):
     assert seller > 50_000
 
 
-def test_flash_crash_under_the_2010_rules_falls_without_a_pause(runs):
+def test_scripted_flash_crash_under_the_2010_rules_falls_without_a_pause(runs):
     """The same market under the 2010 rules: no LULD band stops the fall (no halts row), and it
     falls at least as far as under today's rules on the same seed."""
-    old, now = run(runs, "flash_crash", seed=5), run(runs, "flash_crash_current", seed=5)
+    old, now = run(runs, "flash_crash_scripted", seed=5), run(runs, "flash_crash_scripted_current", seed=5)
     fall_2010, _, seller = _largest_fall_after_the_program(old)
     fall_now, _, _ = _largest_fall_after_the_program(now)
     assert "halts" not in old.frames or old.frames["halts"].empty
@@ -196,12 +196,12 @@ def test_halt_and_reopen_reach_fix_clients_as_security_status():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(1, 9))
-def test_flash_crash_without_its_sell_program_does_not_crash(tmp_path, seed):
+def test_scripted_flash_crash_without_its_sell_program_does_not_crash(tmp_path, seed):
     """The crash is the program's: the same market, makers' withdrawal trigger and desk without the
     sell program never fall 3 % within 15 minutes (measured on 24 runs: at most 1.75 %)."""
     from scenarios.variants import write_without_action
 
-    path = write_without_action("flash_crash", "start_program", tmp_path)
+    path = write_without_action("flash_crash_scripted", "start_program", tmp_path)
     res = api.run(str(path), seed=seed)
     assert int(res.trades.loc[res.trades["taker"] == "seller", "qty"].sum()) == 0
     assert res.summary["worst_fall"]["fall_15m_pct"] < 3.0

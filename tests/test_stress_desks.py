@@ -1,6 +1,6 @@
 """Issue 16 item 7: every bundled stress scenario stresses our desk.
 
-Each of flash_crash, flash_crash_faithful, mm_withdrawal, latency_spike, vol_spike and halt_reopen has a strategy desk
+Each of flash_crash_scripted, flash_crash, mm_withdrawal, latency_spike, vol_spike and halt_reopen has a strategy desk
 trading through its OMS over FIX 4.4 with the independent risk officer watching, and the desk's
 account reconciles (OMS vs risk officer vs exchange, to the share and to the tick x share) on
 every seed tried, in runs that end ten minutes after the scenario's first timed event. The run
@@ -17,7 +17,7 @@ from desksim import api
 from desksim.analytics.desk_outcome import desk_outcome, halt_spans, rejected_in_halts
 from scenarios.schema import load
 
-STRESS_DESKS = ["flash_crash", "flash_crash_faithful", "mm_withdrawal", "latency_spike", "vol_spike", "halt_reopen"]
+STRESS_DESKS = ["flash_crash_scripted", "flash_crash", "mm_withdrawal", "latency_spike", "vol_spike", "halt_reopen"]
 SEEDS = (1, 2, 3)
 NS = 10**9
 
@@ -145,10 +145,10 @@ def test_a_short_desk_run_leads_with_its_outcome_and_the_report_shows_it(tmp_pat
 
 @pytest.mark.slow
 def test_desk_auction_fills_reach_the_oms():
-    """flash_crash_current seed 5: the desk buys 1,100 shares in a reopening auction. Those fills used to
+    """flash_crash_scripted_current seed 5: the desk buys 1,100 shares in a reopening auction. Those fills used to
     be sent as ``851=auction`` (not a FIX 4.4 LastLiquidityInd), the OMS's session refused the
     ExecutionReport, and OMS and exchange disagreed by 1,100 shares. Now they carry no 851."""
-    res = api.run("flash_crash_current", seed=5)
+    res = api.run("flash_crash_scripted_current", seed=5)
     s = res.summary
     assert s["reconciliation"]["breaks"] == [], s["reconciliation"]
     auction_fills = res.frames["desk_fills"].query("liquidity == ''")  # no LastLiquidityInd: an auction print

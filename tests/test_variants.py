@@ -45,15 +45,15 @@ def test_no_such_event_is_an_error():
         without_action({"name": "calm"}, "start_program")
 
 
-def test_bundled_flash_crash_without_its_program_loads_with_its_distributions(tmp_path):
-    path = write_without_action("flash_crash", "start_program", tmp_path)
-    variant, original = load(path), load("flash_crash")
-    assert variant.name == "flash_crash_without_start_program"
+def test_bundled_scripted_flash_crash_without_its_program_loads_with_its_distributions(tmp_path):
+    path = write_without_action("flash_crash_scripted", "start_program", tmp_path)
+    variant, original = load(path), load("flash_crash_scripted")
+    assert variant.name == "flash_crash_scripted_without_start_program"
     assert [e.do for e in variant.events] == [e.do for e in original.events if e.do != "start_program"]
     dists = read_yaml(path)["monte_carlo"]["distributions"]
     assert "events.0.when.price_change_pct" in dists  # the makers' withdrawal trigger, renumbered
     assert (
-        read_yaml(resolve("flash_crash"))["monte_carlo"]["distributions"]["events.1.when.price_change_pct"]
+        read_yaml(resolve("flash_crash_scripted"))["monte_carlo"]["distributions"]["events.1.when.price_change_pct"]
         == (dists["events.0.when.price_change_pct"])
     )
     assert variant.agents == original.agents and variant.rules == original.rules

@@ -48,6 +48,14 @@ Definitions
     volume (shares) in the fall window / its share in the before window (inf when the before
     share is 0 and the fall share is not; NaN when both are 0, when a window traded nothing or
     when ``makers`` is not given). 2010 criterion ("hot potato" trading rose): > 1.
+    *One-sided share* (``crash_one_sided_share``): the time-weighted share of the crash episode,
+    from the fall's start to 20 minutes after its trough (clipped at the end of the run), in which
+    the book had no bid or no ask (a side with no quantity; before the first quote row counts as
+    two-sided, as there is no book to judge). Not a 2010 criterion but a check on one: a large-cap
+    book is not one-sided in continuous trading, not even on 6 May 2010 (the E-mini's depth fell to
+    about 1 % of its morning level, never to nothing; the stocks that printed at a penny still had
+    a stub quote on that side). A high share says the "crash" is trading in an empty book. NaN when
+    there was no fall or no quotes.
 """
 
 from __future__ import annotations
@@ -89,6 +97,7 @@ KEYS = (
     "crash_volume_ratio",
     "crash_depth_min_ratio",
     "crash_m2m_ratio",
+    "crash_one_sided_share",
 )
 
 NAN = math.nan
@@ -220,13 +229,32 @@ def step_integral(times_ns: np.ndarray, values: np.ndarray, at: np.ndarray) -> n
     return np.where(k >= 0, out, 0.0)
 
 
-def touch_depth(quotes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Times (sorted) and depth at the touch (``bid_qty + ask_qty``, missing as 0) of the quote rows."""
+def touch_sides(quotes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Times (sorted), bid quantity and ask quantity at the touch (missing as 0) of the quote rows."""
     t = quotes["time_ns"].to_numpy(dtype=np.int64)
     bid = pd.to_numeric(quotes["bid_qty"], errors="coerce").fillna(0).to_numpy(dtype=np.float64)
     ask = pd.to_numeric(quotes["ask_qty"], errors="coerce").fillna(0).to_numpy(dtype=np.float64)
     order = np.argsort(t, kind="stable")
-    return t[order], (bid + ask)[order]
+    return t[order], bid[order], ask[order]
+
+
+def touch_depth(quotes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Times (sorted) and depth at the touch (``bid_qty + ask_qty``, missing as 0) of the quote rows."""
+    t, bid, ask = touch_sides(quotes)
+    return t, bid + ask
+
+
+def one_sided_share(quotes: pd.DataFrame | None, fall: Fall, end_ns: int) -> float:
+    """The time-weighted share of the crash episode with no bid or no ask (see the module docstring)."""
+    if not fall.found or fall.start_ns is None or fall.trough_ns is None or quotes is None or not len(quotes):
+        return NAN
+    a, b = fall.start_ns, min(fall.trough_ns + RECOVERY_WINDOW_NS, int(end_ns))
+    if b <= a:
+        return NAN
+    t, bid, ask = touch_sides(quotes)
+    one_sided = ((bid <= 0) | (ask <= 0)).astype(np.float64)
+    cum = step_integral(t, one_sided, np.array([a, b], dtype=np.int64))
+    return float((cum[1] - cum[0]) / (b - a))
 
 
 def depth_ratio(quotes: pd.DataFrame, fall: Fall, open_ns: int, end_ns: int) -> float:
@@ -331,4 +359,5 @@ def crash_metrics(
         out["crash_m2m_ratio"] = maker_share_ratio(trades, fall, open_ns, end_ns, makers)
     if quotes is not None and len(quotes):
         out["crash_depth_min_ratio"] = depth_ratio(quotes, fall, open_ns, end_ns)
+        out["crash_one_sided_share"] = one_sided_share(quotes, fall, end_ns)
     return out

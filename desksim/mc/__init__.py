@@ -1,7 +1,7 @@
 """Monte Carlo on Ray: many seeded runs of one scenario, batched, streamed to Parquet, resumable.
 
     from desksim.mc import monte_carlo
-    mc = monte_carlo("flash_crash", runs=200, workers=2, seed=1, out="runs/mc")
+    mc = monte_carlo("flash_crash_scripted", runs=200, workers=2, seed=1, out="runs/mc")
     mc.runs.describe(); mc.summary["var"]["99"]
 
 Seeds

@@ -215,6 +215,7 @@ def worst_fall_html(fall: dict[str, Any], open_ns: int | None) -> str:
         ("volume per minute / the hour before (2010: ≥ 3)", fall.get("crash_volume_ratio")),
         ("least touch depth / normal (2010: < 0.25)", fall.get("crash_depth_min_ratio")),
         ("maker-to-maker share / before (2010: > 1)", fall.get("crash_m2m_ratio")),
+        ("share of the crash with a one-sided book (real: 0)", fall.get("crash_one_sided_share")),
     ]
     out = H.table(["", "value"], [[k, round(v, 3) if isinstance(v, float) else v] for k, v in facts])
     groups = fall.get("by_group") or {}
