@@ -101,6 +101,9 @@ class NoiseParams:
     # market, after an exponential delay of this mean; 0 = alerts are ignored (no draws)
     alert_prob: Probability = 0.0
     alert_react_s: Positive = 30.0
+    # attention is finite: after answering an alert, a trader ignores the alerts of the next
+    # ``alert_refractory_s`` seconds (no draws for them); 0 = answers every alert
+    alert_refractory_s: NonNegative = 0.0
     # what an alerted look sends: a marketable order with this chance (else a limit order as
     # usual), on the side of the move (a sell after a fall) with chance ``alert_follow`` (else
     # either side at even odds): 0.5 / 0.0 is an ordinary look, higher values a crowd that panics
@@ -141,6 +144,8 @@ class BackgroundTrader(Trader):
         self._mean_gap_s = self._mean_gap_ns / SECOND
         self._draw_gap: Callable[[], float] = partial(random.expovariate, 1.0)
         self._canceling: set[int] = set()
+        self._refractory_ns = int(params.alert_refractory_s * SECOND)
+        self._attentive_from = 0  # alerts before this time are ignored (the refractory period)
 
     def on_start(self) -> None:
         super().on_start()
@@ -180,14 +185,17 @@ class BackgroundTrader(Trader):
     @handles(PriceAlert)
     def on_alert(self, msg: PriceAlert, src: int) -> None:
         """With chance ``alert_prob``, one extra look after an exponential delay of mean
-        ``alert_react_s`` (actors/attention.py); no draw at all when ``alert_prob`` is 0."""
+        ``alert_react_s`` (actors/attention.py); no draw at all when ``alert_prob`` is 0 or within
+        ``alert_refractory_s`` of the last alert answered."""
         p = self.p
-        if p.alert_prob <= 0 or self.now >= self.close_ns:
+        now = self.now
+        if p.alert_prob <= 0 or now >= self.close_ns or now < self._attentive_from:
             return
         rnd = self.random
         if rnd.random() < p.alert_prob:
             tag = "alerted-down" if msg.direction == "down" else "alerted-up"
             self.wake_in(1 + int(rnd.expovariate(1.0) * p.alert_react_s * SECOND), tag)
+            self._attentive_from = now + self._refractory_ns
 
     def on_alerted(self, direction: str) -> None:
         """The extra look an alert brought: by default an ordinary arrival."""
@@ -343,6 +351,7 @@ class ValueParams:
     # market (buying a fall it sees through its view), after an exponential delay of this mean
     alert_prob: Probability = 0.0
     alert_react_s: Positive = 30.0
+    alert_refractory_s: NonNegative = 0.0  # as the noise trader's: alerts ignored after one answered
 
     def __post_init__(self) -> None:
         check_arrival(self.arrival, self.arrival_shape)

@@ -77,6 +77,40 @@ def test_an_alerted_noise_trader_looks_again_and_can_panic():
     assert not deaf.open_orders and deaf.position == 0
 
 
+def test_attention_is_finite_alerts_inside_the_refractory_period_are_ignored():
+    """Alerts at 1 s, 21 s and 71 s to two panicky noise traders (no arrivals of their own, every
+    alert answered with one marketable sell of 100 within about a second): the one with a
+    60-second refractory period answers the first and the third (the second comes 20 s after an
+    answer), the one without answers all three."""
+    book = Scripted("book", [(T0, sub(1, "B", 1_000, 9_990)), (T0, sub(2, "S", 1_000, 10_010))])
+    alert = PriceAlert("XYZ", 2.0, "down", 60.0)
+    answered_at = (1, 21, 71)
+
+    def panicky(name, refractory_s):
+        kw = dict(min_lots=1, max_lots=1, alert_prob=1, alert_react_s=1, alert_market_prob=1, alert_follow=1)
+        return NoiseTrader(
+            name,
+            "XYZ",
+            NoiseParams(rate_per_hour=0, market_limit_ticks=5, alert_refractory_s=refractory_s, **kw),
+            10_000,
+            0,
+            CLOSE,
+        )
+
+    tired, eager = panicky("noise-1", 60.0), panicky("noise-2", 0.0)
+    told = [
+        Scripted(f"tell-{n}", [(T0 + s * SECOND, lambda a: alert) for s in answered_at], dst=n)
+        for n in ("noise-1", "noise-2")
+    ]
+    _ex, rec = run_market(book, tired, eager, *told, safeguards=WIDE_BANDS, until=T0 + 120 * SECOND)
+    trades = rec.tables["trades"].frame()
+    assert (trades["aggressor_side"] == "S").all()
+    assert trades["taker"].value_counts().to_dict() == {"noise-2": 3, "noise-1": 2}
+    tired_times = sorted((trades.loc[trades["taker"] == "noise-1", "time_ns"] - T0) // SECOND)
+    assert tired_times[0] < 21 and tired_times[1] >= 71, tired_times
+    assert tired.position == -200 and eager.position == -300
+
+
 @given(st.lists(st.tuples(st.integers(0, 50), st.integers(1, 30)), max_size=60), st.integers(1, 40))
 def test_rolling_range_is_the_high_and_low_of_the_window(steps, window):
     """Against brute force: after each price (times non-decreasing), the high and low of the prices
