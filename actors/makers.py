@@ -37,6 +37,7 @@ REQUOTE = "requote"
 GUARD = "guard"  # (GUARD, generation): a guard's cool-down is over, check whether to come back
 UNLOAD = "unload"  # retry an unload whose marketable order found nothing to trade with
 HOLD = "hold"  # an inventory held at or beyond hold_inventory may have been held for hold_s
+STUB = "stub"  # a stub of the quoting obligation is missing and may be sent again
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -92,6 +93,10 @@ class GuardParams:
       it keeps buying from the seller and passes each lot on at once (the HFTs' "hot potato"
       of 6 May 2010: inventory handed from maker to maker, volume that grows with the sale);
       with ``flow_unload_either_side`` a position on either side is (the maker gets flat).
+    * the quoting obligation (``stub_pct`` > 0): one lot bid and offered ``stub_pct`` % from the
+      last sale (or the maker's value, ``stub_anchor``) at all times, moved back when the
+      reference has left it beyond ``stub_limit_pct``: a book in which every maker has pulled its
+      quotes still has a bid and an offer until someone trades with them.
     """
 
     hard_inventory: PositiveInt | None = None
@@ -148,6 +153,23 @@ class GuardParams:
     flow_unload_hold_at_max: bool = False
     # ... a position on either side, not only against the flow: the maker gets flat whichever way
     flow_unload_either_side: bool = False
+    # the quoting obligation of a registered maker (0: off): a bid and an offer of stub_qty shares
+    # kept all session, stub_pct % below and above the reference, whatever the guards do (the
+    # maker's quotes come and go, the obligation stays). A stub that the reference has left
+    # further than stub_limit_pct % away (default stub_pct x 9.5 / 8) is moved back to stub_pct %
+    # (SEC approval of the exchanges' market-maker quoting rules, Release 34-63255, Nov 2010:
+    # within 8 % of the NBBO, moved back once 9.5 % away; with no NBBO, of the last sale). A stub
+    # is (re)sent at most once per stub_min_ms. stub_pct of 8 is today's rule; 2010 had no such bound,
+    # and the stubs of that afternoon sat anywhere out to a penny
+    stub_pct: NonNegativeFloat = 0.0
+    # what the stubs are pegged to: "last", the last sale (the rule's reference without an NBBO;
+    # a sale at a stub moves the next one a further stub_pct away, so in a book with no one else
+    # the stubs walk the price down), or "value", the maker's own value (the fair value moved by
+    # the order flow; needs fair_weight > 0): a floor as far under the value as the maker chooses
+    stub_anchor: Literal["last", "value"] = "last"
+    stub_qty: PositiveInt = 100
+    stub_limit_pct: PositiveFloat | None = None
+    stub_min_ms: PositiveFloat = 1000.0
 
 
 class FlowImpact:
@@ -290,6 +312,20 @@ class MakerGuard:
         self._hold_timer = False  # a HOLD wake-up is pending
         self._hold_unloading = False  # the current unload is a holding-time one
         self.hold_unloads = 0
+        # the quoting obligation, in basis points of the last sale (0: off)
+        self._stub_bp = round(p.stub_pct * 100)
+        limit = p.stub_limit_pct if p.stub_limit_pct is not None else p.stub_pct * 9.5 / 8.0
+        self._stub_limit_bp = max(self._stub_bp, round(limit * 100))
+        self._stub_gap_ns = int(p.stub_min_ms * MS)
+        self._stub_next_ns = 0  # no stub is (re)sent before this time
+        self._stub_timer = False  # a STUB wake-up is pending
+        self._stub_value = p.stub_anchor == "value"
+        if self._stub_bp and self._stub_value and fundamental is None:
+            raise ValueError(f"{self.name}: stub_anchor 'value' needs the world's fundamental (fair_weight > 0)")  # type: ignore[attr-defined]
+        self._stub_ref: int | None = None  # the last sale the stubs are pegged to
+        self.stub_ids: dict[str, int] = {}  # side -> order id of the stub resting (or on its way)
+        self.stub_prices: dict[str, int] = {}  # side -> its price
+        self.stub_orders = 0  # stubs sent or moved
 
     def fair_centre2(self, book2: int) -> int | None:
         """The quote centre in half ticks: the book's ``book2`` blended with the fair value, or
@@ -320,6 +356,14 @@ class MakerGuard:
             self._flow_move = abs(offset)
             fair += offset
         return round((1.0 - w) * book2 + w * 2.0 * fair)
+
+    def _value_ticks(self, now: int) -> int:
+        """The maker's value in ticks: the fair value as seen ``fair_delay_ms`` ago, moved by the
+        order flow when the maker learns from it."""
+        value = self.fundamental.value_at(now - self._fair_delay_ns)  # type: ignore[union-attr]
+        if self._impact is not None:
+            value += self._impact.offset(now)
+        return max(1, round(value))
 
     def quote_size(self, size: int) -> int:
         """``size`` cut by the order flow's move of the value at this requote (``fair_centre2``
@@ -380,6 +424,9 @@ class MakerGuard:
     def _guard_trade(self, price: int, qty: int, aggressor: str, time_ns: int) -> bool:
         """Track the flow; True when the maker is (now) out."""
         p = self.p
+        if self._stub_bp:
+            self._stub_ref = price
+            self._stub_check()
         if self.pub_bid is None or self.pub_ask is None:
             self.mark_price = price
         if aggressor != "B" and aggressor != "S":  # an auction print: no side, no flow to learn from
@@ -539,6 +586,11 @@ class MakerGuard:
 
     def _guard_order_done(self, order_id: int) -> None:
         """An order of ours ended (filled, canceled or rejected)."""
+        if self._stub_bp and order_id in self.stub_ids.values():
+            side = "B" if self.stub_ids.get("B") == order_id else "S"
+            del self.stub_ids[side]
+            self._stub_check()
+            return
         if order_id != self._unload_id:
             return
         self._unload_id = None
@@ -587,6 +639,44 @@ class MakerGuard:
         if self.unloading:
             self._unload()
 
+    # -- the quoting obligation -----------------------------------------------------------------
+    def _stub_check(self) -> None:
+        """Send a missing stub, or move one the last sale has left beyond the limit, at most once
+        per ``stub_min_ms``: a missing one when that gap is over, a move at the next sale after it."""
+        now: int = self.now  # type: ignore[attr-defined]
+        if self._stub_value:
+            self._stub_ref = self._value_ticks(now)
+        ref = self._stub_ref
+        if ref is None or not (self.open_ns <= now < self.close_ns):  # type: ignore[attr-defined]
+            return
+        if now < self._stub_next_ns:
+            if len(self.stub_ids) < 2 and not self._stub_timer:  # send it when the gap is over
+                self._stub_timer = True
+                self.wake_at(self._stub_next_ns, STUB)  # type: ignore[attr-defined]
+            return
+        bp, limit = self._stub_bp, self._stub_limit_bp
+        sent = False
+        for side in ("B", "S"):
+            if side == "B":
+                want = max(1, ref * (10_000 - bp) // 10_000)
+                edge = ref * (10_000 - limit)  # x 10^4: a bid below this is too far
+            else:
+                want = -(-ref * (10_000 + bp) // 10_000)
+                edge = ref * (10_000 + limit)
+            oid = self.stub_ids.get(side)
+            if oid is None:
+                self.stub_ids[side] = self.submit(side, self.p.stub_qty, want, post_only=True)  # type: ignore[attr-defined]
+            else:
+                price = self.stub_prices[side] * 10_000
+                if (price >= edge) if side == "B" else (price <= edge):
+                    continue
+                self.replace(oid, price=want)  # type: ignore[attr-defined]
+            self.stub_prices[side] = want
+            self.stub_orders += 1
+            sent = True
+        if sent:
+            self._stub_next_ns = now + self._stub_gap_ns
+
     # -- requote throttle and the timers both makers share ---------------------------------------
     _last_requote: int
     _requote_pending: bool
@@ -607,6 +697,10 @@ class MakerGuard:
             return True
         if tag == HOLD:
             self._hold_wake()
+            return True
+        if tag == STUB:
+            self._stub_timer = False
+            self._stub_check()
             return True
         if tag == REQUOTE:
             self._requote_pending = False

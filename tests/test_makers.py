@@ -918,3 +918,96 @@ def test_flow_learning_example_loads_and_runs():
     assert (program.params.pace, program.params.pov, program.params.through_ticks) == ("trailing", 0.09, None)
     result = api.run(path, seed=2, duration_s=120)
     assert len(result.trades) > 0 and set(result.trades["maker"]) & {g.name for g in makers}
+
+
+def print_at(price):
+    """A print at ``price``: the script's own sell, then its buy IOC at that price (no STP)."""
+
+    def act(s):
+        s.submit("S", 100, price)
+        s.submit("B", 100, price, tif="IOC")
+
+    return act
+
+
+def test_the_quoting_obligation_keeps_a_stub_bid_and_offer_when_the_guards_pull_every_quote():
+    """``stub_pct`` 8 (today's rule: within 8 %, moved back once 9.5 % away): after a print at
+    100.00 the maker keeps one lot bid at 92.00 and offered at 108.00 besides its ladder; a toxic
+    burst pulls the ladder and leaves the stubs; a print at 101.50 leaves them (92.00 is 9.36 %
+    under it), one at 103.00 moves the bid to floor(103.00 x 0.92) = 94.76 (92.00 was 10.7 %
+    under); a sell sweep trades with that stub: the sale moves the offer to 94.76 x 1.08 = 102.34
+    rounded up (108.00 was 14 % over) and, ``stub_min_ms`` (1 s) later, a new bid goes out at
+    94.76 x 0.92 = 87.17."""
+    maker = guarded_ladder(
+        stub_pct=8.0, toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300, guard_cooldown_s=100.0
+    )
+    t0 = OPEN + SECOND
+    burst = [(t0 + 1_500 * MS + i * 20 * MS, ioc("B", 100)) for i in range(3)]
+    plan = [(t0, print_at(REF)), *burst, (t0 + 3 * SECOND, print_at(REF + 150)), (t0 + 5 * SECOND, print_at(REF + 300))]
+    plan.append((t0 + 7 * SECOND, lambda s: s.submit("S", 100, 9_000, tif="IOC")))
+    kernel, exchange, recorder = market(maker, plan)
+    stubs = [("B", 9_200, 100), ("S", 10_800, 100)]
+    kernel.advance(t0 + 1_000 * MS)
+    assert set(stubs) <= set(resting(exchange, maker)) and len(resting(exchange, maker)) == 8
+    kernel.advance(t0 + 2_500 * MS)
+    assert maker.guard_out == "toxic" and resting(exchange, maker) == stubs
+    kernel.advance(t0 + 4 * SECOND)
+    assert resting(exchange, maker) == stubs
+    kernel.advance(t0 + 6 * SECOND)
+    assert resting(exchange, maker) == [("B", 9_476, 100), ("S", 10_800, 100)]
+    kernel.advance(t0 + 7_500 * MS)
+    assert resting(exchange, maker) == [("S", 10_235, 100)]  # moved at the sale; the bid waits out the gap
+    kernel.advance(t0 + 8_500 * MS)
+    trades = recorder.tables["trades"].frame()
+    last = trades.iloc[-1]
+    assert (last["price"], last["maker"], last["qty"]) == (9_476, "mm", 100)
+    assert maker.position == -300 + 100  # the burst bought its three asks; the sweep sold it the stub
+    assert resting(exchange, maker) == [("B", 8_717, 100), ("S", 10_235, 100)]
+    assert maker.stub_orders == 5  # two sent, the bid moved, the bid sent again, the offer moved
+    kernel.stop()
+
+
+def test_without_the_obligation_a_pulled_maker_leaves_nothing():
+    """``stub_pct`` 0 (the default): the same toxic burst leaves no order of the maker's."""
+    maker = guarded_ladder(toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300, guard_cooldown_s=100.0)
+    t0 = OPEN + SECOND
+    plan = [(t0, print_at(REF)), *[(t0 + 1_500 * MS + i * 20 * MS, ioc("B", 100)) for i in range(3)]]
+    kernel, exchange, _ = market(maker, plan)
+    kernel.advance(t0 + 2_500 * MS)
+    assert maker.guard_out == "toxic" and resting(exchange, maker) == [] and maker.stub_orders == 0
+    kernel.stop()
+
+
+def test_stubs_pegged_to_the_value_follow_the_value_not_the_sales():
+    """``stub_anchor`` "value": the stubs sit 8 % around the maker's value (here the fundamental,
+    fair_weight 1), not around the last sale. Value 100.00 and a print there: 92.00 and 108.00. A
+    toxic burst pulls the ladder; prints at 103.00 (the script trading with itself) leave the
+    stubs where they are (a last-sale peg would move the bid to 94.76, as above). The value falls
+    to 95.00 and a print at 95.00 follows: the offer, 13.7 % over the value, moves to 95.00 x
+    1.08 = 102.60; the bid, 3.2 % under it, stays."""
+    jump = OPEN + 6 * SECOND
+    params = {"levels": 3, "size": 100, "refresh_ms": 500.0, "withdraw_vol_ticks": 0, "anchor": "mid"}
+    guards = {"toxic_imbalance": 0.8, "toxic_window_ms": 1000.0, "toxic_min_volume": 300, "guard_cooldown_s": 100.0}
+    stub = {"stub_pct": 8.0, "stub_anchor": "value", "fair_weight": 1.0}
+    maker = LadderMaker(
+        "mm",
+        SYMBOL,
+        LadderParams(**params, **guards, **stub),
+        REF,
+        OPEN,
+        CLOSE,
+        fundamental=StepFundamental(REF, REF - 500, jump),
+    )
+    t0 = OPEN + SECOND
+    plan = [(t0, print_at(REF)), *[(t0 + 1_500 * MS + i * 20 * MS, ioc("B", 100)) for i in range(3)]]
+    plan += [(t0 + 3 * SECOND, print_at(REF + 300)), (jump + SECOND, print_at(REF - 500))]
+    kernel, exchange, _ = market(maker, plan)
+    kernel.advance(t0 + 2_500 * MS)
+    assert maker.guard_out == "toxic" and resting(exchange, maker) == [("B", 9_200, 100), ("S", 10_800, 100)]
+    kernel.advance(t0 + 4 * SECOND)
+    assert resting(exchange, maker) == [("B", 9_200, 100), ("S", 10_800, 100)]
+    kernel.advance(jump + 2 * SECOND)
+    assert resting(exchange, maker) == [("B", 9_200, 100), ("S", 10_260, 100)]
+    kernel.stop()
+    with pytest.raises(ValueError, match="stub_anchor 'value' needs"):
+        fair_as(None, stub_pct=8.0, stub_anchor="value")
