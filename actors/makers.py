@@ -171,6 +171,12 @@ class GuardParams:
     stub_limit_pct: PositiveFloat | None = None
     stub_min_ms: PositiveFloat = 1000.0
 
+    def __post_init__(self) -> None:
+        if self.stub_pct and self.stub_limit_pct is not None and self.stub_limit_pct < self.stub_pct:
+            raise ValueError("stub_limit_pct must be >= stub_pct (a stub is moved back once further than the limit)")
+        if self.stub_pct and self.stub_anchor == "value" and not self.fair_weight:
+            raise ValueError("stub_anchor 'value' needs fair_weight > 0 (the maker's value is the fair value)")
+
 
 class FlowImpact:
     """How far the recent order flow is from balanced, and the value offset it gives.
@@ -315,14 +321,12 @@ class MakerGuard:
         # the quoting obligation, in basis points of the last sale (0: off)
         self._stub_bp = round(p.stub_pct * 100)
         limit = p.stub_limit_pct if p.stub_limit_pct is not None else p.stub_pct * 9.5 / 8.0
-        self._stub_limit_bp = max(self._stub_bp, round(limit * 100))
+        self._stub_limit_bp = round(limit * 100)
         self._stub_gap_ns = int(p.stub_min_ms * MS)
         self._stub_next_ns = 0  # no stub is (re)sent before this time
         self._stub_timer = False  # a STUB wake-up is pending
-        self._stub_value = p.stub_anchor == "value"
-        if self._stub_bp and self._stub_value and fundamental is None:
-            raise ValueError(f"{self.name}: stub_anchor 'value' needs the world's fundamental (fair_weight > 0)")  # type: ignore[attr-defined]
-        self._stub_ref: int | None = None  # the last sale the stubs are pegged to
+        self._stub_value = p.stub_anchor == "value"  # (fair_weight > 0, so a fundamental: checked above)
+        self._stub_ref: int | None = None  # the sale or value the stubs are pegged to
         self.stub_ids: dict[str, int] = {}  # side -> order id of the stub resting (or on its way)
         self.stub_prices: dict[str, int] = {}  # side -> its price
         self.stub_orders = 0  # stubs sent or moved
@@ -425,7 +429,7 @@ class MakerGuard:
         """Track the flow; True when the maker is (now) out."""
         p = self.p
         if self._stub_bp:
-            self._stub_ref = price
+            self._stub_ref = price  # (a value peg replaces it with the value in the check)
             self._stub_check()
         if self.pub_bid is None or self.pub_ask is None:
             self.mark_price = price
@@ -641,7 +645,7 @@ class MakerGuard:
 
     # -- the quoting obligation -----------------------------------------------------------------
     def _stub_check(self) -> None:
-        """Send a missing stub, or move one the last sale has left beyond the limit, at most once
+        """Send a missing stub, or move one the reference has left beyond the limit, at most once
         per ``stub_min_ms``: a missing one when that gap is over, a move at the next sale after it."""
         now: int = self.now  # type: ignore[attr-defined]
         if self._stub_value:

@@ -306,9 +306,9 @@ def test_ladder_withdrawal_can_be_turned_off():
 # ---------------------------------------------------------------------------------------------
 
 
-def guarded_ladder(**params):
+def guarded_ladder(fundamental=None, **params):
     base = {"levels": 3, "size": 100, "refresh_ms": 500.0, "withdraw_vol_ticks": 0, "anchor": "mid"}
-    return LadderMaker("mm", SYMBOL, LadderParams(**{**base, **params}), REF, OPEN, CLOSE)
+    return LadderMaker("mm", SYMBOL, LadderParams(**{**base, **params}), REF, OPEN, CLOSE, fundamental=fundamental)
 
 
 def test_ladder_quotes_around_the_mid_not_the_last_trade():
@@ -930,6 +930,15 @@ def print_at(price):
     return act
 
 
+# a toxic-flow guard that pulls the ladder after a 300-share burst and keeps it out for the test
+STAYS_OUT = {"toxic_imbalance": 0.8, "toxic_window_ms": 1000.0, "toxic_min_volume": 300, "guard_cooldown_s": 100.0}
+
+
+def print_then_burst(t0):
+    """A print at REF at ``t0``, then three 100-share market buys 1.5 s on: the ladder is pulled."""
+    return [(t0, print_at(REF)), *[(t0 + 1_500 * MS + i * 20 * MS, ioc("B", 100)) for i in range(3)]]
+
+
 def test_the_quoting_obligation_keeps_a_stub_bid_and_offer_when_the_guards_pull_every_quote():
     """``stub_pct`` 8 (today's rule: within 8 %, moved back once 9.5 % away): after a print at
     100.00 the maker keeps one lot bid at 92.00 and offered at 108.00 besides its ladder; a toxic
@@ -938,12 +947,9 @@ def test_the_quoting_obligation_keeps_a_stub_bid_and_offer_when_the_guards_pull_
     under); a sell sweep trades with that stub: the sale moves the offer to 94.76 x 1.08 = 102.34
     rounded up (108.00 was 14 % over) and, ``stub_min_ms`` (1 s) later, a new bid goes out at
     94.76 x 0.92 = 87.17."""
-    maker = guarded_ladder(
-        stub_pct=8.0, toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300, guard_cooldown_s=100.0
-    )
+    maker = guarded_ladder(stub_pct=8.0, **STAYS_OUT)
     t0 = OPEN + SECOND
-    burst = [(t0 + 1_500 * MS + i * 20 * MS, ioc("B", 100)) for i in range(3)]
-    plan = [(t0, print_at(REF)), *burst, (t0 + 3 * SECOND, print_at(REF + 150)), (t0 + 5 * SECOND, print_at(REF + 300))]
+    plan = [*print_then_burst(t0), (t0 + 3 * SECOND, print_at(REF + 150)), (t0 + 5 * SECOND, print_at(REF + 300))]
     plan.append((t0 + 7 * SECOND, lambda s: s.submit("S", 100, 9_000, tif="IOC")))
     kernel, exchange, recorder = market(maker, plan)
     stubs = [("B", 9_200, 100), ("S", 10_800, 100)]
@@ -969,10 +975,9 @@ def test_the_quoting_obligation_keeps_a_stub_bid_and_offer_when_the_guards_pull_
 
 def test_without_the_obligation_a_pulled_maker_leaves_nothing():
     """``stub_pct`` 0 (the default): the same toxic burst leaves no order of the maker's."""
-    maker = guarded_ladder(toxic_imbalance=0.8, toxic_window_ms=1000.0, toxic_min_volume=300, guard_cooldown_s=100.0)
+    maker = guarded_ladder(**STAYS_OUT)
     t0 = OPEN + SECOND
-    plan = [(t0, print_at(REF)), *[(t0 + 1_500 * MS + i * 20 * MS, ioc("B", 100)) for i in range(3)]]
-    kernel, exchange, _ = market(maker, plan)
+    kernel, exchange, _ = market(maker, print_then_burst(t0))
     kernel.advance(t0 + 2_500 * MS)
     assert maker.guard_out == "toxic" and resting(exchange, maker) == [] and maker.stub_orders == 0
     kernel.stop()
@@ -986,21 +991,10 @@ def test_stubs_pegged_to_the_value_follow_the_value_not_the_sales():
     to 95.00 and a print at 95.00 follows: the offer, 13.7 % over the value, moves to 95.00 x
     1.08 = 102.60; the bid, 3.2 % under it, stays."""
     jump = OPEN + 6 * SECOND
-    params = {"levels": 3, "size": 100, "refresh_ms": 500.0, "withdraw_vol_ticks": 0, "anchor": "mid"}
-    guards = {"toxic_imbalance": 0.8, "toxic_window_ms": 1000.0, "toxic_min_volume": 300, "guard_cooldown_s": 100.0}
-    stub = {"stub_pct": 8.0, "stub_anchor": "value", "fair_weight": 1.0}
-    maker = LadderMaker(
-        "mm",
-        SYMBOL,
-        LadderParams(**params, **guards, **stub),
-        REF,
-        OPEN,
-        CLOSE,
-        fundamental=StepFundamental(REF, REF - 500, jump),
-    )
+    value = StepFundamental(REF, REF - 500, jump)
+    maker = guarded_ladder(value, stub_pct=8.0, stub_anchor="value", fair_weight=1.0, **STAYS_OUT)
     t0 = OPEN + SECOND
-    plan = [(t0, print_at(REF)), *[(t0 + 1_500 * MS + i * 20 * MS, ioc("B", 100)) for i in range(3)]]
-    plan += [(t0 + 3 * SECOND, print_at(REF + 300)), (jump + SECOND, print_at(REF - 500))]
+    plan = [*print_then_burst(t0), (t0 + 3 * SECOND, print_at(REF + 300)), (jump + SECOND, print_at(REF - 500))]
     kernel, exchange, _ = market(maker, plan)
     kernel.advance(t0 + 2_500 * MS)
     assert maker.guard_out == "toxic" and resting(exchange, maker) == [("B", 9_200, 100), ("S", 10_800, 100)]
@@ -1011,3 +1005,5 @@ def test_stubs_pegged_to_the_value_follow_the_value_not_the_sales():
     kernel.stop()
     with pytest.raises(ValueError, match="stub_anchor 'value' needs"):
         fair_as(None, stub_pct=8.0, stub_anchor="value")
+    with pytest.raises(ValueError, match="stub_limit_pct must be >= stub_pct"):
+        LadderParams(stub_pct=8.0, stub_limit_pct=5.0)
